@@ -1,0 +1,152 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on PostgreSQL when
+TRACKER_TEST_DATABASE_URL is set; a CLI runner; small scenario files."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import create_engine, inspect, select, text
+
+PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+SMALL_YAML = textwrap.dedent(
+    """\
+    version: 1
+    settings:
+      scoring: {auto_weight: 0.5, floor: 0.001}
+    feeds:
+      - {id: local, url: "http://127.0.0.1:9/feed.xml"}
+    questions:
+      - id: uzbekistan-rejoins
+        title: Will Uzbekistan rejoin the CSTO before 2028?
+        opens: 2021-07-09
+        closes: 2027-12-31
+        resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
+        scenarios:
+          - {id: rejoins, label: Uzbekistan rejoins, prior: 0.04}
+          - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}
+        indicators:
+          - id: uz-csto-talks
+            description: Uzbek officials discuss returning to the CSTO
+            match:
+              all:
+                - [Uzbekistan, Tashkent, Узбекистан*]
+                - [CSTO, ОДКБ]
+              any: [rejoin*, return*, вступ*]
+            likelihood: {rejoins: 0.9, stays-out: 0.2}
+      - id: csto-response
+        title: How does the CSTO respond after the US leaves Afghanistan?
+        opens: 2021-07-09
+        closes: 2026-12-31
+        resolution: Resolves by the largest CSTO action on the Afghan border.
+        scenarios:
+          - {id: deploys, label: Collective deployment, prior: 0.2}
+          - {id: drills, label: Drills only, prior: 0.5}
+          - {id: nothing, label: No response, prior: 0.3}
+        indicators:
+          - id: csto-border-drills
+            description: CSTO drills near the Afghan border
+            match:
+              all: [[CSTO, ОДКБ], [drill*, exercise*, учени*]]
+            likelihood: {deploys: 0.8, drills: 0.9, nothing: 0.1}
+            cooldown: 7d
+    """
+)
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    """A URL whose connections work inside one schema."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database of each backend under test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tracker.sqlite3'}"
+        return
+    assert PG_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield pg_schema_url(PG_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def scenarios_file(tmp_path: Path) -> Path:
+    """The small two-question scenarios file above, written to disk."""
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(SMALL_YAML, encoding="utf-8")
+    return path
+
+
+class Tracker:
+    """Runs `tracker` commands in-process against one database and one scenarios file."""
+
+    def __init__(self, db_url: str, scenarios: Path) -> None:
+        self.db_url = db_url
+        self.scenarios = scenarios
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        from tracker.cli import main
+
+        return self.runner.invoke(
+            main, ["--db", self.db_url, "--scenarios", str(self.scenarios), *args],
+            input=input, catch_exceptions=True,
+        )
+
+    def ok(self, *args: str) -> Result:
+        """Run and insist on exit 0."""
+        result = self(*args)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+
+@pytest.fixture
+def tracker(db_url: str, scenarios_file: Path) -> Tracker:
+    """A CLI runner on a fresh database with the small scenarios file."""
+    return Tracker(db_url, scenarios_file)
+
+
+@pytest.fixture
+def initialized(tracker: Tracker) -> Tracker:
+    """The same, after `tracker init`."""
+    tracker.ok("init")
+    return tracker
+
+
+def snapshot(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, for 'the database is unchanged, row for row'."""
+    engine = create_engine(db_url)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        names = inspect(engine).get_table_names()
+        from tracker.models import Base
+
+        with engine.connect() as conn:
+            for name in sorted(names):
+                table = Base.metadata.tables.get(name)
+                if table is None:
+                    rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
+                else:
+                    rows = conn.execute(select(table)).all()
+                out[name] = sorted((tuple(r) for r in rows), key=repr)
+        return out
+    finally:
+        engine.dispose()

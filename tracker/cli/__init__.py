@@ -1,0 +1,139 @@
+"""The command-line interface: thin click commands over the core modules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import __version__
+from ..config import database_url, scenarios_path
+from ..db import check_schema, make_engine, make_sessionmaker
+from ..errors import TrackerError, UnavailableError
+from ..scenarios import ScenarioFile, load_scenarios
+
+
+class App:
+    """What every command shares: the options, a lazily made engine, sessions."""
+
+    def __init__(self, db: str | None, scenarios: str | None, verbose: bool) -> None:
+        self.db_url = database_url(db)
+        self.scenarios_path = scenarios_path(scenarios)
+        self.verbose = verbose
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.db_url)
+        return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._factory is None:
+            self._factory = make_sessionmaker(self.engine)
+        return self._factory
+
+    def scenarios(self) -> ScenarioFile:
+        """The validated scenarios file."""
+        return load_scenarios(self.scenarios_path)
+
+    @contextmanager
+    def session(self, *, check: bool = True) -> Iterator[Session]:
+        """One session for the command, committed when it succeeds."""
+        if check:
+            check_schema(self.engine)
+        with self.sessions() as session, session.begin():
+            yield session
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON the same way in every command."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+class TrackerGroup(click.Group):
+    """Turns the core's errors into one clear line on stderr and the right exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except TrackerError as exc:
+            self._fail(ctx, exc, str(exc), exc.exit_code)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            self._fail(ctx, exc, f"database error: {reason}", 1)
+        except SQLAlchemyError as exc:
+            self._fail(ctx, exc, f"database error: {exc.__class__.__name__}: {exc}", 1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # the last guard: a clean line, the traceback only with -v
+            self._fail(ctx, exc, f"unexpected error: {exc.__class__.__name__}: {exc} "
+                                 "(run with -v for the traceback)", 1)
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
+        obj = ctx.find_object(App)
+        if obj is not None and obj.verbose:
+            raise exc
+        click.echo(f"error: {message}", err=True)
+        ctx.exit(code)
+
+
+@click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", metavar="URL", help="Database URL [env TRACKER_DATABASE_URL; "
+              "default sqlite:///db/tracker.sqlite3].")
+@click.option("--scenarios", metavar="PATH", help="The questions file [env TRACKER_SCENARIOS; "
+              "default scenarios.yaml].")
+@click.option("-v", "--verbose", is_flag=True, help="Log more and show tracebacks.")
+@click.version_option(__version__, prog_name="tracker")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: bool) -> None:
+    """Follow long-running geopolitical questions.
+
+    Each question has mutually exclusive scenarios with probabilities, watched through
+    indicators. The tracker polls news feeds, spots indicators in what it reads, turns
+    each sighting into a Bayesian update, emails a weekly report, and scores its own
+    record once questions resolve. Start with `tracker init`, then `tracker show`.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO if ctx.invoked_subcommand == "daemon"
+        else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    ctx.obj = App(db, scenarios, verbose)
+
+
+def _register() -> None:
+    from . import core, feeds, report, scores, service
+
+    for module in (core, feeds, scores, report, service):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()
+
+__all__ = ["App", "UnavailableError", "emit_json", "json_option", "main", "pass_app"]

@@ -1,0 +1,277 @@
+"""init, sync, show, update, history: the questions and manual forecasts."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import re
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..config import load_settings
+from ..db import migrate
+from ..errors import UsageError
+from ..forecasts import current_probabilities, get_question, question_log, record_manual
+from ..models import Entry, Evidence, Feed, Hit, Indicator, Question
+from ..scoring import history as log_history
+from ..sync import sync as sync_scenarios
+from ..timeutil import iso, parse_time
+from . import App, emit_json, json_option, pass_app
+
+
+def pct(p: float) -> str:
+    """A probability as a percentage for people."""
+    return f"{p * 100:.1f}%"
+
+
+@click.command()
+@pass_app
+def init(app: App) -> None:
+    """Create or migrate the database, then sync scenarios.yaml. Safe to run again."""
+    spec = app.scenarios()
+    before, after = migrate(app.engine)
+    with app.session() as session:
+        report = sync_scenarios(session, spec)
+    where = app.engine.url.render_as_string(hide_password=True)
+    state = "created" if before is None else "up to date" if before == after else "migrated"
+    click.echo(f"database {where}: schema {state} ({after})")
+    click.echo(f"synced {app.scenarios_path}: {report.summary()}")
+
+
+@click.command()
+@pass_app
+def sync(app: App) -> None:
+    """Sync scenarios.yaml into the database (new questions, texts, rules; retire the rest)."""
+    spec = app.scenarios()
+    with app.session() as session:
+        report = sync_scenarios(session, spec)
+    click.echo(f"synced {app.scenarios_path}: {report.summary()}")
+    for kind, items in (("added", report.added), ("updated", report.updated),
+                        ("retired", report.retired)):
+        for item in items:
+            click.echo(f"  {kind} {item}")
+
+
+def question_json(q: Question) -> dict[str, Any]:
+    """The summary object of a question (DESIGN §4 `show`)."""
+    return {
+        "id": q.id,
+        "title": q.title,
+        "status": q.status,
+        "opens": q.opens.isoformat(),
+        "closes": q.closes.isoformat(),
+        "probabilities": current_probabilities(q),
+        "resolved_to": q.resolved_to,
+    }
+
+
+def last_sightings(session: Session, question_id: str) -> dict[str, Any]:
+    """Indicator id -> observed time of its latest evidence that is not dismissed."""
+    rows = session.execute(
+        select(Evidence.indicator_id, func.max(Evidence.observed_at))
+        .where(Evidence.question_id == question_id, Evidence.state != "dismissed")
+        .group_by(Evidence.indicator_id)
+    ).all()
+    return {iid: at for iid, at in rows}
+
+
+@click.command()
+@click.argument("question", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Include retired questions.")
+@json_option
+@pass_app
+def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
+    """Every question with its current probabilities, or one question in full."""
+    with app.session() as session:
+        if question is None:
+            query = select(Question).order_by(Question.position, Question.id)
+            if not show_all:
+                query = query.where(Question.retired.is_(False))
+            rows = session.scalars(query).all()
+            if as_json:
+                emit_json({"questions": [question_json(q) for q in rows]})
+                return
+            if not rows:
+                click.echo("no questions yet: run `tracker init`")
+            for q in rows:
+                click.echo(f"{q.id}  [{q.status}]  {q.title}")
+                probs = current_probabilities(q)
+                for s in q.scenarios:
+                    mark = " <- resolved" if q.resolved_to == s.id else ""
+                    click.echo(f"  {pct(probs[s.id]):>6}  {s.id}{mark}")
+            return
+        q = get_question(session, question)
+        probs = current_probabilities(q)
+        sighted = last_sightings(session, q.id)
+        indicators = [i for i in q.indicators if not i.retired]
+        data = question_json(q)
+        data["resolution"] = q.resolution_criteria
+        data["scenarios"] = [{"id": s.id, "label": s.label, "probability": probs[s.id]}
+                             for s in q.scenarios]
+        data["indicators"] = [{"id": i.id, "description": i.description,
+                               "last_sighted": iso(sighted.get(i.id))} for i in indicators]
+        points = log_history(question_log(session, q, load_settings(session)))
+        if as_json:
+            emit_json(data)
+            return
+        click.echo(f"{q.id}  [{q.status}]  {q.title}")
+        click.echo(f"  opens {q.opens}, closes {q.closes}")
+        click.echo(f"  resolves: {q.resolution_criteria}")
+        click.echo("scenarios:")
+        for s in q.scenarios:
+            click.echo(f"  {pct(probs[s.id]):>6}  {s.id}: {s.label}")
+        click.echo("indicators:")
+        for i in indicators:
+            seen = iso(sighted.get(i.id)) or "never sighted"
+            click.echo(f"  {i.id}: {i.description} (last: {seen})")
+        click.echo("recent history:")
+        for point in points[-8:]:
+            click.echo(f"  {iso(point.at)}  {point.source:<10} {_vector(point.probabilities)}"
+                       f"{_cause(point)}")
+
+
+def _vector(p: dict[str, float]) -> str:
+    return " ".join(f"{k}={pct(v)}" for k, v in p.items())
+
+
+def _cause(point: Any) -> str:
+    if point.source == "manual":
+        return f"  by {point.by}: {point.note}"
+    if point.source == "evidence":
+        return f"  indicator {point.indicator} (evidence {', '.join(map(str, point.evidence))})"
+    return ""
+
+
+_PROB = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%?)\s*$")
+
+
+def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
+    """`SCENARIO=P` pairs, P as 0.25 or 25%; UsageError for anything else."""
+    named: dict[str, float] = {}
+    for pair in pairs:
+        sid, sep, value = pair.partition("=")
+        m = _PROB.match(value)
+        if not sep or not sid.strip() or not m:
+            raise UsageError(f"bad assignment {pair!r}: use SCENARIO=P, e.g. rejoins=0.1 or "
+                             "rejoins=10%")
+        p = float(m.group(1)) / (100 if m.group(2) else 1)
+        if sid.strip() in named:
+            raise UsageError(f"scenario {sid.strip()} named twice")
+        named[sid.strip()] = p
+    return named
+
+
+@click.command()
+@click.argument("question")
+@click.argument("assignments", nargs=-1, required=True, metavar="SCENARIO=P...")
+@click.option("--note", required=True, help="Why: the reason is kept with the forecast.")
+@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@click.option("--at", "at_text", default=None, metavar="TIME",
+              help="Backdate the forecast (ISO 8601, UTC; never in the future).")
+@pass_app
+def update(app: App, question: str, assignments: tuple[str, ...], note: str,
+           author: str | None, at_text: str | None) -> None:
+    """Record a manual forecast: named scenarios take exactly the values given (0.25 or 25%);
+    the others share what is left in proportion to their current values."""
+    named = parse_assignments(assignments)
+    at = None
+    if at_text:
+        try:
+            at = parse_time(at_text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    by = author or _login()
+    with app.session() as session:
+        q = get_question(session, question)
+        old, new = record_manual(session, q, named, note=note, by=by, at=at)
+    click.echo(f"{question}: manual forecast by {by}")
+    for sid in new:
+        click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
+    """Every forecast of a question in order, as the JSON objects of DESIGN §4."""
+    points = log_history(question_log(session, q, load_settings(session)))
+    ids = [e for p in points for e in p.evidence]
+    headlines: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        rows = session.execute(
+            select(Hit.evidence_id, Entry.title, Entry.link, Feed.id)
+            .join(Entry, Hit.entry_id == Entry.id).join(Feed, Entry.feed_id == Feed.id)
+            .where(Hit.evidence_id.in_(ids)).order_by(Hit.id)
+        ).all()
+        for eid, title, link, feed in rows:
+            headlines.setdefault(eid, []).append({"title": title, "link": link, "feed": feed})
+    likelihoods = {i.id: i.likelihood for i in session.scalars(
+        select(Indicator).where(Indicator.question_id == q.id))}
+    weights = {e.id: e.weight for e in question_log(session, q, load_settings(session)).evidence}
+    out = []
+    for p in points:
+        row: dict[str, Any] = {"at": iso(p.at), "source": p.source,
+                               "probabilities": p.probabilities, "by": p.by or None,
+                               "note": p.note or None, "evidence": list(p.evidence)}
+        if p.source == "evidence" and p.indicator is not None:
+            lk = likelihoods.get(p.indicator, {})
+            w = weights.get(p.evidence[0], 1.0)
+            row["indicator"] = p.indicator
+            row["factor"] = {s: float(lk.get(s, 1.0)) ** w for s in p.probabilities}
+            row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
+        if p.source == "resolution":
+            row["by"] = None
+        out.append(row)
+    return out
+
+
+@click.command()
+@click.argument("question")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@json_option
+@pass_app
+def history(app: App, question: str, fmt: str, as_json: bool) -> None:
+    """Every forecast of a question in order: time, probabilities, source, author, note,
+    evidence."""
+    with app.session() as session:
+        q = get_question(session, question)
+        rows = history_rows(session, q)
+        scenarios = [s.id for s in q.scenarios]
+    if as_json or fmt == "json":
+        emit_json({"question": question, "forecasts": rows})
+        return
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["at", *scenarios, "source", "by", "note", "evidence"])
+        for r in rows:
+            writer.writerow([r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios),
+                             r["source"], r["by"] or "", r["note"] or "",
+                             " ".join(map(str, r["evidence"]))])
+        click.echo(buf.getvalue(), nl=False)
+        return
+    for r in rows:
+        cause = ""
+        if r["source"] == "manual":
+            cause = f"by {r['by']}: {r['note']}"
+        elif r["source"] == "evidence":
+            heads = "; ".join(h["title"] for h in r.get("headlines", [])[:2])
+            cause = f"{r.get('indicator')} (evidence {', '.join(map(str, r['evidence']))})"
+            if heads:
+                cause += f": {heads}"
+        elif r["source"] == "resolution":
+            cause = r["note"] or ""
+        vec = " ".join(f"{s}={pct(r['probabilities'][s])}" for s in scenarios)
+        click.echo(f"{r['at']}  {r['source']:<10} {vec}  {cause}".rstrip())
+
+
+COMMANDS: list[click.Command] = [init, sync, show, update, history]

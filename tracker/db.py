@@ -1,0 +1,134 @@
+"""The database: engine, sessions, migrations (Alembic API) and SQLite pragmas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import SchemaError, UnavailableError, UsageError
+
+DEFAULT_URL = "sqlite:///db/tracker.sqlite3"
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for a bare postgresql:// URL."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str = DEFAULT_URL) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError:
+        raise UsageError(f"bad database URL {url!r}",
+                         hint="e.g. sqlite:///db/tracker.sqlite3 or postgresql://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+            dbapi_connection.isolation_level = None
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front, so two writers wait instead of deadlocking.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    return create_engine(parsed)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One session, committed on success and rolled back on error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("tracker.migrations")))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration the code knows."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config(None))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with connect(engine) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Any]:
+    """A connection, or UnavailableError naming the database when it cannot be reached."""
+    try:
+        conn = engine.connect()
+    except OperationalError as exc:
+        raise UnavailableError(
+            f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
+            hint="check --db / TRACKER_DATABASE_URL and that the server is running",
+        ) from None
+    with conn:
+        yield conn
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the schema to head; returns (revision before, revision after)."""
+    from alembic import command
+
+    before = current_revision(engine)
+    with connect(engine) as conn:
+        command.upgrade(_alembic_config(conn), "head")
+        conn.commit()
+    return before, head_revision()
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is missing or behind the code."""
+    current, head = current_revision(engine), head_revision()
+    if current is None:
+        raise SchemaError("the database has no tracker schema", hint="run `tracker init`")
+    if current != head:
+        raise SchemaError(f"the database schema is at {current}, the code needs {head}",
+                          hint="run `tracker init` to migrate")

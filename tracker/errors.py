@@ -1,0 +1,44 @@
+"""The error hierarchy: every error the user can meet, each with an exit status and a hint."""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """Something the user can fix or retry; printed as one line, never as a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class UsageError(TrackerError):
+    """Bad input: an unknown id, a value out of range, a refused operation (exit 2)."""
+
+    exit_code = 2
+
+
+class ValidationError(UsageError):
+    """scenarios.yaml is invalid; carries every problem found."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        super().__init__(
+            f"{path}: {len(problems)} problem(s)\n" + "\n".join(problems),
+            hint=None,
+        )
+        self.problems = problems
+
+
+class UnavailableError(TrackerError):
+    """Something outside the tracker stopped it: a database or server unreachable (exit 1)."""
+
+    exit_code = 1
+
+
+class SchemaError(UnavailableError):
+    """The database schema is missing or behind the code."""

@@ -1,0 +1,131 @@
+"""The log of each question in the database, turned into F(t): rescoring and manual forecasts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .config import load_settings
+from .errors import UsageError
+from .models import Evidence, Forecast, Indicator, Question
+from .scenarios import Settings
+from .scoring import (
+    EvidencePoint,
+    ManualPoint,
+    QuestionLog,
+    Vector,
+    check_update,
+    forecast_at,
+    manual_update,
+)
+from .timeutil import day_start, utcnow
+
+
+def get_question(session: Session, question_id: str) -> Question:
+    """The question with this id, or a UsageError listing the valid ids."""
+    question = session.get(Question, question_id)
+    if question is None:
+        ids = session.scalars(select(Question.id).order_by(Question.position)).all()
+        raise UsageError(f"unknown question {question_id!r}",
+                         hint=f"valid questions: {', '.join(ids) or 'none; run tracker sync'}")
+    return question
+
+
+def question_log(session: Session, question: Question, settings: Settings) -> QuestionLog:
+    """Everything F(t) of a question depends on, read from the database."""
+    manual = [
+        ManualPoint(f.at, f.probabilities, f.author, f.note)
+        for f in session.scalars(
+            select(Forecast)
+            .where(Forecast.question_id == question.id, Forecast.source == "manual")
+            .order_by(Forecast.at, Forecast.id)
+        )
+    ]
+    rows = session.execute(
+        select(Evidence, Indicator.likelihood)
+        .join(Indicator, Evidence.indicator_id == Indicator.id)
+        .where(Evidence.question_id == question.id, Evidence.state != "dismissed")
+    ).all()
+    evidence = [
+        EvidencePoint(
+            e.id, e.indicator_id, e.observed_at, likelihood,
+            1.0 if e.state == "confirmed" else settings.auto_weight,
+        )
+        for e, likelihood in rows
+    ]
+    return QuestionLog(
+        scenarios=tuple(s.id for s in question.scenarios),
+        prior={s.id: s.prior for s in question.scenarios},
+        opens_at=day_start(question.opens),
+        manual=tuple(manual),
+        evidence=tuple(evidence),
+        floor=settings.floor,
+        resolved_to=question.resolved_to,
+        resolved_at=question.resolved_at,
+    ).ordered()
+
+
+def rescore(
+    session: Session, question_ids: Iterable[str] | None = None, now: datetime | None = None
+) -> dict[str, Vector]:
+    """Recompute F(now) from the log and store it on each question (all when none named)."""
+    now = now or utcnow()
+    settings = load_settings(session)
+    query = select(Question).order_by(Question.position)
+    if question_ids is not None:
+        ids = list(question_ids)
+        if not ids:
+            return {}
+        query = query.where(Question.id.in_(ids))
+    out: dict[str, Vector] = {}
+    for question in session.scalars(query):
+        current = forecast_at(question_log(session, question, settings), now)
+        question.current = current
+        question.scored_at = now
+        out[question.id] = current
+    return out
+
+
+def current_probabilities(question: Question) -> Vector:
+    """F(now) as last stored, or the prior before any scoring."""
+    if question.current:
+        return {s.id: float(question.current.get(s.id, 0.0)) for s in question.scenarios}
+    return {s.id: s.prior for s in question.scenarios}
+
+
+def record_manual(
+    session: Session,
+    question: Question,
+    named: Mapping[str, float],
+    *,
+    note: str,
+    by: str,
+    at: datetime | None = None,
+) -> tuple[Vector, Vector]:
+    """Append a manual forecast; returns (forecast in force before, new forecast)."""
+    now = utcnow()
+    at = at or now
+    if question.resolved_to is not None:
+        raise UsageError(f"question {question.id} is resolved ({question.resolved_to}); "
+                         "it takes no more forecasts")
+    if not note or not note.strip():
+        raise UsageError("a note is required: say why (--note TEXT)")
+    scenarios = [s.id for s in question.scenarios]
+    problem = check_update(scenarios, named)
+    if problem:
+        raise UsageError(problem)
+    if at > now:
+        raise UsageError("--at is in the future")
+    if at < day_start(question.opens):
+        raise UsageError(f"--at is before the question opens ({question.opens})")
+    settings = load_settings(session)
+    old = forecast_at(question_log(session, question, settings), at)
+    new = manual_update(old, named)
+    session.add(Forecast(question_id=question.id, at=at, source="manual", probabilities=new,
+                         author=by, note=note.strip(), created_at=now))
+    session.flush()
+    rescore(session, [question.id], now)
+    return old, new

@@ -1,0 +1,437 @@
+"""Load and validate scenarios.yaml into plain typed objects; no database here."""
+
+from __future__ import annotations
+
+import math
+import re
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import UsageError, ValidationError
+from .timeutil import parse_duration
+
+ID_RE = re.compile(r"^[a-z0-9-]+$")
+PRIOR_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    label: str
+    prior: float
+
+
+@dataclass(frozen=True)
+class Indicator:
+    id: str
+    description: str
+    match: dict[str, Any]
+    likelihood: dict[str, float]
+    cooldown: timedelta
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    opens: date
+    closes: date
+    resolution: str
+    scenarios: tuple[Scenario, ...]
+    indicators: tuple[Indicator, ...]
+
+
+@dataclass(frozen=True)
+class Feed:
+    id: str
+    url: str
+    interval: timedelta | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str = "UTC"
+    report_cron: str = "0 7 * * mon"
+    recipients: tuple[str, ...] = ()
+    auto_weight: float = 0.5
+    floor: float = 0.001
+    poll_interval: timedelta = timedelta(minutes=30)
+    concurrency: int = 8
+    tick: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class ScenarioFile:
+    settings: Settings = field(default_factory=Settings)
+    feeds: tuple[Feed, ...] = ()
+    questions: tuple[Question, ...] = ()
+
+
+class _Lines:
+    """YAML path -> line number, read from the composed node tree."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.lines: dict[str, int] = {}
+        self.duplicates: list[tuple[str, int]] = []
+        if root is not None:
+            self._walk(root, "")
+
+    def _walk(self, node: yaml.Node, path: str) -> None:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                name = str(key.value)
+                sub = f"{path}.{name}" if path else name
+                if name in seen:
+                    self.duplicates.append((sub, key.start_mark.line + 1))
+                seen.add(name)
+                self.lines[sub] = key.start_mark.line + 1
+                self._walk(value, sub)
+                self.lines[sub] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, f"{path}[{i}]")
+
+    def line(self, path: str) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return self.lines.get("")
+
+
+class _Checker:
+    """Collects every problem with its YAML path and line, then raises them all at once."""
+
+    def __init__(self, source: str, lines: _Lines) -> None:
+        self.source = source
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        line = self.lines.line(path)
+        where = f"{self.source}:{line}" if line else self.source
+        self.problems.append(f"{where}: {path or '(top)'}: {message}")
+
+    def mapping(self, value: Any, path: str, allowed: set[str], required: set[str]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        for key in value:
+            if str(key) not in allowed:
+                self.fail(f"{path}.{key}" if path else str(key),
+                          f"unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})")
+        for key in sorted(required - {str(k) for k in value}):
+            self.fail(path, f"missing required key {key!r}")
+        return value
+
+    def text(self, value: Any, path: str, *, required: bool = True) -> str:
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool) or (
+            isinstance(value, str) and not value.strip()
+        ):
+            self.fail(path, "expected a non-empty text")
+            return ""
+        return str(value).strip()
+
+    def ident(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not ID_RE.match(value):
+            self.fail(path, f"bad id {value!r}: use lowercase letters, digits and '-'")
+            return str(value)
+        return value
+
+    def number(self, value: Any, path: str) -> float | None:
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value)):
+            self.fail(path, f"expected a number, got {value!r}")
+            return None
+        return float(value)
+
+    def duration(self, value: Any, path: str) -> timedelta | None:
+        try:
+            return parse_duration(value)
+        except (ValueError, TypeError) as exc:
+            self.fail(path, str(exc) if isinstance(exc, ValueError) else f"bad duration {value!r}")
+            return None
+
+    def day(self, value: Any, path: str) -> date | None:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(path, f"bad date {value!r} (use YYYY-MM-DD)")
+            return None
+
+    def items(self, value: Any, path: str) -> Iterator[tuple[int, Any]]:
+        if value is None:
+            return iter(())
+        if not isinstance(value, list):
+            self.fail(path, f"expected a list, got {_kind(value)}")
+            return iter(())
+        return iter(enumerate(value))
+
+    def unique(self, seen: dict[str, str], ident: str, path: str, what: str) -> None:
+        if ident in seen:
+            self.fail(path, f"duplicate {what} id {ident!r} (also at {seen[ident]})")
+        else:
+            seen[ident] = path
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def check_cron(expr: str, timezone: str = "UTC") -> None:
+    """Raise ValueError unless `expr` is a valid 5-field crontab."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(expr.split()) != 5:
+        raise ValueError(f"bad crontab {expr!r}: expected 5 fields")
+    CronTrigger.from_crontab(expr, timezone=timezone)
+
+
+def check_url(url: str) -> str | None:
+    """None when `url` is an http(s) URL with a host, else the reason it is not."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"bad URL {url!r}"
+    if parts.scheme not in ("http", "https"):
+        return f"bad URL {url!r}: only http and https"
+    if not parts.hostname or any(c.isspace() for c in url):
+        return f"bad URL {url!r}"
+    return None
+
+
+def _settings(c: _Checker, raw: Any) -> Settings:
+    if raw is None:
+        return Settings()
+    raw = c.mapping(raw, "settings", {"timezone", "report", "scoring", "polling"}, set())
+    d = Settings()
+    tz = d.timezone
+    if "timezone" in raw:
+        tz = c.text(raw["timezone"], "settings.timezone")
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            c.fail("settings.timezone", f"unknown timezone {tz!r}")
+            tz = "UTC"
+    report = c.mapping(raw.get("report") or {}, "settings.report", {"cron", "recipients"}, set())
+    cron = d.report_cron
+    if "cron" in report:
+        cron = c.text(report["cron"], "settings.report.cron")
+        try:
+            check_cron(cron, tz)
+        except ValueError as exc:
+            c.fail("settings.report.cron", f"bad crontab {cron!r}: {exc}")
+    recipients: list[str] = []
+    for i, r in c.items(report.get("recipients"), "settings.report.recipients"):
+        addr = c.text(r, f"settings.report.recipients[{i}]")
+        if addr and not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+", addr):
+            c.fail(f"settings.report.recipients[{i}]", f"bad mail address {addr!r}")
+        recipients.append(addr)
+    scoring = c.mapping(raw.get("scoring") or {}, "settings.scoring",
+                        {"auto_weight", "floor"}, set())
+    auto_weight, floor = d.auto_weight, d.floor
+    if "auto_weight" in scoring:
+        w = c.number(scoring["auto_weight"], "settings.scoring.auto_weight")
+        if w is not None and not 0 <= w <= 1:
+            c.fail("settings.scoring.auto_weight", f"auto_weight {w} outside [0, 1]")
+        auto_weight = w if w is not None else auto_weight
+    if "floor" in scoring:
+        f = c.number(scoring["floor"], "settings.scoring.floor")
+        if f is not None and not 0 <= f < 0.5:
+            c.fail("settings.scoring.floor", f"floor {f} outside [0, 0.5)")
+        floor = f if f is not None else floor
+    polling = c.mapping(raw.get("polling") or {}, "settings.polling",
+                        {"interval", "concurrency", "tick"}, set())
+    interval, tick, concurrency = d.poll_interval, d.tick, d.concurrency
+    if "interval" in polling:
+        interval = c.duration(polling["interval"], "settings.polling.interval") or interval
+    if "tick" in polling:
+        tick = c.duration(polling["tick"], "settings.polling.tick") or tick
+    if "concurrency" in polling:
+        n = polling["concurrency"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
+            c.fail("settings.polling.concurrency", f"concurrency {n!r}: expected 1 to 256")
+        else:
+            concurrency = n
+    return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick)
+
+
+def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:
+    feeds: list[Feed] = []
+    seen: dict[str, str] = {}
+    for i, item in c.items(raw, "feeds"):
+        path = f"feeds[{i}]"
+        m = c.mapping(item, path, {"id", "url", "interval"}, {"id", "url"})
+        if not m:
+            continue
+        fid = c.ident(m.get("id"), f"{path}.id")
+        c.unique(seen, fid, f"{path}.id", "feed")
+        url = c.text(m.get("url"), f"{path}.url")
+        if url and (reason := check_url(url)):
+            c.fail(f"{path}.url", reason)
+        interval = c.duration(m["interval"], f"{path}.interval") if "interval" in m else None
+        feeds.append(Feed(fid, url, interval))
+    return tuple(feeds)
+
+
+def _match(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
+    m = c.mapping(raw, path, {"all", "any", "none"}, set())
+    if m and "all" not in m and "any" not in m:
+        c.fail(path, "a match needs 'all' or 'any'")
+
+    def terms(value: Any, p: str) -> list[str]:
+        out: list[str] = []
+        if not isinstance(value, list) or not value:
+            c.fail(p, "expected a non-empty list of terms")
+            return out
+        for j, t in enumerate(value):
+            if isinstance(t, list):
+                c.fail(f"{p}[{j}]", "expected a term, got a list")
+                continue
+            term = c.text(t, f"{p}[{j}]")
+            if term and not term.rstrip("*").strip():
+                c.fail(f"{p}[{j}]", f"term {term!r} has no text")
+            out.append(term)
+        return out
+
+    rule: dict[str, Any] = {}
+    if "all" in m:
+        groups = []
+        for g, group in c.items(m["all"], f"{path}.all"):
+            groups.append(terms(group if isinstance(group, list) else [group], f"{path}.all[{g}]"))
+        if not groups:
+            c.fail(f"{path}.all", "expected a non-empty list of groups")
+        rule["all"] = groups
+    for key in ("any", "none"):
+        if key in m:
+            rule[key] = terms(m[key], f"{path}.{key}")
+    return rule
+
+
+def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) -> Question | None:
+    keys = {"id", "title", "opens", "closes", "resolution", "scenarios", "indicators"}
+    m = c.mapping(item, path, keys, {"id", "title", "opens", "closes", "resolution", "scenarios"})
+    if not m:
+        return None
+    qid = c.ident(m.get("id"), f"{path}.id")
+    title = c.text(m.get("title"), f"{path}.title")
+    resolution = c.text(m.get("resolution"), f"{path}.resolution")
+    opens = c.day(m.get("opens"), f"{path}.opens")
+    closes = c.day(m.get("closes"), f"{path}.closes")
+    if opens and closes and closes <= opens:
+        c.fail(f"{path}.closes", f"closes {closes} is not after opens {opens}")
+    scenarios: list[Scenario] = []
+    seen: dict[str, str] = {}
+    for i, s in c.items(m.get("scenarios"), f"{path}.scenarios"):
+        sp = f"{path}.scenarios[{i}]"
+        sm = c.mapping(s, sp, {"id", "label", "prior"}, {"id", "label", "prior"})
+        if not sm:
+            continue
+        sid = c.ident(sm.get("id"), f"{sp}.id")
+        c.unique(seen, sid, f"{sp}.id", "scenario")
+        prior = c.number(sm.get("prior"), f"{sp}.prior")
+        if prior is not None and not 0 <= prior <= 1:
+            c.fail(f"{sp}.prior", f"prior {prior} outside [0, 1]")
+        scenarios.append(Scenario(sid, c.text(sm.get("label"), f"{sp}.label"), prior or 0.0))
+    if "scenarios" in m and len(scenarios) < 2:
+        c.fail(f"{path}.scenarios",
+               f"a question needs at least two scenarios, got {len(scenarios)}")
+    total = sum(s.prior for s in scenarios)
+    if scenarios and abs(total - 1) > PRIOR_TOLERANCE:
+        c.fail(f"{path}.scenarios", f"priors sum to {total:.6g}, not 1")
+    ids = {s.id for s in scenarios}
+    indicators: list[Indicator] = []
+    for i, ind in c.items(m.get("indicators"), f"{path}.indicators"):
+        ip = f"{path}.indicators[{i}]"
+        im = c.mapping(ind, ip, {"id", "description", "match", "likelihood", "cooldown"},
+                       {"id", "description", "match", "likelihood"})
+        if not im:
+            continue
+        iid = c.ident(im.get("id"), f"{ip}.id")
+        c.unique(indicator_ids, iid, f"{ip}.id", "indicator")
+        rule = _match(c, im.get("match"), f"{ip}.match")
+        likelihood: dict[str, float] = {}
+        lm = im.get("likelihood")
+        if not isinstance(lm, dict):
+            c.fail(f"{ip}.likelihood", "expected a mapping of scenario id to likelihood")
+            lm = {}
+        for sid, value in lm.items():
+            lp = f"{ip}.likelihood.{sid}"
+            if sid not in ids:
+                c.fail(lp, f"unknown scenario {sid!r} (scenarios: {', '.join(sorted(ids))})")
+                continue
+            v = c.number(value, lp)
+            if v is not None and not 0 < v <= 1:
+                c.fail(lp, f"likelihood {v} outside (0, 1]")
+            likelihood[str(sid)] = v if v is not None else 1.0
+        for sid in sorted(ids - {str(k) for k in lm}):
+            c.fail(f"{ip}.likelihood", f"missing likelihood for scenario {sid!r}")
+        cooldown = timedelta(days=14)
+        if "cooldown" in im:
+            cooldown = c.duration(im["cooldown"], f"{ip}.cooldown") or cooldown
+        indicators.append(Indicator(iid, c.text(im.get("description"), f"{ip}.description"),
+                                    rule, likelihood, cooldown))
+    if opens is None or closes is None:
+        return None
+    return Question(qid, title, opens, closes, resolution, tuple(scenarios), tuple(indicators))
+
+
+def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
+    """Validate the text of a scenarios file; raise ValidationError listing every problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValidationError(source, [f"{where}: malformed YAML: {problem}"]) from None
+    lines = _Lines(root)
+    c = _Checker(source, lines)
+    for path, line in lines.duplicates:
+        c.problems.append(f"{source}:{line}: {path}: duplicate key")
+    top = c.mapping(data, "", {"version", "settings", "feeds", "questions"},
+                    {"version", "questions"})
+    if top and top.get("version") != 1:
+        c.fail("version", f"unsupported version {top.get('version')!r} (expected 1)")
+    settings = _settings(c, top.get("settings"))
+    feeds = _feeds(c, top.get("feeds"))
+    questions: list[Question] = []
+    qseen: dict[str, str] = {}
+    indicator_ids: dict[str, str] = {}
+    for i, item in c.items(top.get("questions"), "questions"):
+        q = _question(c, item, f"questions[{i}]", indicator_ids)
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            c.unique(qseen, item["id"], f"questions[{i}].id", "question")
+        if q is not None:
+            questions.append(q)
+    if c.problems:
+        raise ValidationError(source, c.problems)
+    return ScenarioFile(settings, feeds, tuple(questions))
+
+
+def load_scenarios(path: str | Path) -> ScenarioFile:
+    """Read and validate a scenarios file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"scenarios file {p} not found",
+                         hint="pass --scenarios PATH or set TRACKER_SCENARIOS") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read scenarios file {p}: {exc}") from None
+    return parse_scenarios(text, str(path))

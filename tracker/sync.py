@@ -1,0 +1,155 @@
+"""scenarios.yaml into the database: add what is new, update texts and rules, retire the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from .config import store_settings
+from .errors import UsageError
+from .forecasts import rescore
+from .models import Evidence, Feed, Forecast, Indicator, Question, Scenario
+from .scenarios import ScenarioFile
+from .timeutil import day_start
+
+
+@dataclass
+class SyncReport:
+    """What a sync changed, by kind and id."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, "
+                f"{len(self.retired)} retired")
+
+
+def _has_history(session: Session, question: Question) -> bool:
+    """True when the question has forecasts other than its prior (manual, resolution, evidence)."""
+    if question.resolved_to is not None:
+        return True
+    if session.scalar(select(exists().where(Forecast.question_id == question.id))):
+        return True
+    applied = exists().where(
+        Evidence.question_id == question.id,
+        Evidence.state != "dismissed",
+        Evidence.observed_at > day_start(question.opens),
+    )
+    return bool(session.scalar(select(applied)))
+
+
+def sync(session: Session, spec: ScenarioFile) -> SyncReport:
+    """Bring the database in line with a validated scenarios file, in the caller's transaction."""
+    report = SyncReport()
+    store_settings(session, spec.settings)
+    questions = {q.id: q for q in session.scalars(select(Question))}
+    for pos, q in enumerate(spec.questions):
+        row = questions.get(q.id)
+        if row is None:
+            row = Question(id=q.id, title=q.title, resolution_criteria=q.resolution,
+                           opens=q.opens, closes=q.closes, position=pos, retired=False)
+            row.scenarios = [Scenario(id=s.id, label=s.label, prior=s.prior, position=i)
+                             for i, s in enumerate(q.scenarios)]
+            session.add(row)
+            report.added.append(f"question {q.id}")
+        else:
+            changed = (row.title, row.resolution_criteria, row.opens, row.closes, row.retired) != (
+                q.title, q.resolution, q.opens, q.closes, False)
+            old_ids = [s.id for s in row.scenarios]
+            new_ids = [s.id for s in q.scenarios]
+            if sorted(old_ids) != sorted(new_ids):
+                if _has_history(session, row):
+                    raise UsageError(
+                        f"question {q.id}: its scenarios changed ({', '.join(old_ids)} -> "
+                        f"{', '.join(new_ids)}) but it already has forecasts beyond its prior",
+                        hint="keep the scenarios, or give the changed question a new id",
+                    )
+                row.scenarios = []
+                session.flush()
+                changed = True
+            by_id = {s.id: s for s in row.scenarios}
+            for i, s in enumerate(q.scenarios):
+                srow = by_id.get(s.id)
+                if srow is None:
+                    row.scenarios.append(Scenario(id=s.id, label=s.label, prior=s.prior,
+                                                  position=i))
+                elif (srow.label, srow.prior, srow.position) != (s.label, s.prior, i):
+                    srow.label, srow.prior, srow.position = s.label, s.prior, i
+                    changed = True
+            row.title, row.resolution_criteria = q.title, q.resolution
+            row.opens, row.closes, row.position, row.retired = q.opens, q.closes, pos, False
+            if changed:
+                report.updated.append(f"question {q.id}")
+    for qid, row in questions.items():
+        if qid not in {q.id for q in spec.questions} and not row.retired:
+            row.retired = True
+            report.retired.append(f"question {qid}")
+    session.flush()
+    _sync_indicators(session, spec, report)
+    _sync_feeds(session, spec, report)
+    session.flush()
+    rescore(session)
+    return report
+
+
+def _sync_indicators(session: Session, spec: ScenarioFile, report: SyncReport) -> None:
+    indicators = {i.id: i for i in session.scalars(select(Indicator))}
+    wanted: set[str] = set()
+    for q in spec.questions:
+        for pos, ind in enumerate(q.indicators):
+            wanted.add(ind.id)
+            values = dict(question_id=q.id, description=ind.description, rule=ind.match,
+                          likelihood=ind.likelihood,
+                          cooldown_seconds=int(ind.cooldown.total_seconds()),
+                          position=pos, retired=False)
+            row = indicators.get(ind.id)
+            if row is None:
+                session.add(Indicator(id=ind.id, **values))
+                report.added.append(f"indicator {ind.id}")
+                continue
+            if row.question_id != q.id and session.scalar(
+                select(exists().where(Evidence.indicator_id == ind.id))
+            ):
+                raise UsageError(f"indicator {ind.id} moved from question {row.question_id} "
+                                 f"to {q.id} but already has evidence",
+                                 hint="give the indicator a new id")
+            if any(getattr(row, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(row, k, v)
+                report.updated.append(f"indicator {ind.id}")
+    for iid, row in indicators.items():
+        if iid not in wanted and not row.retired:
+            row.retired = True
+            report.retired.append(f"indicator {iid}")
+
+
+def _sync_feeds(session: Session, spec: ScenarioFile, report: SyncReport) -> None:
+    feeds = {f.id: f for f in session.scalars(select(Feed))}
+    for f in spec.feeds:
+        interval = int(f.interval.total_seconds()) if f.interval else None
+        row = feeds.get(f.id)
+        if row is None:
+            session.add(Feed(id=f.id, url=f.url, interval_seconds=interval, failures=0))
+            report.added.append(f"feed {f.id}")
+            continue
+        changed = False
+        if row.url != f.url:
+            # A new address starts afresh: its validators and failures belong to the old one.
+            row.url, row.etag, row.last_modified, row.body_hash = f.url, None, None, None
+            row.failures, row.gone, row.next_poll = 0, False, None
+            changed = True
+        if row.interval_seconds != interval:
+            row.interval_seconds, changed = interval, True
+        if row.retired and not row.gone:
+            row.retired, changed = False, True
+        if changed:
+            report.updated.append(f"feed {f.id}")
+    wanted = {f.id for f in spec.feeds}
+    for fid, row in feeds.items():
+        if fid not in wanted and not row.retired:
+            row.retired = True
+            report.retired.append(f"feed {fid}")
