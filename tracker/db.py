@@ -30,8 +30,8 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
     try:
         parsed = make_url(normalize_url(url))
     except ArgumentError:
-        raise UsageError(f"bad database URL {url!r}",
-                         hint="e.g. sqlite:///db/tracker.sqlite3 or postgresql://user@host/db") from None
+        example = "e.g. sqlite:///db/tracker.sqlite3 or postgresql://user@host/db"
+        raise UsageError(f"bad database URL {url!r}", hint=example) from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

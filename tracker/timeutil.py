@@ -66,7 +66,8 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
         else:
             value = as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
-        raise ValueError(f"bad time {text!r} (use ISO 8601, e.g. 2026-03-01 or 2026-03-01T12:00Z)") from None
+        example = "use ISO 8601, e.g. 2026-03-01 or 2026-03-01T12:00Z"
+        raise ValueError(f"bad time {text!r} ({example})") from None
     if value > (now or utcnow()):
         raise ValueError(f"time {text!r} is in the future")
     return value
