@@ -1,9 +1,14 @@
-"""The forecast in force F(t) (DESIGN §5) and manual updates: pure functions, no database."""
+"""The forecast in force F(t) (DESIGN §5) and manual updates: pure functions, no database.
+
+Readings of §5 kept here: the prior's time is `opens` at 00:00 UTC; evidence counts only when
+observed strictly after the baseline's time; ties in observed time go by (indicator id, evidence
+id); once resolved, F is the outcome vector.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 Vector = dict[str, float]
@@ -42,16 +47,22 @@ class QuestionLog:
     floor: float = 0.001
     resolved_to: str | None = None
     resolved_at: datetime | None = None
+    resolution_by: str = ""
+    resolution_note: str = ""
     _sorted: bool = field(default=False, repr=False)
 
     def ordered(self) -> QuestionLog:
         """The same log with manual forecasts by time and evidence in observed-time order."""
         if self._sorted:
             return self
+        # A stable sort: of two manual forecasts at one time, the one given later wins.
         manual = tuple(sorted(self.manual, key=lambda m: m.at))
         evidence = tuple(sorted(self.evidence, key=evidence_order))
-        return QuestionLog(self.scenarios, self.prior, self.opens_at, manual, evidence,
-                           self.floor, self.resolved_to, self.resolved_at, True)
+        return replace(self, manual=manual, evidence=evidence, _sorted=True)
+
+    def prior_vector(self) -> Vector:
+        """The prior as a vector in scenario order."""
+        return {s: float(self.prior[s]) for s in self.scenarios}
 
 
 def evidence_order(e: EvidencePoint) -> tuple[datetime, str, int]:
@@ -64,7 +75,7 @@ def apply_evidence(p: Mapping[str, float], e: EvidencePoint, floor: float) -> Ve
     raw = {s: p[s] * e.likelihood.get(s, 1.0) ** e.weight for s in p}
     total = sum(raw.values())
     if total <= 0:
-        # Every scenario with mass had likelihood 0: the evidence cannot be weighed; keep p.
+        # Likelihoods are in (0, 1], so only underflow gets here: the item cannot be weighed.
         raw, total = dict(p), sum(p.values())
     out = {s: v / total for s, v in raw.items()}
     if floor > 0:
@@ -84,21 +95,22 @@ def baseline(log: QuestionLog, t: datetime) -> tuple[datetime, Vector, ManualPoi
         else:
             break
     if chosen is None:
-        return log.opens_at, {s: float(log.prior[s]) for s in log.scenarios}, None
+        return log.opens_at, log.prior_vector(), None
     return chosen.at, {s: float(chosen.probabilities.get(s, 0.0)) for s in log.scenarios}, chosen
 
 
 def forecast_at(
     log: QuestionLog, t: datetime, *, manual: bool = True, evidence: bool = True
 ) -> Vector:
-    """F(t). With manual=False the baseline is always the prior; with evidence=False, none."""
+    """F(t), every event at or before t counted. With manual=False the baseline is always the
+    prior (the evidence track); with evidence=False no evidence is applied (the analyst track)."""
     log = log.ordered()
     if log.resolved_to is not None and log.resolved_at is not None and t >= log.resolved_at:
         return outcome(log.scenarios, log.resolved_to)
     if manual:
         start, p, _ = baseline(log, t)
     else:
-        start, p = log.opens_at, {s: float(log.prior[s]) for s in log.scenarios}
+        start, p = log.opens_at, log.prior_vector()
     if evidence:
         for e in log.evidence:
             if e.observed_at <= start:
@@ -107,6 +119,32 @@ def forecast_at(
                 break
             p = apply_evidence(p, e, log.floor)
     return p
+
+
+def forecasts_before(
+    log: QuestionLog, cutoffs: Sequence[datetime], *, manual: bool = True, evidence: bool = True
+) -> list[Vector]:
+    """F counting only events strictly before each of the ascending `cutoffs`, resolution
+    ignored; walks the log once, with the same steps in the same order as `forecast_at`."""
+    log = log.ordered()
+    events: list[tuple[tuple[datetime, int, str, int], ManualPoint | EvidencePoint]] = []
+    if manual:
+        events += [((m.at, 0, "", i), m) for i, m in enumerate(log.manual)]
+    if evidence:
+        events += [((e.observed_at, 1, e.indicator, e.id), e) for e in log.evidence]
+    events.sort(key=lambda x: x[0])
+    p, start, i, out = log.prior_vector(), log.opens_at, 0, []
+    for cutoff in cutoffs:
+        while i < len(events) and events[i][0][0] < cutoff:
+            item = events[i][1]
+            i += 1
+            if isinstance(item, ManualPoint):
+                start = item.at
+                p = {s: float(item.probabilities.get(s, 0.0)) for s in log.scenarios}
+            elif item.observed_at > start:
+                p = apply_evidence(p, item, log.floor)
+        out.append(p)
+    return out
 
 
 def outcome(scenarios: Sequence[str], resolved_to: str) -> Vector:
@@ -135,7 +173,7 @@ def history(log: QuestionLog) -> list[HistoryPoint]:
     events += [((m.at, 0, "", i), m) for i, m in enumerate(log.manual)]
     events += [((e.observed_at, 1, e.indicator, e.id), e) for e in log.evidence]
     events.sort(key=lambda x: x[0])
-    p = {s: float(log.prior[s]) for s in log.scenarios}
+    p = log.prior_vector()
     out = [HistoryPoint(log.opens_at, "prior", dict(p))]
     start = log.opens_at
     for (at, *_), item in events:
@@ -151,16 +189,19 @@ def history(log: QuestionLog) -> list[HistoryPoint]:
                                     indicator=item.indicator))
     if log.resolved_to is not None and log.resolved_at is not None:
         out.append(HistoryPoint(log.resolved_at, "resolution",
-                                outcome(log.scenarios, log.resolved_to)))
+                                outcome(log.scenarios, log.resolved_to),
+                                log.resolution_by, log.resolution_note))
     return out
 
 
 def manual_update(current: Mapping[str, float], named: Mapping[str, float]) -> Vector:
     """Named scenarios take exactly the values given; the others share what is left
-    in proportion to their current values (equally where all are 0).
-
-    The caller validates ids, ranges and sums first (see `check_update`)."""
+    in proportion to their current values (equally where all are 0). When every scenario is
+    named, the values (which `check_update` lets off by 0.001) are normalized to sum to 1."""
     others = [s for s in current if s not in named]
+    if not others:
+        total = sum(named.values())
+        return {s: float(named[s]) / total for s in current}
     left = max(0.0, 1.0 - sum(named.values()))
     out: Vector = {}
     base = sum(current[s] for s in others)
@@ -168,7 +209,7 @@ def manual_update(current: Mapping[str, float], named: Mapping[str, float]) -> V
         if s in named:
             out[s] = float(named[s])
         elif base > 0:
-            out[s] = left * current[s] / base
+            out[s] = left * (current[s] / base)  # the ratio first: no underflow for tiny values
         else:
             out[s] = left / len(others)
     return out

@@ -1,7 +1,134 @@
-"""Commands of this area (registered in tracker.cli)."""
+"""score, resolve, scores: current probabilities from the log, resolutions and the record."""
 
 from __future__ import annotations
 
-import click
+import math
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+from sqlalchemy import select
+
+from ..errors import UsageError
+from ..forecasts import get_question, rescore
+from ..models import Question
+from ..resolution import question_score, resolved_scores
+from ..resolution import resolve as resolve_question
+from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
+from ..timeutil import iso, parse_time, utcnow
+from . import App, emit_json, json_option, pass_app
+from .core import _login, pct
+
+
+@click.command()
+@click.argument("question", required=False)
+@json_option
+@pass_app
+def score(app: App, question: str | None, as_json: bool) -> None:
+    """Recompute the current probabilities of every question (or one) from the log."""
+    now = utcnow()
+    with app.session() as session:
+        ids = [get_question(session, question).id] if question else None
+        current = rescore(session, ids, now)
+        status = dict(session.execute(select(Question.id, Question.resolved_to)
+                                      .where(Question.id.in_(list(current)))).tuples().all())
+    if as_json:
+        emit_json({"scored_at": iso(now), "questions": [
+            {"id": qid, "probabilities": p, "resolved_to": status.get(qid)}
+            for qid, p in current.items()]})
+        return
+    for qid, p in current.items():
+        mark = f"  [resolved: {status[qid]}]" if status.get(qid) else ""
+        click.echo(f"{qid}{mark}  " + " ".join(f"{s}={pct(v)}" for s, v in p.items()))
+
+
+@click.command()
+@click.argument("question")
+@click.argument("scenario")
+@click.option("--at", "at_text", default=None, metavar="TIME",
+              help="When the world decided it (ISO 8601, UTC; default now, never in the future).")
+@click.option("--note", default="", help="How it resolved, e.g. the source.")
+@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@pass_app
+def resolve(app: App, question: str, scenario: str, at_text: str | None, note: str,
+            author: str | None) -> None:
+    """Resolve QUESTION to SCENARIO and score it. A resolution is final."""
+    at = None
+    if at_text:
+        try:
+            at = parse_time(at_text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    with app.session() as session:
+        q = get_question(session, question)
+        forecast = resolve_question(session, q, scenario, by=author or _login(), note=note,
+                                    at=at)
+        result = question_score(session, q)
+    click.echo(f"{question}: resolved to {scenario} at {iso(forecast.at)}")
+    click.echo(_table(result))
+
+
+def _number(value: float | None, fmt: str) -> str:
+    if value is None:
+        return "n/a"
+    return "-inf" if value == -math.inf else format(value, fmt)
+
+
+def _table(result: QuestionScore) -> str:
+    span = f"{result.days[0]} .. {result.days[-1]}"
+    lines = [f"  {len(result.days)} days ({span})",
+             f"  {'track':<9} {'brier':>7} {'log':>8} {'skill':>7}"]
+    for name, t in result.tracks.items():
+        lines.append(f"  {name:<9} {_number(t.brier, '.4f'):>7} {_number(t.log, '.4f'):>8} "
+                     f"{_number(t.skill, '+.3f'):>7}")
+    return "\n".join(lines)
+
+
+def track_json(track: TrackScore) -> dict[str, Any]:
+    """A track's scores for JSON, which has no -inf: log is then null and log_infinite true."""
+    infinite = track.log == -math.inf
+    return {"brier": track.brier, "log": None if infinite else track.log,
+            "log_infinite": infinite, "skill": track.skill}
+
+
+def bin_json(b: CalibrationBin) -> dict[str, Any]:
+    """A calibration bin for JSON; an empty bin has null mean and observed frequency."""
+    return {"low": b.low, "high": b.high, "count": b.count, "mean_forecast": b.mean_forecast,
+            "observed": b.observed}
+
+
+@click.command()
+@click.argument("question", required=False)
+@json_option
+@pass_app
+def scores(app: App, question: str | None, as_json: bool) -> None:
+    """Per resolved question: time-averaged Brier and log scores of the tracker, the analyst
+    (manual forecasts only), the evidence (prior and evidence only) and the prior, skill
+    against the prior; a calibration table of the tracker's daily forecasts."""
+    with app.session() as session:
+        scored, bins = resolved_scores(session, question)
+        rows = [(q.id, q.resolved_to, q.resolved_at, s) for q, s in scored]
+    if as_json:
+        emit_json({
+            "questions": [
+                {"id": qid, "resolved_to": k, "resolved_at": iso(at), "days": len(s.days),
+                 "tracks": {name: track_json(s.tracks[name]) for name in TRACKS}}
+                for qid, k, at, s in rows
+            ],
+            "calibration": [bin_json(b) for b in bins],
+        })
+        return
+    if not rows:
+        click.echo("no resolved questions yet: resolve one with `tracker resolve`")
+        return
+    for qid, k, at, s in rows:
+        click.echo(f"{qid} -> {k} (resolved {iso(at)})")
+        click.echo(_table(s))
+    click.echo("calibration (tracker, every scenario and day):")
+    click.echo(f"  {'bin':<11} {'count':>6} {'mean':>7} {'observed':>8}")
+    for b in bins:
+        label = f"[{b.low:.1f}, {b.high:.1f}{']' if b.high == 1.0 else ')'}"
+        click.echo(f"  {label:<11} {b.count:>6} {_number(b.mean_forecast, '.3f'):>7} "
+                   f"{_number(b.observed, '.3f'):>8}")
+
+
+COMMANDS: list[click.Command] = [score, resolve, scores]
