@@ -83,8 +83,10 @@ def rescore(
     out: dict[str, Vector] = {}
     for question in session.scalars(query):
         current = forecast_at(question_log(session, question, settings), now)
-        question.current = current
-        question.scored_at = now
+        if question.current != current:
+            # Written only on change, so rescoring an unchanged log changes no row.
+            question.current = current
+            question.scored_at = now
         out[question.id] = current
     return out
 

@@ -74,6 +74,16 @@ class ScenarioFile:
     questions: tuple[Question, ...] = ()
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, with dates left as text: we parse them, so a bad one is a clean error."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _Lines:
     """YAML path -> line number, read from the composed node tree."""
 
@@ -393,8 +403,8 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
 def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
     """Validate the text of a scenarios file; raise ValidationError listing every problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -1,0 +1,246 @@
+"""init, sync, show, update, history through the CLI (DESIGN §3, §4)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SMALL_YAML, Tracker, snapshot
+from tracker.cli import main
+from tracker.cli.core import parse_assignments
+from tracker.scoring import check_update, manual_update
+
+Q = "csto-response"
+
+
+def probs(t: Tracker, question: str = Q) -> dict[str, float]:
+    return json.loads(t.ok("show", question, "--json").output)["probabilities"]
+
+
+def test_init_is_idempotent(initialized: Tracker) -> None:
+    first = snapshot(initialized.db_url)
+    result = initialized.ok("init")
+    assert "up to date" in result.output and "0 added" in result.output
+    assert snapshot(initialized.db_url) == first
+
+
+def test_show_json_shapes(initialized: Tracker) -> None:
+    data = json.loads(initialized.ok("show", "--json").output)
+    assert [q["id"] for q in data["questions"]] == ["uzbekistan-rejoins", Q]
+    q = data["questions"][1]
+    assert set(q) >= {"id", "title", "status", "opens", "closes", "probabilities", "resolved_to"}
+    assert q["status"] == "open" and q["opens"] == "2021-07-09" and q["resolved_to"] is None
+    assert q["probabilities"] == {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
+    one = json.loads(initialized.ok("show", Q, "--json").output)
+    assert [s["id"] for s in one["scenarios"]] == ["deploys", "drills", "nothing"]
+    assert one["scenarios"][0] == {"id": "deploys", "label": "Collective deployment",
+                                   "probability": 0.2}
+    assert one["indicators"] == [{"id": "csto-border-drills",
+                                  "description": "CSTO drills near the Afghan border",
+                                  "last_sighted": None}]
+
+
+def test_show_table_lists_every_question(initialized: Tracker) -> None:
+    out = initialized.ok("show").output
+    assert "uzbekistan-rejoins" in out and "96.0%" in out and "stays-out" in out
+
+
+def test_update_shares_the_rest_in_proportion_and_records_who_when_why(
+    initialized: Tracker,
+) -> None:
+    result = initialized.ok("update", Q, "deploys=40%", "--note", "Dushanbe asks for help",
+                            "--by", "ana")
+    # drills and nothing share 0.6 in proportion 0.5 : 0.3.
+    assert probs(initialized) == pytest.approx({"deploys": 0.4, "drills": 0.375,
+                                                "nothing": 0.225}, abs=1e-12)
+    assert probs(initialized)["deploys"] == 0.4
+    assert "deploys: 20.0% -> 40.0%" in result.output
+    assert "drills: 50.0% -> 37.5%" in result.output
+    hist = json.loads(initialized.ok("history", Q, "--format", "json").output)
+    assert hist["question"] == Q
+    assert [f["source"] for f in hist["forecasts"]] == ["prior", "manual"]
+    manual = hist["forecasts"][1]
+    assert manual["by"] == "ana" and manual["note"] == "Dushanbe asks for help"
+    at = datetime.fromisoformat(manual["at"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - at).total_seconds()) < 60
+    assert set(manual) >= {"at", "source", "probabilities", "by", "note", "evidence"}
+
+
+def test_update_all_named_and_backdated(initialized: Tracker) -> None:
+    initialized.ok("update", Q, "deploys=0.1", "drills=0.6", "nothing=0.3", "--note", "n",
+                   "--at", "2022-01-05T10:00:00Z")
+    assert probs(initialized) == {"deploys": 0.1, "drills": 0.6, "nothing": 0.3}
+    initialized.ok("update", Q, "nothing=0", "--note", "later", "--at", "2023-01-01")
+    assert probs(initialized) == pytest.approx({"deploys": 0.1 / 0.7, "drills": 0.6 / 0.7,
+                                                "nothing": 0.0})
+    rows = json.loads(initialized.ok("history", Q, "--json").output)["forecasts"]
+    assert [r["at"] for r in rows] == ["2021-07-09T00:00:00Z", "2022-01-05T10:00:00Z",
+                                       "2023-01-01T00:00:00Z"]
+    csv_out = initialized.ok("history", Q, "--format", "csv").output.splitlines()
+    assert csv_out[0] == "at,deploys,drills,nothing,source,by,note,evidence"
+    assert csv_out[2].startswith("2022-01-05T10:00:00Z,0.100000,0.600000,0.300000,manual")
+
+
+def test_update_when_the_others_are_all_zero_shares_equally(initialized: Tracker) -> None:
+    initialized.ok("update", Q, "deploys=1", "drills=0", "nothing=0", "--note", "certain")
+    initialized.ok("update", Q, "deploys=0.4", "--note", "less so")
+    assert probs(initialized) == pytest.approx({"deploys": 0.4, "drills": 0.3, "nothing": 0.3})
+
+
+UPDATE_REFUSALS = [
+    (["nope", "a=0.1", "--note", "x"], "unknown question 'nope'"),
+    ([Q, "joins=0.1", "--note", "x"], "valid scenarios: deploys, drills, nothing"),
+    ([Q, "deploys=1.2", "--note", "x"], "outside [0, 1]"),
+    ([Q, "deploys=120%", "--note", "x"], "outside [0, 1]"),
+    ([Q, "deploys=0.7", "drills=0.5", "--note", "x"], "over 1"),
+    ([Q, "deploys=0.2", "drills=0.2", "nothing=0.2", "--note", "x"], "must sum to 1"),
+    ([Q, "deploys=0.2"], "Missing option '--note'"),
+    ([Q, "deploys=0.2", "--note", "   "], "a note is required"),
+    ([Q, "deploys=half", "--note", "x"], "bad assignment"),
+    ([Q, "deploys=0.2", "--note", "x", "--at", "2999-01-01"], "in the future"),
+    ([Q, "deploys=0.2", "--note", "x", "--at", "2020-01-01"], "before the question opens"),
+    ([Q, "deploys=0.2", "--note", "x", "--at", "yesterday"], "bad time"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), UPDATE_REFUSALS,
+                         ids=[m for _, m in UPDATE_REFUSALS])
+def test_update_refusals_leave_the_database_unchanged(
+    initialized: Tracker, args: list[str], message: str
+) -> None:
+    initialized.ok("update", Q, "deploys=0.25", "--note", "first")
+    before = snapshot(initialized.db_url)
+    result = initialized("update", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert snapshot(initialized.db_url) == before
+
+
+def test_update_of_a_resolved_question_is_refused(initialized: Tracker) -> None:
+    from sqlalchemy import create_engine, update
+
+    from tracker.models import Question
+
+    engine = create_engine(initialized.db_url)
+    with engine.begin() as conn:
+        conn.execute(update(Question).where(Question.id == Q).values(
+            resolved_to="drills", resolved_at=datetime(2024, 1, 1)))
+    engine.dispose()
+    before = snapshot(initialized.db_url)
+    result = initialized("update", Q, "deploys=0.2", "--note", "x")
+    assert result.exit_code == 2 and "resolved" in result.output
+    assert snapshot(initialized.db_url) == before
+
+
+def test_unknown_question_in_show_and_history(initialized: Tracker) -> None:
+    for cmd in (["show", "nope"], ["history", "nope"]):
+        result = initialized(*cmd)
+        assert result.exit_code == 2
+        assert "unknown question 'nope'" in result.output and "uzbekistan-rejoins" in result.output
+
+
+def test_sync_retires_and_keeps_history(initialized: Tracker) -> None:
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=0.05", "--note", "kept")
+    text = SMALL_YAML.split("  - id: csto-response")[0].replace(
+        "Will Uzbekistan rejoin", "Will Uzbekistan really rejoin")
+    initialized.scenarios.write_text(text, encoding="utf-8")
+    out = initialized.ok("sync").output
+    assert "retired question csto-response" in out
+    assert "retired indicator csto-border-drills" in out
+    assert "updated question uzbekistan-rejoins" in out
+    visible = json.loads(initialized.ok("show", "--json").output)["questions"]
+    assert [q["id"] for q in visible] == ["uzbekistan-rejoins"]
+    assert visible[0]["title"] == "Will Uzbekistan really rejoin the CSTO before 2028?"
+    assert visible[0]["probabilities"]["rejoins"] == 0.05
+    everything = json.loads(initialized.ok("show", "--all", "--json").output)["questions"]
+    assert {q["id"]: q["status"] for q in everything}[Q] == "retired"
+    # Bringing it back restores it, nothing lost.
+    initialized.scenarios.write_text(SMALL_YAML, encoding="utf-8")
+    assert "updated question csto-response" in initialized.ok("sync").output
+    assert len(json.loads(initialized.ok("show", "--json").output)["questions"]) == 2
+
+
+def test_changing_scenarios_with_history_is_refused(initialized: Tracker) -> None:
+    changed = SMALL_YAML.replace(
+        "      - {id: nothing, label: No response, prior: 0.3}\n", "").replace(
+        "prior: 0.5}", "prior: 0.8}").replace(", nothing: 0.1}", "}")
+    initialized.scenarios.write_text(changed, encoding="utf-8")
+    # No forecast beyond the prior yet: the change is allowed.
+    initialized.ok("sync")
+    assert probs(initialized) == {"deploys": 0.2, "drills": 0.8}
+    initialized.ok("update", Q, "deploys=0.3", "--note", "x")
+    initialized.scenarios.write_text(SMALL_YAML, encoding="utf-8")
+    before = snapshot(initialized.db_url)
+    result = initialized("sync")
+    assert result.exit_code == 2
+    assert "scenarios changed" in result.output and "Traceback" not in result.output
+    assert snapshot(initialized.db_url) == before
+
+
+def test_commands_before_init_name_init(tracker: Tracker) -> None:
+    result = tracker("show")
+    assert result.exit_code == 1
+    assert "tracker init" in result.output and "Traceback" not in result.output
+
+
+def test_unreachable_database_exits_1(scenarios_file) -> None:
+    t = Tracker("postgresql+psycopg://nobody@127.0.0.1:1/none", scenarios_file)
+    result = t("show")
+    assert result.exit_code == 1
+    assert "cannot reach the database" in result.output and "Traceback" not in result.output
+
+
+def test_help_describes_the_tool_and_every_command_has_help() -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0 and "geopolitical questions" in result.output
+    for name, command in main.commands.items():
+        assert command.help, f"tracker {name} has no help text"
+        assert name in result.output
+
+
+# --- the arithmetic of `tracker update`, as properties ---------------------------------------
+
+vectors = st.lists(st.floats(0, 1), min_size=2, max_size=5).filter(lambda v: sum(v) > 0).map(
+    lambda v: {f"s{i}": x / sum(v) for i, x in enumerate(v)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(vectors, st.data())
+def test_manual_update_properties(current: dict[str, float], data: st.DataObject) -> None:
+    ids = list(current)
+    chosen = data.draw(st.lists(st.sampled_from(ids), unique=True, min_size=1,
+                                max_size=len(ids) - 1))
+    values = data.draw(st.lists(st.floats(0, 1), min_size=len(chosen), max_size=len(chosen)))
+    named = dict(zip(chosen, values, strict=True))
+    if sum(named.values()) > 1:
+        assert check_update(ids, named) is not None
+        return
+    assert check_update(ids, named) is None
+    new = manual_update(current, named)
+    for s in chosen:
+        assert new[s] == named[s]  # named values are exact
+    assert math.isclose(sum(new.values()), 1.0, abs_tol=1e-9)
+    others = [s for s in ids if s not in named]
+    left = 1 - sum(named.values())
+    base = sum(current[s] for s in others)
+    for s in others:
+        expected = left * (current[s] / base) if base > 0 else left / len(others)
+        assert math.isclose(new[s], expected, abs_tol=1e-12)
+        # proportions among the others are kept
+        for o in others:
+            if min(current[o], current[s]) > 1e-300 and left > 1e-9:
+                assert math.isclose(new[s] / new[o], current[s] / current[o], rel_tol=1e-9)
+
+
+@given(st.floats(0, 1), st.booleans())
+def test_probabilities_parse_as_fraction_or_percent(p: float, percent: bool) -> None:
+    text = f"{p * 100!r}%" if percent else repr(p)
+    assert parse_assignments((f"x={text}",))["x"] == pytest.approx(p, abs=1e-12)

@@ -1,0 +1,132 @@
+"""scenarios.yaml validation (DESIGN §3): every refusal exits 2, names the problem with its
+YAML path and line, prints no traceback, and leaves the database unchanged row for row."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SMALL_YAML, Tracker, snapshot
+from tracker.errors import ValidationError
+from tracker.scenarios import load_scenarios, parse_scenarios
+
+SHIPPED = Path(__file__).resolve().parent.parent / "scenarios.yaml"
+
+
+def test_shipped_scenarios_are_valid() -> None:
+    spec = load_scenarios(SHIPPED)
+    assert len(spec.questions) >= 3
+    ids = {q.id for q in spec.questions}
+    assert {"uzbekistan-rejoins", "azerbaijan-joins"} <= ids
+    assert len(spec.feeds) >= 6
+    for q in spec.questions:
+        assert str(q.opens) == "2021-07-09"
+        assert 2 <= len(q.scenarios) <= 4
+        assert len(q.indicators) >= 4
+        for ind in q.indicators:
+            terms = [t for g in ind.match.get("all", []) for t in g] + ind.match.get("any", [])
+            assert any(re.search("[а-яё]", t.lower()) for t in terms), ind.id
+            assert any(re.search("[a-z]", t.lower()) for t in terms), ind.id
+
+
+def _break(old: str, new: str) -> str:
+    assert old in SMALL_YAML, old
+    return SMALL_YAML.replace(old, new, 1)
+
+
+# (what is wrong, the broken YAML, a fragment the message must contain, the line it must name)
+REFUSALS = [
+    ("priors do not sum to 1",
+     _break("prior: 0.96}", "prior: 0.86}"), "priors sum to 0.9", 12),
+    ("likelihood above 1",
+     _break("{rejoins: 0.9, stays-out: 0.2}", "{rejoins: 1.5, stays-out: 0.2}"),
+     "likelihood 1.5 outside (0, 1]", 23),
+    ("likelihood of zero",
+     _break("{rejoins: 0.9, stays-out: 0.2}", "{rejoins: 0, stays-out: 0.2}"),
+     "outside (0, 1]", 23),
+    ("likelihood missing a scenario",
+     _break("{rejoins: 0.9, stays-out: 0.2}", "{rejoins: 0.9}"),
+     "missing likelihood for scenario 'stays-out'", 23),
+    ("likelihood naming an unknown scenario",
+     _break("{rejoins: 0.9, stays-out: 0.2}", "{rejoins: 0.9, stays-out: 0.2, joins: 0.5}"),
+     "unknown scenario 'joins'", 23),
+    ("duplicate question id",
+     _break("- id: csto-response", "- id: uzbekistan-rejoins"),
+     "duplicate question id 'uzbekistan-rejoins'", 24),
+    ("duplicate scenario id",
+     _break("{id: drills,", "{id: deploys,"), "duplicate scenario id 'deploys'", 31),
+    ("duplicate indicator id",
+     _break("- id: csto-border-drills", "- id: uz-csto-talks"),
+     "duplicate indicator id 'uz-csto-talks'", 34),
+    ("duplicate feed id",
+     _break('  - {id: local, url: "http://127.0.0.1:9/feed.xml"}',
+            '  - {id: local, url: "http://127.0.0.1:9/feed.xml"}\n'
+            '  - {id: local, url: "http://127.0.0.1:9/other.xml"}'),
+     "duplicate feed id 'local'", 6),
+    ("bad duration", _break("cooldown: 7d", "cooldown: 7 weeks"), "bad duration", 39),
+    ("bad date", _break("closes: 2027-12-31", "closes: 2027-13-45"), "bad date", 10),
+    ("bad crontab",
+     _break("  scoring: {auto_weight: 0.5, floor: 0.001}",
+            "  scoring: {auto_weight: 0.5, floor: 0.001}\n  report: {cron: '0 7 * mon'}"),
+     "bad crontab", 4),
+    ("bad URL",
+     _break('url: "http://127.0.0.1:9/feed.xml"', 'url: "ftp://example.org/feed.xml"'),
+     "only http and https", 5),
+    ("unknown key",
+     _break("    closes: 2026-12-31", "    closes: 2026-12-31\n    colour: red"),
+     "unknown key 'colour'", 28),
+    ("fewer than two scenarios",
+     _break("      - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}\n", "")
+     .replace("prior: 0.04}", "prior: 1.0}").replace(", stays-out: 0.2}", "}"),
+     "at least two scenarios", 12),
+    ("malformed YAML", SMALL_YAML.replace("    title: Will", "   title: [Will", 1),
+     "malformed YAML", None),
+    ("a YAML tag", SMALL_YAML.replace("prior: 0.04}", "prior: !!python/object:os.system 1}"),
+     "malformed YAML", None),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "fragment", "line"), REFUSALS,
+                         ids=[r[0] for r in REFUSALS])
+def test_validation_refuses(case: str, text: str, fragment: str, line: int | None) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_scenarios(text, "s.yaml")
+    problems = "\n".join(info.value.problems)
+    assert fragment in problems, problems
+    if line is not None:
+        assert f"s.yaml:{line}:" in problems, problems
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = _break("prior: 0.96}", "prior: 0.86}").replace("cooldown: 7d", "cooldown: soon")
+    with pytest.raises(ValidationError) as info:
+        parse_scenarios(text)
+    assert len(info.value.problems) == 2
+
+
+@pytest.mark.parametrize("command", ["init", "sync"])
+@pytest.mark.parametrize(("case", "text", "fragment", "line"),
+                         [REFUSALS[0], REFUSALS[3], REFUSALS[15]],
+                         ids=["priors", "likelihood", "malformed"])
+def test_cli_refuses_without_touching_the_database(
+    initialized: Tracker, command: str, case: str, text: str, fragment: str, line: int | None
+) -> None:
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=0.1", "--note", "baseline")
+    before = snapshot(initialized.db_url)
+    initialized.scenarios.write_text(text, encoding="utf-8")
+    result = initialized(command)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert "Traceback" not in result.output
+    if line is not None:
+        assert f":{line}:" in result.output
+    assert snapshot(initialized.db_url) == before
+
+
+def test_missing_scenarios_file_is_a_usage_error(tracker: Tracker, tmp_path: Path) -> None:
+    tracker.scenarios = tmp_path / "nope.yaml"
+    result = tracker("init")
+    assert result.exit_code == 2
+    assert "not found" in result.output and "Traceback" not in result.output
