@@ -1,7 +1,103 @@
-"""Commands of this area (registered in tracker.cli)."""
+"""daemon and status: running the scheduler, and what it has been doing."""
 
 from __future__ import annotations
 
-import click
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..config import load_settings
+from ..daemon import next_runs, run_daemon
+from ..jobs import JOBS, last_runs
+from ..models import Entry, Feed, Report
+from ..timeutil import iso, utcnow
+from . import App, emit_json, json_option, pass_app
+
+
+@click.command()
+@pass_app
+def daemon(app: App) -> None:
+    """Run the scheduler in the foreground until SIGTERM or SIGINT: poll the due feeds every
+    tick, make and send the report on its schedule, retry the outbox. SIGHUP re-syncs
+    scenarios.yaml."""
+    run_daemon(app.engine, app.sessions, app.scenarios_path)
+
+
+def feed_state(feed: Feed) -> str:
+    """ok, failing or retired (a feed gone with 410 is retired)."""
+    if feed.retired or feed.gone:
+        return "retired"
+    return "failing" if feed.failures else "ok"
+
+
+def status_data(session: Session) -> dict[str, Any]:
+    """Feeds' health, the last and next run of each job, the outbox (DESIGN §4 `status`)."""
+    now = utcnow()
+    counts = dict(session.execute(
+        select(Entry.feed_id, func.count(Entry.id)).group_by(Entry.feed_id)).tuples().all())
+    feeds = [{
+        "id": f.id, "url": f.url, "state": feed_state(f), "last_success": iso(f.last_success),
+        "last_error": f.last_error, "last_error_at": iso(f.last_error_at),
+        "failures": f.failures, "next_poll": iso(f.next_poll), "entries": counts.get(f.id, 0),
+    } for f in session.scalars(select(Feed).order_by(Feed.retired, Feed.id))]
+    last = last_runs(session)
+    upcoming = next_runs(load_settings(session), last, now)
+    jobs = []
+    for name in (*JOBS, *sorted(set(last) - set(JOBS))):
+        run = last.get(name)
+        if run is None and upcoming.get(name) is None:
+            continue
+        jobs.append({
+            "job": name,
+            "started": iso(run.started) if run else None,
+            "finished": iso(run.finished) if run else None,
+            "outcome": run.outcome if run else None,
+            "detail": run.detail if run else None,
+            "owner": run.owner if run else None,
+            "next": iso(upcoming.get(name)),
+        })
+    outbox = [{
+        "period": r.period, "state": r.state, "attempts": r.attempts, "sent_at": iso(r.sent_at),
+        "last_error": r.last_error, "next_attempt": iso(r.next_attempt),
+    } for r in session.scalars(select(Report).order_by(Report.period.desc()).limit(20))]
+    return {"feeds": feeds, "jobs": jobs, "outbox": outbox}
+
+
+@click.command()
+@json_option
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Feeds' health (last success, last error, next poll), the last run of each daemon job
+    and the next, and the outbox."""
+    with app.session() as session:
+        data = status_data(session)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo("feeds:" if data["feeds"] else "feeds: none")
+    for f in data["feeds"]:
+        line = (f"  {f['id']:<20} {f['state']:<8} {f['entries']:>6} entries  "
+                f"last success {f['last_success'] or 'never'}")
+        if f["state"] == "failing":
+            line += f"  failing x{f['failures']}: {f['last_error']}"
+        if f["state"] != "retired":
+            line += f"  next poll {f['next_poll'] or 'now'}"
+        click.echo(line)
+    click.echo("jobs:")
+    for j in data["jobs"]:
+        last = (f"last {j['started']} -> {j['outcome']}" + (f" ({j['detail']})"
+                if j["detail"] else "")) if j["started"] else "never run"
+        click.echo(f"  {j['job']:<8} {last}; next {j['next'] or '-'}")
+    click.echo("outbox:" if data["outbox"] else "outbox: empty")
+    for r in data["outbox"]:
+        line = f"  {r['period']}  {r['state']:<8} attempts {r['attempts']}"
+        if r["sent_at"]:
+            line += f"  sent {r['sent_at']}"
+        elif r["last_error"]:
+            line += f"  last error: {r['last_error']}; next attempt {r['next_attempt'] or '-'}"
+        click.echo(line)
+
+
+COMMANDS: list[click.Command] = [daemon, status]

@@ -1,0 +1,361 @@
+"""The daemon: APScheduler jobs (poll, report, outbox, sync), start-up checks and signals."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import load_settings
+from .db import check_schema, transaction
+from .errors import TrackerError
+from .jobs import default_owner, record_job
+from .models import Feed, JobRun, Report
+from .scenarios import Settings, load_scenarios
+from .sync import sync
+from .timeutil import format_duration, utcnow
+
+log = logging.getLogger("tracker.daemon")
+
+OUTBOX_EVERY = timedelta(minutes=1)
+# How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
+STOP_GRACE = 6.0
+# Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
+KEEP_RUNS = timedelta(days=30)
+
+
+@dataclass
+class Context:
+    """What every job of one daemon shares."""
+
+    sessions: sessionmaker[Session]
+    scenarios_path: str
+    owner: str
+    settings: Settings
+    stop: threading.Event = field(default_factory=threading.Event)
+    scheduler: BlockingScheduler | None = None
+    _busy: int = 0
+    _idle: threading.Condition = field(default_factory=threading.Condition)
+
+    def enter(self) -> None:
+        with self._idle:
+            self._busy += 1
+
+    def leave(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for the jobs in flight to return; False when some are still running."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+
+def poll_job(ctx: Context) -> None:
+    """Poll the due feeds; stops promptly when the daemon is told to stop."""
+    # Imported here, as in the other jobs, so that every CLI command need not load them.
+    from .poll import poll
+
+    if ctx.stop.is_set():
+        return
+    ctx.enter()
+    try:
+        with record_job(ctx.sessions, "poll", owner=ctx.owner) as note:
+            summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
+            failed = sum(1 for f in summary.feeds if f.outcome == "error")
+            note.detail = (f"{len(summary.feeds)} feeds, {failed} failed, "
+                           f"{summary.new_entries} new entries, "
+                           f"{summary.new_evidence} new evidence"
+                           + (", offline" if summary.offline else ""))
+            if summary.feeds:
+                log.info("poll: %s", note.detail)
+    finally:
+        ctx.leave()
+
+
+def _log_feed(outcome: Any) -> None:
+    if outcome.outcome == "error":
+        log.warning("feed %s failed: %s", outcome.feed, outcome.error)
+    elif outcome.outcome == "gone":
+        log.warning("feed %s is gone (410): retired", outcome.feed)
+    elif outcome.new_entries:
+        log.info("feed %s: %d new entries, %d hits, %d new evidence", outcome.feed,
+                 outcome.new_entries, outcome.hits, outcome.new_evidence)
+
+
+def report_job(ctx: Context) -> None:
+    """Make the report of the latest due period unless it exists, then send what is due."""
+    if ctx.stop.is_set():
+        return
+    ctx.enter()
+    try:
+        with record_job(ctx.sessions, "report", owner=ctx.owner) as note:
+            period, made = make_due_report(ctx.sessions)
+            sent = _deliver(ctx)
+            note.detail = f"{period}: {'made' if made else 'already made'}, {sent} sent"
+    finally:
+        ctx.leave()
+
+
+def make_due_report(sessions: sessionmaker[Session], now: datetime | None = None
+                    ) -> tuple[str, bool]:
+    """Make the report of the latest period whose time has passed, once; (period, made now)."""
+    from .reports import latest_due_period, make_report
+
+    now = now or utcnow()
+    try:
+        with transaction(sessions) as session:
+            period = latest_due_period(now, load_settings(session))
+            if session.scalar(select(Report.id).where(Report.period == period)) is not None:
+                return period, False
+            make_report(session, period, now=now)
+    except IntegrityError:
+        # Another daemon made the same period between our look and our insert: theirs stands.
+        log.info("report %s: made by another daemon", period)
+        return period, False
+    log.info("report %s: made", period)
+    return period, True
+
+
+def outbox_job(ctx: Context) -> None:
+    """Retry the reports waiting in the outbox, and prune old job runs."""
+    if ctx.stop.is_set():
+        return
+    ctx.enter()
+    try:
+        with record_job(ctx.sessions, "outbox", owner=ctx.owner) as note:
+            sent = _deliver(ctx)
+            with transaction(ctx.sessions) as session:
+                session.execute(delete(JobRun).where(JobRun.started < utcnow() - KEEP_RUNS))
+            note.detail = f"{sent} sent"
+    finally:
+        ctx.leave()
+
+
+def _deliver(ctx: Context) -> int:
+    from .mail import deliver_due
+
+    if ctx.stop.is_set():
+        return 0
+    sent = 0
+    for d in deliver_due(ctx.sessions, owner=ctx.owner):
+        if d.ok:
+            sent += 1
+            log.info("report %s sent: %s", d.period, d.where)
+        else:
+            log.warning("report %s not sent (will retry): %s", d.period, d.error)
+    return sent
+
+
+def sync_job(ctx: Context) -> None:
+    """Sync scenarios.yaml again (SIGHUP) and follow a changed tick or report schedule."""
+    if ctx.stop.is_set():
+        return
+    ctx.enter()
+    try:
+        with record_job(ctx.sessions, "sync", owner=ctx.owner) as note:
+            try:
+                spec = load_scenarios(ctx.scenarios_path)
+                with transaction(ctx.sessions) as session:
+                    result = sync(session, spec)
+            except TrackerError as exc:
+                # A bad edit must not stop a running daemon: keep the last good sync.
+                note.detail = f"refused: {exc}"
+                log.warning("sync of %s refused, keeping the last good one: %s",
+                            ctx.scenarios_path, exc)
+                return
+            note.detail = result.summary()
+            log.info("synced %s: %s", ctx.scenarios_path, note.detail)
+            old, ctx.settings = ctx.settings, spec.settings
+            if ctx.scheduler is not None:
+                _reschedule(ctx.scheduler, old, spec.settings)
+    finally:
+        ctx.leave()
+
+
+def _reschedule(scheduler: BlockingScheduler, old: Settings, new: Settings) -> None:
+    if new.tick != old.tick:
+        scheduler.reschedule_job("poll", trigger=IntervalTrigger(seconds=_seconds(new.tick)))
+        log.info("poll tick is now %s", format_duration(new.tick))
+    if (new.report_cron, new.timezone) != (old.report_cron, old.timezone):
+        scheduler.reschedule_job("report", trigger=report_trigger(new))
+        log.info("report schedule is now %r in %s", new.report_cron, new.timezone)
+
+
+def report_trigger(settings: Settings) -> CronTrigger:
+    """When reports go out: report.cron in the settings' timezone."""
+    return CronTrigger.from_crontab(settings.report_cron, timezone=settings.timezone)
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 1.0)
+
+
+def next_runs(settings: Settings, last: dict[str, JobRun], now: datetime
+              ) -> dict[str, datetime | None]:
+    """When each job runs next, from the schedule and the last runs (also for a stopped daemon)."""
+    def after(job: str, every: timedelta) -> datetime:
+        run = last.get(job)
+        return max(run.started + every, now) if run is not None else now
+
+    fire = report_trigger(settings).get_next_fire_time(None, now)
+    return {
+        "poll": after("poll", settings.tick),
+        "report": fire.astimezone(UTC) if fire is not None else None,
+        "outbox": after("outbox", OUTBOX_EVERY),
+        "sync": None,
+    }
+
+
+def release_dead_claims(sessions: sessionmaker[Session]) -> int:
+    """Free the feed leases and outbox claims of daemons on this host that no longer run.
+
+    After a `kill -9` and a restart, the dead daemon's feeds would otherwise wait for their
+    leases to expire; a daemon on another host is never second-guessed.
+    """
+    host = socket.gethostname()
+    freed = 0
+    with transaction(sessions) as session:
+        for feed in session.scalars(select(Feed).where(Feed.lease_owner.is_not(None))):
+            if _is_dead_here(feed.lease_owner, host):
+                feed.lease_owner, feed.lease_until = None, None
+                freed += 1
+        for report in session.scalars(select(Report).where(Report.claimed_by.is_not(None))):
+            if _is_dead_here(report.claimed_by, host):
+                report.claimed_by, report.claimed_until = None, None
+                freed += 1
+    return freed
+
+
+def _is_dead_here(owner: str | None, host: str) -> bool:
+    name, _, pid = (owner or "").rpartition(":")
+    if name != host or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
+
+
+def build_scheduler(ctx: Context) -> BlockingScheduler:
+    """The scheduler with the three jobs; the report job also runs at once, to catch up."""
+    now = datetime.now(UTC)
+    scheduler = BlockingScheduler(
+        timezone=UTC,
+        executors={"default": ThreadPoolExecutor(4)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+    )
+    scheduler.add_listener(_on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    tick = _seconds(ctx.settings.tick)
+    # A poll more than a tick late is skipped: the next tick is as good and comes soon.
+    scheduler.add_job(poll_job, IntervalTrigger(seconds=tick), args=[ctx], id="poll",
+                      name="poll", next_run_time=now, misfire_grace_time=max(int(tick), 1))
+    # A report is wanted however late it is (a suspended laptop, a slow start).
+    scheduler.add_job(report_job, report_trigger(ctx.settings), args=[ctx], id="report",
+                      name="report", next_run_time=now, misfire_grace_time=None)
+    scheduler.add_job(outbox_job, IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
+                      args=[ctx], id="outbox", name="outbox",
+                      misfire_grace_time=int(OUTBOX_EVERY.total_seconds()))
+    ctx.scheduler = scheduler
+    return scheduler
+
+
+def _on_job_event(event: JobExecutionEvent) -> None:
+    if event.exception is not None:
+        log.error("job %s failed: %s: %s", event.job_id, event.exception.__class__.__name__,
+                  event.exception)
+    else:
+        log.warning("job %s missed its time (%s); it runs at the next one",
+                    event.job_id, event.scheduled_run_time)
+
+
+def _install_signals(ctx: Context, scheduler: BlockingScheduler) -> None:
+    """SIGTERM/SIGINT stop, SIGHUP re-syncs; the work happens in a thread, never in the
+    handler, because the handler interrupts the main thread wherever it is (even in a lock)."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if not ctx.stop.is_set():
+            ctx.stop.set()
+            threading.Thread(target=_shutdown, args=(scheduler, signum), daemon=True).start()
+
+    def hup(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=_queue_sync, args=(ctx, scheduler), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, hup)
+
+
+def _shutdown(scheduler: BlockingScheduler, signum: int) -> None:
+    log.info("%s: stopping (no new job starts; fetches in flight are abandoned)",
+             signal.Signals(signum).name)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            scheduler.shutdown(wait=False)
+            return
+        except SchedulerNotRunningError:
+            # The signal came before the scheduler started; run_daemon sees ctx.stop too.
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+
+def _queue_sync(ctx: Context, scheduler: BlockingScheduler) -> None:
+    log.info("SIGHUP: syncing %s again", ctx.scenarios_path)
+    scheduler.add_job(sync_job, args=[ctx], id="sync", name="sync", replace_existing=True,
+                      misfire_grace_time=None)
+
+
+def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: str, *,
+               owner: str | None = None) -> None:
+    """Check the schema, sync scenarios.yaml, then run the jobs until SIGTERM or SIGINT."""
+    if not log.isEnabledFor(logging.DEBUG):
+        # Our own lines say what each job did; APScheduler's INFO would double them.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    check_schema(engine)
+    spec = load_scenarios(scenarios_path)
+    with transaction(sessions) as session:
+        result = sync(session, spec)
+    ctx = Context(sessions, scenarios_path, owner or default_owner(), spec.settings)
+    log.info("synced %s: %s", scenarios_path, result.summary())
+    if freed := release_dead_claims(sessions):
+        log.info("freed %d lease(s) of a daemon on this host that died", freed)
+    scheduler = build_scheduler(ctx)
+    _install_signals(ctx, scheduler)
+    s = spec.settings
+    log.info("daemon %s started: poll every %s, report on %r (%s), outbox every %s",
+             ctx.owner, format_duration(s.tick), s.report_cron, s.timezone,
+             format_duration(OUTBOX_EVERY))
+    if not ctx.stop.is_set():
+        scheduler.start()
+    stopped = time.monotonic()
+    if not ctx.wait_idle(STOP_GRACE):
+        # A job did not return in time: leave now; each feed and report is written in its own
+        # transaction, so the database rolls back whatever was half done.
+        log.warning("a job was still running after %.0f s; exiting without it", STOP_GRACE)
+        logging.shutdown()
+        os._exit(0)
+    engine.dispose()
+    log.info("daemon %s stopped after %.1f s", ctx.owner, time.monotonic() - stopped)

@@ -1,0 +1,68 @@
+"""Job runs: every run of a daemon job recorded (start, end, outcome) for `tracker status`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import transaction
+from .models import JobRun
+from .timeutil import utcnow
+
+JOBS = ("poll", "report", "outbox", "sync")
+
+
+def default_owner() -> str:
+    """Who this process is among several daemons: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RunNote:
+    """What a running job wants kept with its run: a one-line detail."""
+
+    detail: str | None = None
+
+
+@contextmanager
+def record_job(
+    sessions: sessionmaker[Session], name: str, *, owner: str | None = None
+) -> Iterator[RunNote]:
+    """Record a run of job `name`: a `running` row at start, then `ok` or `error` at the end.
+
+    Each write is its own short transaction, so a run killed midway stays visible as `running`.
+    """
+    with transaction(sessions) as session:
+        run = JobRun(job=name, started=utcnow(), outcome="running", owner=owner)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    note = RunNote()
+    try:
+        yield note
+    except BaseException as exc:
+        _finish(sessions, run_id, "error", f"{exc.__class__.__name__}: {exc}"[:2000])
+        raise
+    _finish(sessions, run_id, "ok", note.detail)
+
+
+def _finish(sessions: sessionmaker[Session], run_id: int, outcome: str, detail: str | None) -> None:
+    with transaction(sessions) as session:
+        run = session.get(JobRun, run_id)
+        if run is not None:
+            run.finished, run.outcome, run.detail = utcnow(), outcome, detail
+
+
+def last_runs(session: Session) -> dict[str, JobRun]:
+    """The latest run of each job, by job name."""
+    latest = (
+        select(JobRun.job, func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
+    )
+    rows = session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))
+    return {run.job: run for run in rows}
