@@ -1,7 +1,215 @@
-"""Commands of this area (registered in tracker.cli)."""
+"""poll and evidence: fetch the feeds, then review what they sighted."""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from ..db import check_schema
+from ..errors import UsageError
+from ..evidence import STATES, list_evidence, login_name, review
+from ..poll import FeedOutcome, PollSummary
+from ..poll import poll as poll_feeds
+from ..timeutil import iso
+from . import App, emit_json, json_option, pass_app
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _entries(n: int) -> str:
+    return f"{n} new {'entry' if n == 1 else 'entries'}"
+
+
+def feed_line(o: FeedOutcome) -> str:
+    """One line for people about one feed's poll."""
+    if o.outcome == "ok":
+        text = f"{o.feed}: {_entries(o.new_entries)}, {_plural(o.hits, 'hit')}"
+        if o.new_evidence:
+            text += f", {o.new_evidence} new evidence"
+        return text + (f" (warning: {o.warning})" if o.warning else "")
+    if o.outcome == "not_modified":
+        return f"{o.feed}: not modified"
+    if o.outcome == "unchanged":
+        return f"{o.feed}: unchanged"
+    if o.outcome == "gone":
+        return f"{o.feed}: gone: {o.error}"
+    if o.outcome == "skipped":
+        return f"{o.feed}: skipped ({o.error})"
+    return (f"{o.feed}: failed: {o.error} ({_plural(o.failures, 'failure')}, "
+            f"next poll {iso(o.next_poll)})")
+
+
+def summary_json(s: PollSummary) -> dict[str, Any]:
+    """The JSON form of a poll."""
+    return {
+        "feeds": [{"id": o.feed, "outcome": o.outcome, "new_entries": o.new_entries,
+                   "hits": o.hits, "new_evidence": o.new_evidence, "error": o.error,
+                   "warning": o.warning, "failures": o.failures, "next_poll": iso(o.next_poll)}
+                  for o in s.feeds],
+        "new_entries": s.new_entries,
+        "hits": s.hits,
+        "new_evidence": s.new_evidence,
+        "offline": s.offline,
+        "questions_rescored": s.questions_rescored,
+    }
+
+
+class _Progress:
+    """A one-line progress counter on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.total = 0
+        self.done = 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self._draw()
+
+    def clear(self) -> None:
+        if self.enabled:
+            click.echo("\r\x1b[K", nl=False, err=True)
+
+    def step(self) -> None:
+        self.done += 1
+        self._draw()
+
+    def _draw(self) -> None:
+        if not self.enabled or not self.total:
+            return
+        width = 30
+        filled = width * self.done // self.total
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\rpolling [{bar}] {self.done}/{self.total}", nl=False, err=True)
+
+
+@click.command()
+@click.argument("feeds", nargs=-1, metavar="[FEED]...")
+@click.option("--all", "all_feeds", is_flag=True, help="Poll every active feed, due or not.")
+@json_option
+@pass_app
+def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> None:
+    """Poll the due feeds (or those named, or --all): store entries, match indicators,
+    record evidence, rescore. Exits 0 while any feed worked."""
+    check_schema(app.engine)
+    progress = _Progress()
+
+    def on_feed(outcome: FeedOutcome) -> None:
+        progress.clear()
+        if not as_json:
+            click.echo(feed_line(outcome))
+        progress.step()
+
+    summary = poll_feeds(app.sessions, feed_ids=list(feeds) or None, all_feeds=all_feeds,
+                         on_feed=on_feed, on_start=progress.start)
+    progress.clear()
+    if as_json:
+        emit_json(summary_json(summary))
+    else:
+        failed = sum(1 for o in summary.feeds if o.outcome in ("error", "gone"))
+        line = (f"{_plural(len(summary.feeds), 'feed')} polled, {failed} failed: "
+                f"{_entries(summary.new_entries)}, {_plural(summary.hits, 'hit')}, "
+                f"{summary.new_evidence} new evidence")
+        if summary.offline:
+            line += " (offline: every fetch failed at the network level; failures not counted)"
+        if summary.questions_rescored:
+            line += f"; rescored {', '.join(summary.questions_rescored)}"
+        click.echo(line if summary.feeds else "no feed is due (use --all or name feeds)")
+    if not summary.ok:
+        raise SystemExit(1)
+
+
+class _EvidenceGroup(click.Group):
+    """`tracker evidence [QUESTION]` lists; `confirm`/`dismiss` review: a first word that is
+    not a subcommand is taken as the question id."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        i = 0
+        while i < len(args):
+            if args[i] == "--state":
+                i += 2
+            elif args[i].startswith("-"):
+                i += 1
+            else:
+                if args[i] not in self.commands:
+                    ctx.meta[_QUESTION] = args[i]
+                    args = args[:i] + args[i + 1:]
+                break
+        return super().parse_args(ctx, args)
+
+
+_QUESTION = "tracker.evidence.question"
+
+
+@click.group(cls=_EvidenceGroup, invoke_without_command=True)
+@click.option("--state", type=click.Choice(STATES), help="Only items in this review state.")
+@json_option
+@click.pass_context
+def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
+    """List evidence, of one QUESTION or all: id, indicator, observed time, state, headline,
+    link, factor (L^w: w = 1 confirmed, auto_weight auto; 1 for dismissed).
+
+    Usage: tracker evidence [QUESTION] [--state S] [--json]
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app = ctx.find_object(App)
+    assert app is not None
+    question = ctx.meta.get(_QUESTION)
+    with app.session() as session:
+        items = list_evidence(session, question, state)
+    if as_json:
+        emit_json({"evidence": items})
+        return
+    if not items:
+        click.echo("no evidence")
+        return
+    for e in items:
+        factor = " ".join(f"{s}={v:.3g}" for s, v in e["factor"].items())
+        click.echo(f"#{e['id']}  {e['observed_at']}  {e['state']:<9} {e['question']}/"
+                   f"{e['indicator']}  x[{factor}]")
+        for h in e["hits"]:
+            click.echo(f"    {h['feed']}: {h['title']}  {h['link'] or ''}".rstrip())
+
+
+def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:
+    with app.session() as session:
+        done = review(session, evidence_id, state, note=note, by=by or login_name())
+    click.echo(f"evidence #{done.evidence_id} {done.state}; {done.question_id}:")
+    for s, new in done.new.items():
+        click.echo(f"  {s}: {done.old[s] * 100:.1f}% -> {new * 100:.1f}%")
+
+
+def _evidence_id(value: str) -> int:
+    try:
+        return int(value.lstrip("#"))
+    except ValueError:
+        raise UsageError(f"bad evidence id {value!r}",
+                         hint="use the number `tracker evidence` lists") from None
+
+
+@evidence.command()
+@click.argument("evidence_id", metavar="ID")
+@click.option("--note", help="Why you confirm it.")
+@click.option("--by", help="Who reviews (default: your login name).")
+@pass_app
+def confirm(app: App, evidence_id: str, note: str | None, by: str | None) -> None:
+    """Confirm an evidence item: it weighs fully (w = 1); the question is rescored."""
+    _review(app, _evidence_id(evidence_id), "confirmed", note, by)
+
+
+@evidence.command()
+@click.argument("evidence_id", metavar="ID")
+@click.option("--note", help="Why you dismiss it.")
+@click.option("--by", help="Who reviews (default: your login name).")
+@pass_app
+def dismiss(app: App, evidence_id: str, note: str | None, by: str | None) -> None:
+    """Dismiss an evidence item: it no longer moves the question, which is rescored."""
+    _review(app, _evidence_id(evidence_id), "dismissed", note, by)
+
+
+COMMANDS: list[click.Command] = [poll, evidence]

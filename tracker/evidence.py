@@ -1,0 +1,228 @@
+"""Hits into evidence items (DESIGN §5, cooldown collapse across feeds), review and listing.
+
+Grouping rule, the same whatever order entries and feeds arrive in: an indicator's hits are
+taken in observed-time order (ties by entry id); the first starts an item, and each later hit
+joins the current item while it is observed less than the cooldown after the item's start,
+else it starts the next item. A late hit observed before existing items regroups them from
+the item it falls into onwards: items keep their ids (and reviews) where they keep hits; when
+two items merge, a reviewed one survives before an auto one, then the earlier; an item left
+without hits is deleted.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .config import load_settings
+from .errors import UsageError
+from .forecasts import get_question, rescore
+from .models import Entry, Evidence, Hit, Indicator, Question
+from .scenarios import Settings
+from .scoring import Vector
+from .timeutil import iso, utcnow
+
+STATES = ("auto", "confirmed", "dismissed")
+
+
+@dataclass(frozen=True)
+class NewHit:
+    """A new entry that matched an indicator, with the terms it matched."""
+
+    entry_id: int
+    indicator_id: str
+    observed_at: datetime
+    terms: tuple[str, ...]
+
+
+@dataclass
+class _Point:
+    """One hit of an indicator while regrouping; `hit` is None for a hit not stored yet."""
+
+    observed_at: datetime
+    entry_id: int
+    hit: Hit | None
+    new: NewHit | None
+    item: Evidence | None
+
+
+def record_hits(session: Session, hits: Sequence[NewHit], now: datetime) -> tuple[int, set[str]]:
+    """Store new hits and regroup their indicators' evidence; (new items, touched questions)."""
+    by_indicator: dict[str, list[NewHit]] = {}
+    for h in hits:
+        by_indicator.setdefault(h.indicator_id, []).append(h)
+    created, touched = 0, set()
+    for indicator_id in sorted(by_indicator):
+        # Lock the indicator so two pollers on PostgreSQL never group its hits at once;
+        # on SQLite the IMMEDIATE transaction already serializes writers.
+        indicator = session.scalars(
+            select(Indicator).where(Indicator.id == indicator_id).with_for_update()
+        ).one()
+        created += _regroup(session, indicator, by_indicator[indicator_id], now)
+        touched.add(indicator.question_id)
+    return created, touched
+
+
+def _regroup(session: Session, indicator: Indicator, new: list[NewHit], now: datetime) -> int:
+    """Regroup one indicator's items from where its earliest new hit falls; returns items made."""
+    cooldown = timedelta(seconds=indicator.cooldown_seconds)
+    earliest = min(h.observed_at for h in new)
+    before = session.scalars(
+        select(Evidence)
+        .where(Evidence.indicator_id == indicator.id, Evidence.observed_at <= earliest)
+        .order_by(Evidence.observed_at.desc(), Evidence.id.desc())
+        .limit(1)
+    ).first()
+    # Items that start before `start` end before it too, so grouping from there is enough.
+    start = before.observed_at if before and earliest - before.observed_at < cooldown else earliest
+    items = session.scalars(
+        select(Evidence)
+        .where(Evidence.indicator_id == indicator.id, Evidence.observed_at >= start)
+    ).all()
+    points = [_Point(h.observed_at, h.entry_id, None, h, None) for h in new]
+    if items:
+        by_id = {e.id: e for e in items}
+        rows = session.execute(
+            select(Hit, Entry.observed_at)
+            .join(Entry, Hit.entry_id == Entry.id)
+            .where(Hit.evidence_id.in_(list(by_id)))
+        ).all()
+        points += [_Point(at, hit.entry_id, hit, None, by_id[hit.evidence_id]) for hit, at in rows]
+    points.sort(key=lambda p: (p.observed_at, p.entry_id))
+
+    groups: list[list[_Point]] = []
+    for p in points:
+        if groups and p.observed_at - groups[-1][0].observed_at < cooldown:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+
+    used: set[int] = set()
+    created = 0
+    for group in groups:
+        held = {p.item.id: p.item for p in group if p.item is not None}
+        candidates = sorted((e for i, e in held.items() if i not in used),
+                            key=lambda e: (e.state == "auto", e.observed_at, e.id))
+        if candidates:
+            item = candidates[0]
+            item.observed_at = group[0].observed_at
+        else:
+            item = Evidence(question_id=indicator.question_id, indicator_id=indicator.id,
+                            observed_at=group[0].observed_at, state="auto", created_at=now)
+            session.add(item)
+            session.flush()
+            created += 1
+        used.add(item.id)
+        for p in group:
+            if p.hit is not None:
+                p.hit.evidence_id = item.id
+            elif p.new is not None:
+                session.add(Hit(entry_id=p.new.entry_id, indicator_id=indicator.id,
+                                evidence_id=item.id, terms=list(p.new.terms), created_at=now))
+    session.flush()
+    for e in items:
+        if e.id not in used:
+            session.delete(e)
+    session.flush()
+    return created
+
+
+def factor(likelihood: dict[str, Any], scenarios: Iterable[str], state: str,
+           settings: Settings) -> Vector:
+    """L_s^w: w = 1 confirmed, auto_weight auto; a dismissed item changes nothing (all 1)."""
+    if state == "dismissed":
+        return {s: 1.0 for s in scenarios}
+    w = 1.0 if state == "confirmed" else settings.auto_weight
+    return {s: float(likelihood.get(s, 1.0)) ** w for s in scenarios}
+
+
+def list_evidence(
+    session: Session, question_id: str | None = None, state: str | None = None
+) -> list[dict[str, Any]]:
+    """Evidence items as the JSON objects of DESIGN §4, newest observed first."""
+    if state is not None and state not in STATES:
+        raise UsageError(f"unknown state {state!r}", hint=f"use one of {', '.join(STATES)}")
+    query = select(Evidence).order_by(Evidence.observed_at.desc(), Evidence.id.desc())
+    if question_id is not None:
+        query = query.where(Evidence.question_id == get_question(session, question_id).id)
+    if state is not None:
+        query = query.where(Evidence.state == state)
+    items = session.scalars(query).all()
+    if not items:
+        return []
+    settings = load_settings(session)
+    scenarios = {q.id: [s.id for s in q.scenarios] for q in session.scalars(
+        select(Question).where(Question.id.in_({e.question_id for e in items})))}
+    hits: dict[int, list[dict[str, Any]]] = {}
+    rows = session.execute(
+        select(Hit.evidence_id, Hit.terms, Entry)
+        .join(Entry, Hit.entry_id == Entry.id)
+        .where(Hit.evidence_id.in_([e.id for e in items]))
+        .order_by(Entry.observed_at, Hit.id)
+    ).all()
+    for evidence_id, terms, entry in rows:
+        hits.setdefault(evidence_id, []).append({
+            "entry": entry.id, "feed": entry.feed_id, "title": entry.title, "link": entry.link,
+            "published": iso(entry.published), "observed_at": iso(entry.observed_at),
+            "terms": list(terms),
+        })
+    return [
+        {
+            "id": e.id,
+            "question": e.question_id,
+            "indicator": e.indicator_id,
+            "observed_at": iso(e.observed_at),
+            "state": e.state,
+            "factor": factor(e.indicator.likelihood, scenarios[e.question_id], e.state, settings),
+            "hits": hits.get(e.id, []),
+            "note": e.note,
+            "reviewed_by": e.reviewed_by,
+            "reviewed_at": iso(e.reviewed_at),
+        }
+        for e in items
+    ]
+
+
+@dataclass(frozen=True)
+class Review:
+    """What a review changed: the item and the question's probabilities before and after."""
+
+    evidence_id: int
+    question_id: str
+    state: str
+    old: Vector
+    new: Vector
+
+
+def review(session: Session, evidence_id: int, state: str, *, note: str | None = None,
+           by: str | None = None, now: datetime | None = None) -> Review:
+    """Confirm or dismiss an evidence item, then rescore its question."""
+    if state not in ("confirmed", "dismissed"):
+        raise UsageError(f"cannot set evidence to {state!r}", hint="confirm or dismiss")
+    item = session.get(Evidence, evidence_id)
+    if item is None:
+        raise UsageError(f"unknown evidence {evidence_id}",
+                         hint="list the ids with `tracker evidence`")
+    now = now or utcnow()
+    old = rescore(session, [item.question_id], now)[item.question_id]
+    item.state = state
+    item.note = note.strip() if note and note.strip() else item.note
+    item.reviewed_by = by or login_name()
+    item.reviewed_at = now
+    session.flush()
+    new = rescore(session, [item.question_id], now)[item.question_id]
+    return Review(item.id, item.question_id, state, old, new)
+
+
+def login_name() -> str:
+    """Who is at the keyboard, for reviewed_by."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

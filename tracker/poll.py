@@ -1,0 +1,417 @@
+"""Poll feeds: claim them, fetch concurrently, store each feed's entries, hits and evidence.
+
+Each feed's result is stored in its own transaction as soon as it arrives, validators and
+body hash together with the entries, so what a feed stored is whole or absent and a crash
+repeats work instead of losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import load_settings
+from .db import transaction
+from .errors import UsageError
+from .evidence import NewHit, record_hits
+from .fetch import USER_AGENT, Fetcher, FetchResult
+from .forecasts import rescore
+from .matching import Matcher, Rule
+from .models import Entry, Feed, Indicator, Question
+from .parse import ParsedEntry, parse_feed
+from .parse import observed_time as entry_observed_time
+from .scenarios import Settings
+from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(hours=24)
+WORKED = ("ok", "not_modified", "unchanged")
+_KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
+
+FetcherFactory = Callable[[Settings], Fetcher]
+
+
+@dataclass
+class FeedOutcome:
+    """What polling one feed came to; `outcome` is ok, not_modified, unchanged, error, gone
+    or skipped."""
+
+    feed: str
+    outcome: str
+    new_entries: int = 0
+    hits: int = 0
+    new_evidence: int = 0
+    error: str | None = None
+    warning: str | None = None
+    failures: int = 0
+    next_poll: datetime | None = None
+
+    @property
+    def worked(self) -> bool:
+        return self.outcome in WORKED
+
+
+@dataclass
+class PollSummary:
+    """Every feed's outcome and the totals of one poll."""
+
+    feeds: list[FeedOutcome] = field(default_factory=list)
+    new_entries: int = 0
+    new_evidence: int = 0
+    offline: bool = False
+    questions_rescored: list[str] = field(default_factory=list)
+    hits: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True unless feeds were fetched and none of them worked (the exit-0 rule)."""
+        tried = [f for f in self.feeds if f.outcome != "skipped"]
+        return not tried or any(f.worked for f in tried)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A claimed feed, as read when it was claimed."""
+
+    id: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    interval: timedelta
+
+
+def default_owner() -> str:
+    """The lease owner of this process: host name and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def default_fetcher(settings: Settings) -> Fetcher:
+    """A Fetcher as DESIGN §6 has it, with the concurrency of the settings."""
+    return Fetcher(user_agent=USER_AGENT, concurrency=settings.concurrency)
+
+
+def poll(
+    sessions: sessionmaker[Session],
+    *,
+    feed_ids: Sequence[str] | None = None,
+    all_feeds: bool = False,
+    now: Callable[[], datetime] | None = None,
+    owner: str | None = None,
+    on_feed: Callable[[FeedOutcome], None] | None = None,
+    stop: threading.Event | None = None,
+    fetcher_factory: FetcherFactory | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> PollSummary:
+    """Poll the named feeds, or all active ones, or the due ones; store, match, rescore.
+
+    `on_start` hears how many feeds this poll covers, `on_feed` each outcome as it is stored;
+    setting `stop` abandons the fetches in flight and returns promptly.
+    """
+    clock = now or utcnow
+    owner = owner or default_owner()
+    summary = PollSummary()
+    if stop is not None and stop.is_set():
+        return summary
+    with transaction(sessions) as session:
+        settings = load_settings(session)
+        jobs, skipped = _claim(session, feed_ids, all_feeds, clock(), owner)
+        matcher = _matcher(session)
+    run = _Poll(sessions, settings, matcher, clock, owner, summary, on_feed, stop)
+    if on_start is not None:
+        on_start(len(jobs) + len(skipped))
+    for outcome in skipped:
+        run.report(outcome)
+    if jobs:
+        try:
+            asyncio.run(run.run(jobs, fetcher_factory or default_fetcher))
+        finally:
+            run.release_unstored(jobs)
+    return summary
+
+
+def _claim(
+    session: Session, feed_ids: Sequence[str] | None, all_feeds: bool, now: datetime, owner: str
+) -> tuple[list[_Job], list[FeedOutcome]]:
+    """Lease the feeds to poll; rows another process holds are skipped, never waited for."""
+    settings = load_settings(session)
+    query = select(Feed).order_by(Feed.id).with_for_update(skip_locked=True).where(
+        or_(Feed.lease_until.is_(None), Feed.lease_until <= now, Feed.lease_owner == owner))
+    skipped: list[FeedOutcome] = []
+    named: list[str] = []
+    if feed_ids:
+        known = dict(session.execute(select(Feed.id, Feed.retired)).tuples().all())
+        unknown = [f for f in feed_ids if f not in known]
+        if unknown:
+            valid = ", ".join(sorted(f for f, retired in known.items() if not retired))
+            raise UsageError(f"unknown feed {', '.join(unknown)}",
+                             hint=f"valid feeds: {valid or 'none; run tracker sync'}")
+        for f in dict.fromkeys(feed_ids):
+            if known[f]:
+                skipped.append(FeedOutcome(f, "skipped", error="retired"))
+            else:
+                named.append(f)
+        query = query.where(Feed.id.in_(named))
+    else:
+        query = query.where(Feed.retired.is_(False))
+        if not all_feeds:
+            query = query.where(or_(Feed.next_poll.is_(None), Feed.next_poll <= now))
+    jobs = []
+    for feed in session.scalars(query):
+        feed.lease_owner, feed.lease_until = owner, now + LEASE
+        interval = (timedelta(seconds=feed.interval_seconds) if feed.interval_seconds
+                    else settings.poll_interval)
+        jobs.append(_Job(feed.id, feed.url, feed.etag, feed.last_modified, feed.body_hash,
+                         interval))
+    claimed = {j.id for j in jobs}
+    skipped += [FeedOutcome(f, "skipped", error="being polled by another process")
+                for f in named if f not in claimed]
+    return jobs, skipped
+
+
+def _matcher(session: Session) -> Matcher:
+    """One Matcher over the active indicators of open questions, compiled once per poll."""
+    rows = session.execute(
+        select(Indicator.id, Indicator.rule)
+        .join(Question, Indicator.question_id == Question.id)
+        .where(Indicator.retired.is_(False), Question.retired.is_(False),
+               Question.resolved_to.is_(None))
+        .order_by(Question.position, Indicator.position)
+    ).tuples()
+    rules: dict[str, Rule] = {}
+    for indicator_id, rule in rows:
+        try:
+            rules[indicator_id] = Rule.from_mapping(rule)
+        except ValueError as exc:
+            log.warning("indicator %s: rule ignored: %s", indicator_id, exc)
+    return Matcher(rules)
+
+
+def jittered(delay: timedelta) -> timedelta:
+    """A delay shortened by up to 10 %, so feeds polled together drift apart."""
+    return delay * random.uniform(0.9, 1.0)
+
+
+def backoff(interval: timedelta, failures: int) -> timedelta:
+    """interval · 2^failures, at most 24 h."""
+    return min(interval * (2 ** min(failures, 30)), MAX_BACKOFF)
+
+
+class _Poll:
+    """One poll: fetches in the event loop, stores in one worker thread, a feed at a time."""
+
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings, matcher: Matcher,
+                 clock: Callable[[], datetime], owner: str, summary: PollSummary,
+                 on_feed: Callable[[FeedOutcome], None] | None,
+                 stop: threading.Event | None) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.matcher = matcher
+        self.clock = clock
+        self.owner = owner
+        self.summary = summary
+        self.on_feed = on_feed
+        self.stop = stop
+        self.stored: set[str] = set()
+
+    def report(self, outcome: FeedOutcome) -> None:
+        """Add a feed's outcome to the summary and tell the caller."""
+        s = self.summary
+        s.feeds.append(outcome)
+        s.new_entries += outcome.new_entries
+        s.new_evidence += outcome.new_evidence
+        s.hits += outcome.hits
+        if self.on_feed is not None:
+            self.on_feed(outcome)
+
+    async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
+        """Fetch every job concurrently and store each result as it arrives."""
+        loop = asyncio.get_running_loop()
+        fetcher = factory(self.settings)
+        writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
+        network_failures: list[tuple[_Job, FetchResult]] = []
+        fetched = 0
+        pending = {asyncio.create_task(self._fetch(fetcher, job)) for job in jobs}
+        try:
+            while pending:
+                done, pending = await asyncio.wait(
+                    pending, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
+                if self._stopping():
+                    return
+                for task in done:
+                    job, result = task.result()
+                    fetched += 1
+                    if result.outcome == "error" and result.network_error:
+                        # Held back: the offline rule needs every fetch's result first.
+                        network_failures.append((job, result))
+                        continue
+                    self.report(await loop.run_in_executor(writer, self.store, job, result))
+                    if self._stopping():
+                        return
+            offline = bool(network_failures) and len(network_failures) == fetched
+            self.summary.offline = offline
+            for job, result in network_failures:
+                self.report(await loop.run_in_executor(
+                    writer, self.store_failure, job, result.error or "network error",
+                    result.retry_after, offline))
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await fetcher.aclose()
+            writer.shutdown(wait=True)
+
+    def _stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    @staticmethod
+    async def _fetch(fetcher: Fetcher, job: _Job) -> tuple[_Job, FetchResult]:
+        result = await fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
+        return job, result
+
+    def store(self, job: _Job, result: FetchResult) -> FeedOutcome:
+        """Store one fetch result in its own transaction; a failure to store is the feed's."""
+        try:
+            return self._store(job, result)
+        except Exception as exc:  # one feed's data must not stop the others
+            log.exception("feed %s: could not store", job.id)
+            return self.store_failure(job, f"could not store: {type(exc).__name__}: {exc}")
+
+    def _store(self, job: _Job, result: FetchResult) -> FeedOutcome:
+        if result.outcome == "not_modified":
+            return self._success(job, result, "not_modified")
+        if result.outcome == "gone":
+            return self._gone(job, result.error or "HTTP 410")
+        if result.outcome != "ok":
+            return self.store_failure(job, result.error or "failed", result.retry_after)
+        body = result.body or b""
+        digest = hashlib.sha256(body).hexdigest()
+        if digest == job.body_hash:
+            return self._success(job, result, "unchanged")
+        # Parsed before the transaction opens, so the write lock is held only for writing.
+        parsed = parse_feed(body, url=result.final_url or job.url)
+        if parsed.error or not parsed.entries:
+            return self.store_failure(job, parsed.error or "no entries in the feed")
+        entries: dict[str, ParsedEntry] = {}
+        for e in parsed.entries:
+            entries.setdefault(e.key, e)  # a duplicate id within the feed: the first wins
+        return self._store_entries(job, result, digest, parsed.warning, list(entries.values()))
+
+    def _store_entries(self, job: _Job, result: FetchResult, digest: str, warning: str | None,
+                       entries: list[ParsedEntry]) -> FeedOutcome:
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            feed = self._feed(session, job)
+            keys = [e.key for e in entries]
+            seen: set[str] = set()
+            for i in range(0, len(keys), _KEY_CHUNK):
+                seen.update(session.scalars(select(Entry.key).where(
+                    Entry.feed_id == job.id, Entry.key.in_(keys[i:i + _KEY_CHUNK]))))
+            rows = [
+                Entry(feed_id=job.id, key=e.key, guid=e.guid, link=e.link, title=e.title,
+                      summary=e.summary, published=e.published, fetched_at=now,
+                      observed_at=entry_observed_time(e.published, now))
+                for e in entries if e.key not in seen
+            ]
+            session.add_all(rows)
+            session.flush()
+            hits = [NewHit(row.id, indicator, row.observed_at, terms)
+                    for row in rows
+                    for indicator, terms in self.matcher.match(row.title, row.summary).items()]
+            created, touched = record_hits(session, hits, now) if hits else (0, set())
+            feed.body_hash, feed.warning = digest, warning
+            outcome = self._succeeded(feed, job, result, now, "ok")
+            if touched:
+                rescore(session, sorted(touched), now)
+        self.stored.add(job.id)
+        self._rescored(touched)
+        outcome.new_entries, outcome.hits, outcome.new_evidence = len(rows), len(hits), created
+        outcome.warning = warning
+        return outcome
+
+    def _feed(self, session: Session, job: _Job) -> Feed:
+        feed = session.get(Feed, job.id, with_for_update=True)
+        assert feed is not None, f"feed {job.id} vanished"  # feeds are retired, never deleted
+        return feed
+
+    def _success(self, job: _Job, result: FetchResult, outcome: str) -> FeedOutcome:
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            done = self._succeeded(self._feed(session, job), job, result, now, outcome)
+        self.stored.add(job.id)
+        return done
+
+    def _succeeded(self, feed: Feed, job: _Job, result: FetchResult, now: datetime,
+                   outcome: str) -> FeedOutcome:
+        feed.etag, feed.last_modified = result.etag, result.last_modified
+        feed.last_polled = feed.last_success = now
+        feed.failures = 0
+        feed.next_poll = now + jittered(job.interval)
+        feed.lease_owner = feed.lease_until = None
+        return FeedOutcome(job.id, outcome, next_poll=feed.next_poll, warning=feed.warning)
+
+    def _gone(self, job: _Job, reason: str) -> FeedOutcome:
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            feed = self._feed(session, job)
+            feed.gone = feed.retired = True
+            feed.last_polled = feed.last_error_at = now
+            feed.last_error = f"{reason}: the feed is gone and now retired"
+            feed.next_poll = None
+            feed.lease_owner = feed.lease_until = None
+            done = FeedOutcome(job.id, "gone", error=feed.last_error, failures=feed.failures)
+        self.stored.add(job.id)
+        return done
+
+    def store_failure(self, job: _Job, reason: str, retry_after: datetime | None = None,
+                      offline: bool = False) -> FeedOutcome:
+        """Record a failure and back the feed off; offline, its failure count stays."""
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            feed = self._feed(session, job)
+            feed.last_polled = feed.last_error_at = now
+            feed.last_error = reason
+            if offline:
+                delay = jittered(job.interval)
+            else:
+                feed.failures += 1
+                delay = jittered(backoff(job.interval, feed.failures))
+            feed.next_poll = now + delay
+            if retry_after is not None and retry_after > feed.next_poll:
+                feed.next_poll = retry_after
+            feed.lease_owner = feed.lease_until = None
+            done = FeedOutcome(job.id, "error", error=reason, failures=feed.failures,
+                               next_poll=feed.next_poll)
+        self.stored.add(job.id)
+        return done
+
+    def _rescored(self, questions: set[str]) -> None:
+        for q in sorted(questions):
+            if q not in self.summary.questions_rescored:
+                self.summary.questions_rescored.append(q)
+
+    def release_unstored(self, jobs: list[_Job]) -> None:
+        """Give back the leases of feeds this poll claimed but did not store (stop, crash)."""
+        left = [j.id for j in jobs if j.id not in self.stored]
+        if not left:
+            return
+        with transaction(self.sessions) as session:
+            session.execute(
+                update(Feed)
+                .where(Feed.id.in_(left), Feed.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
