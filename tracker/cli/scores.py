@@ -29,8 +29,9 @@ def score(app: App, question: str | None, as_json: bool) -> None:
     with app.session() as session:
         ids = [get_question(session, question).id] if question else None
         current = rescore(session, ids, now)
-        status = dict(session.execute(select(Question.id, Question.resolved_to)
-                                      .where(Question.id.in_(list(current)))).tuples().all())
+        rows = session.execute(select(Question.id, Question.resolved_to)
+                               .where(Question.id.in_(list(current)))).all()
+        status = {qid: resolved_to for qid, resolved_to in rows}
     if as_json:
         emit_json({"scored_at": iso(now), "questions": [
             {"id": qid, "probabilities": p, "resolved_to": status.get(qid)}
