@@ -1,7 +1,63 @@
-"""Commands of this area (registered in tracker.cli)."""
+"""tracker report: render a period's report to a file or the terminal, or send it."""
 
 from __future__ import annotations
 
-import click
+from pathlib import Path
 
-COMMANDS: list[click.Command] = []
+import click
+from sqlalchemy import select
+
+from ..config import load_settings
+from ..errors import TrackerError, UsageError
+from ..mail import send_report, write_html
+from ..models import Report
+from ..reports import latest_due_period, make_report, period_bounds
+from ..timeutil import iso, utcnow
+from . import App, pass_app
+
+
+@click.command()
+@click.option("--period", metavar="YYYY-Www",
+              help="The ISO week of the report, e.g. 2026-W48 [default: the latest period "
+                   "whose scheduled time has passed].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the HTML report to FILE, its chart images (PNG) beside it.")
+@click.option("--send", is_flag=True,
+              help="Send it through the outbox (SMTP from TRACKER_SMTP_*, else files in "
+                   "reports/).")
+@click.option("--force", is_flag=True,
+              help="Render the stored report again, and send it even if it was sent.")
+@pass_app
+def report(app: App, period: str | None, out: Path | None, send: bool, force: bool) -> None:
+    """Render a period's report and keep it in the outbox; print its text, write it to
+    --out, or --send it. A period already sent is not sent again without --force."""
+    now = utcnow()
+    with app.session() as session:
+        settings = load_settings(session)
+        period = period or latest_due_period(now, settings)
+        _, end = period_bounds(period, settings)
+        if end > now:
+            raise UsageError(f"period {period} is not over: it ends {iso(end)}",
+                             hint="pick an earlier period, or leave out --period")
+        make_report(session, period, now=now, force=force)
+    if send:
+        delivery = send_report(app.sessions, period, force=force, now=now)
+        if delivery.already_sent:
+            click.echo(f"report {period} was already sent ({delivery.where}); "
+                       "--force sends it again")
+        else:
+            click.echo(f"report {period} sent: {delivery.where}")
+    with app.session() as session:
+        stored = session.scalars(select(Report).where(Report.period == period)).one()
+        if out is not None:
+            try:
+                write_html(stored, out)
+            except OSError as exc:
+                raise TrackerError(f"cannot write {out}: {exc.strerror or exc}") from None
+            click.echo(f"wrote {out} ({len(stored.html.encode())} bytes of HTML) and "
+                       f"{len(stored.images)} chart images beside it")
+        elif not send:
+            click.echo(stored.text, nl=False)
+
+
+COMMANDS: list[click.Command] = [report]

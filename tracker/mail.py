@@ -1,0 +1,286 @@
+"""The mail of a report: building the message, SMTP, files delivery and the outbox (DESIGN §7)."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import ssl
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import load_settings, mail_recipients
+from .db import transaction
+from .errors import TrackerError, UnavailableError, UsageError
+from .models import Report
+from .reports import html_for_files, make_report
+from .timeutil import as_utc, iso, utcnow
+
+LEASE = timedelta(minutes=10)
+FIRST_RETRY = timedelta(minutes=5)
+MAX_RETRY = timedelta(hours=6)
+
+
+@dataclass
+class Delivery:
+    """What became of one report: sent (to where) or not (why)."""
+
+    period: str
+    ok: bool
+    where: str
+    error: str | None = None
+    already_sent: bool = False
+
+
+def clean_header(value: str, limit: int = 200) -> str:
+    """A header value on one line: no control or separator characters, whitespace collapsed."""
+    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in value)
+    kept = " ".join(kept.split())
+    return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send, from TRACKER_SMTP_*; the password never shows in a repr."""
+
+    host: str
+    port: int
+    security: str
+    user: str | None
+    password: str | None = field(repr=False)
+    timeout: float
+    sender: str
+    to: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def smtp_settings(env: dict[str, str] | None = None) -> SmtpSettings | None:
+    """The SMTP settings of the environment, or None when TRACKER_SMTP_HOST is unset."""
+    env = dict(os.environ) if env is None else env
+    host = env.get("TRACKER_SMTP_HOST", "").strip()
+    if not host:
+        return None
+    security = env.get("TRACKER_SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    if security not in ("starttls", "ssl", "none"):
+        raise UsageError(f"bad TRACKER_SMTP_SECURITY {security!r}",
+                         hint="use starttls, ssl or none")
+    try:
+        port = int(env.get("TRACKER_SMTP_PORT") or (465 if security == "ssl" else 587))
+        timeout = float(env.get("TRACKER_SMTP_TIMEOUT") or 30)
+    except ValueError:
+        raise UsageError("TRACKER_SMTP_PORT and TRACKER_SMTP_TIMEOUT must be numbers") from None
+    password = env.get("TRACKER_SMTP_PASSWORD") or None
+    path = env.get("TRACKER_SMTP_PASSWORD_FILE")
+    if password is None and path:
+        try:
+            password = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read TRACKER_SMTP_PASSWORD_FILE {path}: "
+                             f"{exc.strerror}") from None
+    sender = clean_header(env.get("TRACKER_MAIL_FROM") or f"tracker@{socket.gethostname()}")
+    return SmtpSettings(host, port, security, env.get("TRACKER_SMTP_USER") or None, password,
+                        timeout, sender)
+
+
+def build_message(report: Report, sender: str, recipients: list[str],
+                  now: datetime | None = None) -> EmailMessage:
+    """multipart/alternative: the text, then multipart/related with the HTML and its charts."""
+    msg = EmailMessage()
+    msg["Subject"] = clean_header(report.subject)
+    msg["From"] = clean_header(sender)
+    msg["To"] = ", ".join(clean_header(r) for r in recipients)
+    msg["Date"] = format_datetime(as_utc(now or utcnow()))
+    msg["Message-ID"] = clean_header(report.message_id)
+    msg.set_content(report.text)
+    msg.add_alternative(report.html, subtype="html")
+    html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
+    for image in report.images:
+        html_part.add_related(image.content, maintype="image", subtype="png",
+                              cid=f"<{image.cid}>", filename=image.filename)
+    return msg
+
+
+def smtp_send(settings: SmtpSettings, msg: EmailMessage, recipients: list[str]) -> str:
+    """Hand the message to the server; returns where it went. Raises OSError/SMTPException."""
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if settings.security == "ssl":
+        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                                context=context)
+    else:
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    with smtp:
+        smtp.ehlo()
+        if settings.security == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        refused = smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
+    accepted = len(recipients) - len(refused)
+    where = f"{settings.host}: {accepted} recipient{'' if accepted == 1 else 's'}"
+    if refused:
+        where += f" ({', '.join(sorted(refused))} refused)"
+    return where
+
+
+def _reason(exc: BaseException) -> str:
+    """One line on what the server or the network said."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "every recipient refused: " + "; ".join(
+            f"{addr} ({code} {_text(msg)})" for addr, (code, msg) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return clean_header(str(exc) or exc.__class__.__name__)
+
+
+def _text(raw: Any) -> str:
+    return clean_header(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+
+
+def write_html(report: Report, path: Path) -> None:
+    """The report's HTML at `path`, its chart images beside it under their own file names."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for image in report.images:
+        (path.parent / image.filename).write_bytes(image.content)
+    path.write_text(html_for_files(report), encoding="utf-8")
+
+
+def write_files(report: Report, folder: Path) -> str:
+    """Files delivery: <period>.html with its images beside it, and <period>.txt."""
+    path = folder / f"{report.period}.html"
+    write_html(report, path)
+    (folder / f"{report.period}.txt").write_text(report.text, encoding="utf-8")
+    return str(path)
+
+
+def reports_folder() -> Path:
+    """Where files delivery writes: TRACKER_REPORTS_DIR, else reports/ in the working folder."""
+    return Path(os.environ.get("TRACKER_REPORTS_DIR") or "reports")
+
+
+def _claim(session: Session, report_id: int | None, now: datetime, owner: str,
+           due_only: bool) -> Report | None:
+    """Lease one outbox row to `owner`: the given one, or the next due one."""
+    query = select(Report).where(
+        or_(Report.claimed_until.is_(None), Report.claimed_until < now,
+            Report.claimed_by == owner))
+    if report_id is not None:
+        query = query.where(Report.id == report_id)
+    if due_only:
+        query = query.where(Report.state.in_(("pending", "failed")),
+                            or_(Report.next_attempt.is_(None), Report.next_attempt <= now))
+    query = query.order_by(Report.period_end).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    report = session.scalars(query).first()
+    if report is not None:
+        report.claimed_by, report.claimed_until = owner, now + LEASE
+    return report
+
+
+def _send_claimed(sessions: sessionmaker[Session], report_id: int, now: datetime,
+                  owner: str) -> Delivery:
+    """Send a claimed report; mark it sent only after the server (or the disk) took it."""
+    smtp: SmtpSettings | None = None
+    with sessions() as session:
+        report = session.get_one(Report, report_id)
+        period, error = report.period, None
+        try:
+            smtp = smtp_settings()
+            if smtp is None:
+                where = write_files(report, reports_folder())
+            else:
+                recipients = mail_recipients(load_settings(session))
+                if not recipients:
+                    raise UsageError("no recipients", hint="set TRACKER_MAIL_TO or "
+                                     "settings.report.recipients in scenarios.yaml")
+                where = smtp_send(smtp, build_message(report, smtp.sender, recipients, now),
+                                  recipients)
+        except (OSError, smtplib.SMTPException, TrackerError) as exc:
+            where = smtp.name if smtp is not None else str(reports_folder())
+            error = str(exc) if isinstance(exc, TrackerError) else _reason(exc)
+        session.rollback()
+    with transaction(sessions) as session:
+        report = session.get_one(Report, report_id)
+        report.claimed_by, report.claimed_until = None, None
+        report.attempts += 1
+        if error is None:
+            report.state, report.sent_at, report.delivered_to = "sent", now, where
+            report.last_error, report.next_attempt = None, None
+        else:
+            report.state, report.last_error = "failed", error
+            report.next_attempt = now + min(FIRST_RETRY * 2 ** (report.attempts - 1), MAX_RETRY)
+    return Delivery(period, error is None, where, error)
+
+
+def default_owner() -> str:
+    """Who claims outbox rows when the caller names nobody: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def deliver_due(sessions: sessionmaker[Session], *, now: datetime | None = None,
+                owner: str | None = None) -> list[Delivery]:
+    """Claim and send every pending or failed report that is due, each in its own transaction;
+    SMTP trouble is recorded on the row, never raised."""
+    now = as_utc(now) if now else utcnow()
+    owner = owner or default_owner()
+    done: list[Delivery] = []
+    tried: set[int] = set()
+    while True:
+        with transaction(sessions) as session:
+            report = _claim(session, None, now, owner, due_only=True)
+            if report is None or report.id in tried:
+                if report is not None:
+                    report.claimed_by, report.claimed_until = None, None
+                return done
+            report_id = report.id
+        tried.add(report_id)
+        done.append(_send_claimed(sessions, report_id, now, owner))
+
+
+def send_report(sessions: sessionmaker[Session], period: str, *, force: bool = False,
+                now: datetime | None = None, owner: str | None = None) -> Delivery:
+    """Make the period's report if it does not exist and send it now (`tracker report --send`).
+
+    A report already sent is sent again only with `force`; a failure raises
+    UnavailableError and leaves the report in the outbox for a retry."""
+    now = as_utc(now) if now else utcnow()
+    owner = owner or default_owner()
+    with transaction(sessions) as session:
+        report = make_report(session, period, now=now)
+        if report.state == "sent" and not force:
+            return Delivery(period, True, report.delivered_to or "", None, already_sent=True)
+        claimed = _claim(session, report.id, now, owner, due_only=False)
+        if claimed is None:
+            raise UnavailableError(f"report {period} is being sent by {report.claimed_by}",
+                                   hint="try again in a few minutes")
+        report_id = claimed.id
+    delivery = _send_claimed(sessions, report_id, now, owner)
+    if not delivery.ok:
+        raise UnavailableError(
+            f"could not send report {period} via {delivery.where}: {delivery.error}",
+            hint="it stays in the outbox and is retried by `tracker daemon` or "
+                 "`tracker report --send`")
+    return delivery
+
+
+def outbox_json(session: Session, limit: int = 20) -> list[dict[str, Any]]:
+    """The outbox for `tracker status`: the latest reports, newest first (DESIGN §4 keys)."""
+    rows = session.scalars(select(Report).order_by(Report.period_end.desc()).limit(limit))
+    return [{"period": r.period, "state": r.state, "attempts": r.attempts,
+             "sent_at": iso(r.sent_at), "next_attempt": iso(r.next_attempt),
+             "last_error": r.last_error, "delivered_to": r.delivered_to} for r in rows]

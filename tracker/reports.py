@@ -1,0 +1,508 @@
+"""The weekly report (DESIGN §7): periods, what goes in it, rendering, storing it in the outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import css_inline
+import jinja2
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from .charts import colour, history_chart
+from .config import load_settings
+from .errors import UsageError
+from .forecasts import question_log
+from .models import Entry, Evidence, Feed, Forecast, Hit, Question, Report, ReportImage
+from .scenarios import Settings
+from .scores import score_question
+from .scoring import HistoryPoint, forecast_at, history
+from .timeutil import as_utc, day_start, utcnow
+
+PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+SILENT_AFTER = timedelta(days=7)
+STALE_AFTER = timedelta(days=30)
+# Changes smaller than this (a twentieth of a percentage point) read as "no change".
+EPSILON = 0.0005
+
+
+# --- periods -----------------------------------------------------------------------------------
+
+def _trigger(settings: Settings) -> CronTrigger:
+    return CronTrigger.from_crontab(settings.report_cron, timezone=_zone(settings))
+
+
+def _zone(settings: Settings) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.timezone)
+
+
+def _next_fire(trigger: CronTrigger, after: datetime) -> datetime:
+    """The first scheduled time strictly after `after`."""
+    fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    if fire is None:
+        raise UsageError("report.cron never fires")
+    return as_utc(fire)
+
+
+def _last_fire(trigger: CronTrigger, before: datetime) -> datetime:
+    """The last scheduled time strictly before `before`."""
+    for window in (timedelta(hours=1), timedelta(days=1), timedelta(days=8),
+                   timedelta(days=32), timedelta(days=367), timedelta(days=366 * 8)):
+        found = None
+        fire = _next_fire(trigger, before - window)
+        while fire < before:
+            found = fire
+            fire = _next_fire(trigger, fire)
+        if found is not None:
+            return found
+    raise UsageError("report.cron has not fired for years")
+
+
+def _week_key(moment: datetime, settings: Settings) -> str:
+    year, week, _ = moment.astimezone(_zone(settings)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _week_start(period: str, settings: Settings) -> datetime:
+    """Monday 00:00 of an ISO week in the settings' timezone, as UTC."""
+    m = PERIOD_RE.match(period)
+    try:
+        if m is None:
+            raise ValueError(period)
+        monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+    except ValueError:
+        raise UsageError(f"bad period {period!r}", hint="use an ISO week, e.g. 2026-W48") from None
+    return as_utc(datetime.combine(monday, datetime.min.time(), tzinfo=_zone(settings)))
+
+
+def _period_end(period: str, settings: Settings) -> datetime:
+    """A period ends at the first scheduled time of its ISO week."""
+    start = _week_start(period, settings)
+    fire = _next_fire(_trigger(settings), start - timedelta(microseconds=1))
+    if _week_key(fire, settings) != period:
+        raise UsageError(f"no report is scheduled in {period} (report.cron "
+                         f"{settings.report_cron!r})")
+    return fire
+
+
+def period_of(moment: datetime, settings: Settings) -> str:
+    """The ISO week key of the period that `moment` falls in (ended by the next scheduled time)."""
+    trigger = _trigger(settings)
+    fire = _next_fire(trigger, as_utc(moment))
+    key = _week_key(fire, settings)
+    if _period_end(key, settings) > moment:
+        return key
+    # A cron firing several times a week: only the first fire of a week ends a period.
+    next_week = _week_start(key, settings) + timedelta(days=7)
+    return _week_key(_next_fire(trigger, next_week - timedelta(microseconds=1)), settings)
+
+
+def latest_due_period(now: datetime, settings: Settings) -> str:
+    """The latest period whose scheduled time has passed at `now`."""
+    return _week_key(_last_fire(_trigger(settings), as_utc(now) + timedelta(microseconds=1)),
+                     settings)
+
+
+def period_bounds(period: str, settings: Settings) -> tuple[datetime, datetime]:
+    """[start, end) in UTC: from the previous period's scheduled time to this one's."""
+    end = _period_end(period, settings)
+    previous = _week_key(_last_fire(_trigger(settings), end), settings)
+    return _period_end(previous, settings), end
+
+
+# --- what the report says ----------------------------------------------------------------------
+
+def oneline(text: str | None, limit: int = 400) -> str:
+    """Text from a feed or YAML on one line: control characters gone, whitespace collapsed."""
+    if not text:
+        return ""
+    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def safe_link(url: str | None) -> str | None:
+    """A link worth following: http or https only, never javascript: or data:."""
+    if not url:
+        return None
+    url = url.strip()
+    if re.match(r"^https?://[^\s<>\"']+$", url, re.IGNORECASE) and not any(
+        unicodedata.category(c)[0] == "C" for c in url
+    ):
+        return url
+    return None
+
+
+@dataclass
+class ScenarioLine:
+    id: str
+    label: str
+    probability: float
+    previous: float | None
+    colour: str
+
+    @property
+    def change(self) -> float | None:
+        return None if self.previous is None else self.probability - self.previous
+
+
+@dataclass
+class Headline:
+    title: str
+    feed: str
+    link: str | None
+    published: datetime
+
+
+@dataclass
+class Move:
+    """One thing that moved a question in the period: an evidence item or a manual forecast."""
+
+    at: datetime
+    kind: str  # evidence | manual
+    words: str
+    shifts: list[tuple[str, float, float]]  # (scenario label, before, after), largest first
+    headlines: list[Headline] = field(default_factory=list)
+    factor: dict[str, float] = field(default_factory=dict)
+    state: str = ""
+    by: str = ""
+    note: str = ""
+
+
+@dataclass
+class IndicatorLine:
+    id: str
+    description: str
+    last_sighted: datetime | None
+    in_period: int
+
+
+@dataclass
+class QuestionSection:
+    id: str
+    title: str
+    closes: date
+    scenarios: list[ScenarioLine]
+    chart: str  # the file name of the chart image
+    moves: list[Move]
+    indicators: list[IndicatorLine]
+    awaiting_review: int
+
+    @property
+    def moved(self) -> bool:
+        return bool(self.moves) or any(abs(s.change or 0.0) >= EPSILON for s in self.scenarios)
+
+
+@dataclass
+class ResolvedLine:
+    id: str
+    title: str
+    outcome: str
+    resolved_at: datetime | None
+    scores: dict[str, dict[str, float | None]]
+
+
+@dataclass
+class Notice:
+    """A line of the 'needs attention' lists: a failing or silent feed, a stale question."""
+
+    id: str
+    title: str
+    detail: str
+
+
+@dataclass
+class ReportContext:
+    period: str
+    start: datetime
+    end: datetime
+    as_of: datetime
+    timezone: str
+    compared_with: str | None
+    questions: list[QuestionSection]
+    resolved: list[ResolvedLine]
+    feeds: list[Notice]
+    past_closes: list[Notice]
+    no_manual: list[Notice]
+    images: dict[str, bytes]  # file name -> PNG
+    probabilities: dict[str, dict[str, float]]
+
+    @property
+    def subject(self) -> str:
+        moved = [q for q in self.questions if q.moved]
+        n = len(moved)
+        words = f"tracker report {self.period}: {n} question{'' if n == 1 else 's'} moved"
+        if moved:
+            top = max(moved, key=lambda q: max(abs(s.change or 0.0) for s in q.scenarios))
+            words += f", most: {top.title}"
+        return oneline(words, 180)
+
+
+def build_context(session: Session, period: str, now: datetime) -> ReportContext:
+    """Everything the report of `period` shows, read from the database."""
+    settings = load_settings(session)
+    start, end = period_bounds(period, settings)
+    as_of = min(now, end)
+    previous = session.scalars(
+        select(Report)
+        .where(Report.state == "sent", Report.period_end < end, Report.period != period)
+        .order_by(Report.period_end.desc()).limit(1)
+    ).first()
+    before = previous.probabilities if previous is not None else {}
+    questions = session.scalars(
+        select(Question).where(Question.retired.is_(False))
+        .options(selectinload(Question.scenarios), selectinload(Question.indicators))
+        .order_by(Question.position, Question.id)
+    ).all()
+    sections: list[QuestionSection] = []
+    resolved: list[ResolvedLine] = []
+    images: dict[str, bytes] = {}
+    probabilities: dict[str, dict[str, float]] = {}
+    for q in questions:
+        log = question_log(session, q, settings)
+        if q.resolved_to is not None:
+            resolved.append(_resolved_line(q, log))
+            continue
+        now_p = forecast_at(log, as_of)
+        probabilities[q.id] = now_p
+        points = history(log)
+        old = before.get(q.id, {})
+        lines = [
+            ScenarioLine(s.id, oneline(s.label), now_p[s.id],
+                         float(old[s.id]) if s.id in old else None, colour(i))
+            for i, s in enumerate(q.scenarios)
+        ]
+        name = f"{period}-{q.id}.png"
+        images[name] = history_chart(points, [s.id for s in q.scenarios], as_of, (start, end))
+        sections.append(QuestionSection(
+            q.id, oneline(q.title), q.closes, lines, name,
+            _moves(session, q, points, start, end, settings),
+            _indicator_board(session, q, start, end),
+            session.scalar(select(func.count()).select_from(Evidence).where(
+                Evidence.question_id == q.id, Evidence.state == "auto")) or 0,
+        ))
+    open_questions = [q for q in questions if q.resolved_to is None]
+    return ReportContext(
+        period=period, start=start, end=end, as_of=as_of, timezone=settings.timezone,
+        compared_with=previous.period if previous is not None else None,
+        questions=sections, resolved=resolved, feeds=_feed_notices(session, as_of),
+        past_closes=[Notice(q.id, oneline(q.title), f"closed {q.closes.isoformat()}")
+                     for q in open_questions if q.closes < as_of.date()],
+        no_manual=_no_manual(session, open_questions, as_of),
+        images=images, probabilities=probabilities,
+    )
+
+
+def _resolved_line(q: Question, log: Any) -> ResolvedLine:
+    label = {s.id: oneline(s.label) for s in q.scenarios}.get(q.resolved_to or "", q.resolved_to)
+    score = score_question(log)
+    tracks = {name: {"brier": t.brier, "log": t.log, "skill": t.skill}
+              for name, t in score.tracks.items()}
+    return ResolvedLine(q.id, oneline(q.title), label or "", q.resolved_at, tracks)
+
+
+def _shifts(before: dict[str, float], after: dict[str, float],
+            labels: dict[str, str]) -> list[tuple[str, float, float]]:
+    moved = [(labels[s], before.get(s, 0.0), after[s]) for s in after
+             if abs(after[s] - before.get(s, 0.0)) >= EPSILON]
+    return sorted(moved, key=lambda m: -abs(m[2] - m[1]))[:2]
+
+
+def _moves(session: Session, q: Question, points: list[HistoryPoint], start: datetime,
+           end: datetime, settings: Settings) -> list[Move]:
+    """The manual forecasts and applied evidence of the period, with what each did.
+
+    Evidence that arrived in the period but was observed earlier (a late feed) counts too."""
+    ids = [p.evidence[0] for p in points if p.source == "evidence"]
+    rows = {e.id: e for e in session.scalars(
+        select(Evidence).where(Evidence.id.in_(ids))
+        .options(selectinload(Evidence.indicator),
+                 selectinload(Evidence.hits).selectinload(Hit.entry).selectinload(Entry.feed))
+    )} if ids else {}
+    labels = {s.id: oneline(s.label) for s in q.scenarios}
+    moves: list[Move] = []
+    for before, point in zip(points, points[1:], strict=False):
+        if point.at >= end or point.source not in ("manual", "evidence"):
+            continue
+        shifts = _shifts(before.probabilities, point.probabilities, labels)
+        if point.source == "manual":
+            if point.at < start:
+                continue
+            by, note = oneline(point.by, 100), oneline(point.note, 600)
+            moves.append(Move(point.at, "manual", f"{by} set the forecast by hand", shifts,
+                              by=by, note=note))
+            continue
+        e = rows.get(point.evidence[0])
+        if e is None or not (point.at >= start or start <= e.created_at < end):
+            continue
+        weight = 1.0 if e.state == "confirmed" else settings.auto_weight
+        words = f"Sighted: {oneline(e.indicator.description)}"
+        if e.state == "auto":
+            words += f" (not reviewed yet: counted at weight {weight:g})"
+        moves.append(Move(
+            point.at, "evidence", words, shifts,
+            headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,
+                                safe_link(h.entry.link), h.entry.observed_at)
+                       for h in e.hits[:3]],
+            factor={labels[s]: float(e.indicator.likelihood.get(s, 1.0)) ** weight
+                    for s in labels},
+            state=e.state,
+        ))
+    return moves
+
+
+def _indicator_board(session: Session, q: Question, start: datetime,
+                     end: datetime) -> list[IndicatorLine]:
+    sighted = dict(session.execute(
+        select(Evidence.indicator_id, func.max(Evidence.observed_at))
+        .where(Evidence.question_id == q.id, Evidence.state != "dismissed",
+               Evidence.observed_at < end)
+        .group_by(Evidence.indicator_id)).tuples().all())
+    recent = dict(session.execute(
+        select(Evidence.indicator_id, func.count())
+        .where(Evidence.question_id == q.id, Evidence.state != "dismissed",
+               Evidence.observed_at >= start, Evidence.observed_at < end)
+        .group_by(Evidence.indicator_id)).tuples().all())
+    return [IndicatorLine(i.id, oneline(i.description), sighted.get(i.id), recent.get(i.id, 0))
+            for i in q.indicators if not i.retired]
+
+
+def _feed_notices(session: Session, as_of: datetime) -> list[Notice]:
+    """Feeds that are failing, and feeds that brought no new entry for a week."""
+    last_entry = dict(session.execute(
+        select(Entry.feed_id, func.max(Entry.fetched_at)).group_by(Entry.feed_id)
+    ).tuples().all())
+    out: list[Notice] = []
+    for feed in session.scalars(select(Feed).where(Feed.retired.is_(False)).order_by(Feed.id)):
+        if feed.failures or feed.gone:
+            when = f" since {_day(feed.last_success)}" if feed.last_success else ""
+            out.append(Notice(feed.id, oneline(feed.url, 200),
+                              f"failing{when}: {feed.failures} failed polls in a row, last: "
+                              f"{oneline(feed.last_error, 200) or 'unknown error'}"))
+            continue
+        last = last_entry.get(feed.id)
+        if last is None:
+            detail = "silent: never polled" if feed.last_polled is None else "silent: no entry yet"
+            out.append(Notice(feed.id, oneline(feed.url, 200), detail))
+        elif as_utc(last) < as_of - SILENT_AFTER:
+            out.append(Notice(feed.id, oneline(feed.url, 200),
+                              f"silent: no new entry since {_day(last)}"))
+    return out
+
+
+def _no_manual(session: Session, questions: list[Question], as_of: datetime) -> list[Notice]:
+    last = dict(session.execute(
+        select(Forecast.question_id, func.max(Forecast.at))
+        .where(Forecast.source == "manual", Forecast.at <= as_of)
+        .group_by(Forecast.question_id)).tuples().all())
+    out = []
+    for q in questions:
+        when = last.get(q.id)
+        if (as_utc(when) if when else day_start(q.opens)) < as_of - STALE_AFTER:
+            detail = (f"last manual forecast {_day(when)}" if when
+                      else f"no manual forecast since it opened on {q.opens.isoformat()}")
+            out.append(Notice(q.id, oneline(q.title), detail))
+    return out
+
+
+def _day(moment: datetime | None) -> str:
+    return as_utc(moment).strftime("%Y-%m-%d") if moment else "never"
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tracker.templates", ""),
+        # Escape everything in HTML; the plain-text part is never parsed as markup.
+        autoescape=lambda name: not (name or "").endswith(".txt.j2"),
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+    )
+    env.filters["pct"] = lambda p: f"{p * 100:.1f}%"
+    env.filters["arrow_html"] = _arrow
+    env.filters["arrow_text"] = lambda c: "" if c is None else (
+        "=" if abs(c) < EPSILON else f"{'↑' if c > 0 else '↓'} {c * 100:+.1f} pts")
+    env.filters["when"] = lambda m, tz: (
+        as_utc(m).astimezone(zoneinfo.ZoneInfo(tz)).strftime("%a %d %b %Y %H:%M %Z") if m else "")
+    env.filters["day"] = _day
+    env.filters["num"] = lambda v: "—" if v is None else f"{v:.3f}"
+    return env
+
+
+def _arrow(change: float | None) -> tuple[str, str, str]:
+    """(symbol, words, colour) of a change since the last report."""
+    if change is None:
+        return "", "", "#666666"
+    if abs(change) < EPSILON:
+        return "▬", "no change", "#666666"
+    if change > 0:
+        return "▲", f"+{change * 100:.1f} pts", "#1a7f37"
+    return "▼", f"{change * 100:.1f} pts", "#b3261e"
+
+
+def render(context: ReportContext, sources: dict[str, str]) -> tuple[str, str]:
+    """(HTML with CSS inlined, plain text); `sources` maps image file names to their src."""
+    env = _environment()
+    html = env.get_template("report.html.j2").render(r=context, sources=sources)
+    text = env.get_template("report.txt.j2").render(r=context)
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
+                                    keep_link_tags=False)
+    return inliner.inline(html), text
+
+
+def message_id(session: Session, period: str) -> str:
+    """Stable per period and database, so a resent report is recognised as the same message."""
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return f"<report-{period}.{digest}@tracker>"
+
+
+def make_report(session: Session, period: str, *, now: datetime | None = None,
+                force: bool = False) -> Report:
+    """Render the report of `period` and store it in the outbox; an existing one is returned
+    as it is unless `force` re-renders it (its outbox state is kept)."""
+    now = as_utc(now) if now else utcnow()
+    existing = session.scalars(select(Report).where(Report.period == period)).first()
+    if existing is not None and not force:
+        return existing
+    context = build_context(session, period, now)
+    mid = existing.message_id if existing is not None else message_id(session, period)
+    cid_base = mid.strip("<>").split("@", 1)[0]
+    cids = {name: f"{name.removesuffix('.png')}.{cid_base}@tracker" for name in context.images}
+    html, text = render(context, {name: f"cid:{cid}" for name, cid in cids.items()})
+    images = [ReportImage(cid=cids[name], filename=name, content=png)
+              for name, png in context.images.items()]
+    if existing is not None:
+        existing.subject, existing.html, existing.text = context.subject, html, text
+        existing.probabilities = context.probabilities
+        existing.period_start, existing.period_end = context.start, context.end
+        existing.images = images
+        session.flush()
+        return existing
+    report = Report(period=period, period_start=context.start, period_end=context.end,
+                    created_at=now, subject=context.subject, html=html, text=text,
+                    message_id=mid, probabilities=context.probabilities, state="pending",
+                    attempts=0, next_attempt=now, images=images)
+    try:
+        with session.begin_nested():
+            session.add(report)
+    except IntegrityError:
+        # Another daemon stored this period first: its report stands.
+        return session.scalars(select(Report).where(Report.period == period)).one()
+    return report
+
+
+def html_for_files(report: Report) -> str:
+    """The stored HTML with each cid: image replaced by its file name (images beside it)."""
+    html = report.html
+    for image in report.images:
+        html = html.replace(f"cid:{image.cid}", image.filename)
+    return html
