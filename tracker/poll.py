@@ -154,7 +154,7 @@ def _claim(
     skipped: list[FeedOutcome] = []
     named: list[str] = []
     if feed_ids:
-        known = dict(session.execute(select(Feed.id, Feed.retired)).tuples().all())
+        known = {f: r for f, r in session.execute(select(Feed.id, Feed.retired))}
         unknown = [f for f in feed_ids if f not in known]
         if unknown:
             valid = ", ".join(sorted(f for f, retired in known.items() if not retired))
@@ -191,7 +191,7 @@ def _matcher(session: Session) -> Matcher:
         .where(Indicator.retired.is_(False), Question.retired.is_(False),
                Question.resolved_to.is_(None))
         .order_by(Question.position, Indicator.position)
-    ).tuples()
+    )
     rules: dict[str, Rule] = {}
     for indicator_id, rule in rows:
         try:

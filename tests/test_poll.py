@@ -1,0 +1,411 @@
+"""`tracker poll` against a real local HTTP server: formats, dedupe, conditional GET, faults,
+back-off, the offline rule, leases and stopping."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select, update
+from sqlalchemy.orm import Session
+
+from tests.conftest import Tracker
+from tests.feedserver import FeedServer, closed_port, fixture, gzip_bomb
+from tracker.db import make_engine, make_sessionmaker
+from tracker.fetch import Fetcher
+from tracker.models import Entry, Evidence, Feed, Hit
+from tracker.poll import FeedOutcome, poll
+from tracker.scenarios import Settings
+
+QUESTIONS = textwrap.dedent(
+    """\
+    questions:
+      - id: uzbekistan-rejoins
+        title: Will Uzbekistan rejoin the CSTO before 2028?
+        opens: 2021-07-09
+        closes: 2027-12-31
+        resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
+        scenarios:
+          - {id: rejoins, label: Uzbekistan rejoins, prior: 0.04}
+          - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}
+        indicators:
+          - id: uz-csto-talks
+            description: Uzbek officials discuss returning to the CSTO
+            match:
+              all:
+                - [Uzbekistan, Tashkent, Узбекистан*]
+                - [CSTO, ОДКБ]
+              any: [rejoin*, return*, вступ*, возвращ*]
+            likelihood: {rejoins: 0.9, stays-out: 0.2}
+      - id: csto-response
+        title: How does the CSTO respond after the US leaves Afghanistan?
+        opens: 2021-07-09
+        closes: 2026-12-31
+        resolution: Resolves by the largest CSTO action on the Afghan border.
+        scenarios:
+          - {id: deploys, label: Collective deployment, prior: 0.2}
+          - {id: drills, label: Drills only, prior: 0.5}
+          - {id: nothing, label: No response, prior: 0.3}
+        indicators:
+          - id: csto-border-drills
+            description: CSTO drills near the Afghan border
+            match:
+              all: [[CSTO, ОДКБ, OTSC], [drill*, exercise*, exercice*, учени*]]
+            likelihood: {deploys: 0.8, drills: 0.9, nothing: 0.1}
+            cooldown: 7d
+          - id: csto-afghan
+            description: The CSTO discusses Afghanistan
+            match:
+              all: [[CSTO, ОДКБ], [Taliban, Afghan*, Kabul]]
+            likelihood: {deploys: 0.6, drills: 0.5, nothing: 0.4}
+    """
+)
+
+
+def write_scenarios(path: Path, feeds: dict[str, str]) -> Path:
+    """A scenarios file with the questions above and these feeds (id -> URL)."""
+    lines = ["version: 1", "settings:", "  scoring: {auto_weight: 0.5, floor: 0.001}",
+             "  polling: {interval: 30m}", "feeds:"]
+    lines += [f'  - {{id: {fid}, url: "{url}"}}' for fid, url in feeds.items()]
+    path.write_text("\n".join(lines) + "\n" + QUESTIONS, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s
+
+
+def setup_tracker(db_url: str, tmp_path: Path, feeds: dict[str, str]) -> Tracker:
+    """`tracker init` on a fresh database with these feeds."""
+    t = Tracker(db_url, write_scenarios(tmp_path / "scenarios.yaml", feeds))
+    t.ok("init")
+    return t
+
+
+def rows(db_url: str, query: Any) -> list[Any]:
+    engine = create_engine(db_url)
+    try:
+        with Session(engine) as session:
+            return list(session.scalars(query))
+    finally:
+        engine.dispose()
+
+
+def feed_row(db_url: str, feed_id: str) -> Feed:
+    return rows(db_url, select(Feed).where(Feed.id == feed_id))[0]
+
+
+def entries(db_url: str, feed_id: str) -> list[Entry]:
+    return rows(db_url, select(Entry).where(Entry.feed_id == feed_id).order_by(Entry.id))
+
+
+def evidence_json(t: Tracker, *args: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(t.ok("evidence", *args, "--json").output)["evidence"]
+    return items
+
+
+FORMATS = ["rss091.xml", "rss092.xml", "rss10.rdf", "rss20.xml", "atom10.xml", "cyrillic.xml",
+           "latin1.xml", "no_dates.xml", "future.xml"]
+
+
+def test_formats_are_stored_and_matched(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    feeds = {}
+    for name in FORMATS:
+        server.set_file(f"/{name}", name)
+        feeds[name.split(".")[0].replace("_", "-")] = server.url(f"/{name}")
+    t = setup_tracker(db_url, tmp_path, feeds)
+    before = datetime.now(UTC)
+    out = t.ok("poll").output
+    after = datetime.now(UTC)
+
+    assert "rss20: 3 new entries, 1 hit" in out
+    assert "9 feeds polled, 0 failed: 18 new entries" in out
+    assert [e.title for e in entries(db_url, "cyrillic")] == [
+        "ОДКБ направит миротворцев в Казахстан", "Ташкент не рассматривает возвращение в ОДКБ"]
+    latin1 = entries(db_url, "latin1")[0]
+    assert latin1.title == "L'OTSC renforce sa présence à la frontière tadjike"
+    rss10 = entries(db_url, "rss10")
+    assert rss10[0].published == datetime(2023, 11, 22, 10, 5, tzinfo=UTC)
+    assert rss10[0].observed_at == rss10[0].published
+    # No date, or a date in the future: the entry counts from when it was fetched.
+    for e in entries(db_url, "no-dates") + entries(db_url, "future")[:1]:
+        assert before <= e.observed_at == e.fetched_at <= after
+    future = entries(db_url, "future")
+    assert future[0].published == datetime(2095, 1, 1, tzinfo=UTC)
+    assert future[1].observed_at == datetime(2021, 10, 20, 10, tzinfo=UTC)
+
+    items = {(e["indicator"], e["hits"][0]["feed"]): e for e in evidence_json(t)}
+    talks = items[("uz-csto-talks", "rss20")]
+    # CDATA HTML: the hit is found through the tags, and keeps the terms it matched.
+    assert talks["observed_at"] == "2021-07-12T06:30:00Z"
+    assert talks["hits"][0]["title"] == "Uzbekistan rules out rejoining the CSTO"
+    assert talks["factor"] == pytest.approx({"rejoins": 0.9 ** 0.5, "stays-out": 0.2 ** 0.5})
+    assert ("uz-csto-talks", "cyrillic") in items
+    assert ("csto-border-drills", "latin1") in items
+    assert ("csto-afghan", "atom10") in items
+    hit_terms = {tuple(h.terms) for h in rows(db_url, select(Hit))}
+    assert ("Uzbekistan", "Tashkent", "CSTO", "rejoin*") in hit_terms
+    assert ("Узбекистан*", "ОДКБ", "возвращ*") in hit_terms
+
+
+def test_second_poll_is_conditional_and_adds_nothing(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    server.set_file("/a.xml", "rss20.xml")
+    t = setup_tracker(db_url, tmp_path, {"a": server.url("/a.xml")})
+    t.ok("poll")
+    evidence = evidence_json(t)
+    assert "a: not modified" in t.ok("poll", "--all").output
+    assert server.hits("/a.xml") == 2
+    assert server.requests("/a.xml")[1]["if-none-match"] == feed_row(db_url, "a").etag
+    assert len(entries(db_url, "a")) == 3
+    assert evidence_json(t) == evidence
+
+    # The same body without validators is recognized by its hash and not parsed again.
+    server.set_fault("/a.xml", etag=None, last_modified=None)
+    assert "a: unchanged" in t.ok("poll", "a").output
+    # A changed body: only the entry not seen before is new, and only it can be a hit.
+    extra = (b"<item><title>Tashkent may return to the CSTO</title><guid>new-1</guid>"
+             b"<pubDate>Mon, 02 Aug 2021 09:00:00 GMT</pubDate></item></channel>")
+    server.set("/a.xml", fixture("rss20.xml").replace(b"</channel>", extra))
+    assert "a: 1 new entry, 1 hit" in t.ok("poll", "a").output
+    assert len(entries(db_url, "a")) == 4
+    assert len(rows(db_url, select(Hit))) == 2
+
+
+def test_duplicate_guids_are_one_entry(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    server.set_file("/d.xml", "duplicate_guids.xml")
+    t = setup_tracker(db_url, tmp_path, {"d": server.url("/d.xml")})
+    assert "d: 2 new entries, 1 hit" in t.ok("poll").output
+    first = entries(db_url, "d")[0]
+    assert first.guid == "echo-42"
+    assert first.published == datetime(2021, 10, 18, 7, tzinfo=UTC)
+
+
+def test_same_story_in_two_feeds_is_one_evidence_item(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    server.set_file("/a.xml", "same_story_a.xml")
+    server.set_file("/b.xml", "same_story_b.xml")
+    t = setup_tracker(db_url, tmp_path, {"syn-a": server.url("/a.xml"),
+                                         "syn-b": server.url("/b.xml")})
+    t.ok("poll")
+    assert len(entries(db_url, "syn-a")) == len(entries(db_url, "syn-b")) == 1
+    [item] = evidence_json(t)
+    assert item["indicator"] == "csto-afghan"
+    assert item["observed_at"] == "2021-08-20T15:00:00Z"
+    assert sorted(h["feed"] for h in item["hits"]) == ["syn-a", "syn-b"]
+
+
+def quick_fetcher(settings: Settings) -> Fetcher:
+    """A Fetcher with short deadlines and a small cap, so faults show up fast."""
+    return Fetcher(concurrency=16, per_host=16, total_timeout=2.0, max_bytes=200_000,
+                   public_hosts={"localhost"})
+
+
+def test_every_fault_leaves_the_poll_finishing(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    server.set_file("/good.xml", "rss20.xml")
+    server.set_file("/good-too.xml", "atom10.xml")
+    server.set_fault("/trickle.xml", trickle=True, trickle_interval=0.2)
+    server.set_fault("/gone.xml", status=410)
+    server.set_fault("/broken.xml", status=500)
+    server.set_fault("/loop.xml", redirect="/loop.xml")
+    server.set_fault("/public.xml", redirect=server.url("/good.xml"))
+    for name in ("malformed.xml", "page.html", "empty.xml", "invalid_bytes.bin",
+                 "billion_laughs.xml", "xxe.xml"):
+        server.set_file(f"/{name}", name)
+    server.set("/big.xml", b"<rss>" + b" " * 300_000 + b"</rss>")
+    server.set_fault("/bomb.xml", encoded=gzip_bomb(50))
+    faults = {
+        "refused": (f"http://127.0.0.1:{closed_port()}/feed.xml", "connection refused"),
+        "trickle": (server.url("/trickle.xml"), "timed out"),
+        "missing": (server.url("/missing.xml"), "HTTP 404"),
+        "broken": (server.url("/broken.xml"), "HTTP 500"),
+        "loop": (server.url("/loop.xml"), "too many redirects"),
+        "public": (server.url("/public.xml", host="localhost"), "private address"),
+        "malformed": (server.url("/malformed.xml"), "malformed XML"),
+        "page": (server.url("/page.html"), "HTML page"),
+        "empty": (server.url("/empty.xml"), "empty body"),
+        "invalid": (server.url("/invalid_bytes.bin"), "malformed XML"),
+        "big": (server.url("/big.xml"), "cap"),
+        "bomb": (server.url("/bomb.xml"), "cap"),
+    }
+    feeds = {fid: url for fid, (url, _) in faults.items()}
+    feeds |= {"good": server.url("/good.xml"), "good-too": server.url("/good-too.xml"),
+              "gone": server.url("/gone.xml"), "laughs": server.url("/billion_laughs.xml"),
+              "xxe": server.url("/xxe.xml")}
+    setup_tracker(db_url, tmp_path, feeds)
+    engine = make_engine(db_url)
+    tracemalloc.start()
+    try:
+        summary = poll(make_sessionmaker(engine), fetcher_factory=quick_fetcher)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        engine.dispose()
+
+    assert peak < 64 * 1024 * 1024  # the 50 MB bomb never inflates in memory
+    assert summary.ok and not summary.offline
+    outcomes = {o.feed: o.outcome for o in summary.feeds}
+    assert outcomes["good"] == outcomes["good-too"] == "ok"
+    assert len(entries(db_url, "good")) == 3 and len(entries(db_url, "good-too")) == 2
+    for fid, (_, reason) in faults.items():
+        row = feed_row(db_url, fid)
+        assert outcomes[fid] == "error", fid
+        assert reason in (row.last_error or ""), (fid, row.last_error)
+        assert row.failures == 1 and row.last_error_at is not None, fid
+        assert row.lease_owner is None, fid
+    gone = feed_row(db_url, "gone")
+    assert gone.gone and gone.retired and "410" in (gone.last_error or "")
+    # Entities are never expanded: what a feed declares stays literal text, with a warning.
+    for fid in ("laughs", "xxe"):
+        assert outcomes[fid] == "ok"
+        assert "entity" in (feed_row(db_url, fid).warning or "")
+        assert all("lol" * 10 not in e.title + e.summary and "root:" not in e.summary
+                   for e in entries(db_url, fid))
+
+
+def test_retry_after_holds_the_feed(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    server.set_fault("/limited.xml", status=429, retry_after="7200")
+    server.set_file("/ok.xml", "rss20.xml")
+    setup_tracker(db_url, tmp_path, {"limited": server.url("/limited.xml"),
+                                     "fine": server.url("/ok.xml", host="localhost")})
+    engine = make_engine(db_url)
+    start = datetime.now(UTC)
+    try:
+        poll(make_sessionmaker(engine), fetcher_factory=quick_fetcher)
+    finally:
+        engine.dispose()
+    limited = feed_row(db_url, "limited")
+    assert limited.last_error == "HTTP 429" and limited.failures == 1
+    assert limited.next_poll is not None and limited.next_poll >= start + timedelta(hours=2)
+    assert len(entries(db_url, "fine")) == 3
+
+
+def test_failures_back_off_up_to_a_day(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    server.set_fault("/broken.xml", status=500)
+    server.set_file("/ok.xml", "rss20.xml")
+    t = setup_tracker(db_url, tmp_path, {"broken": server.url("/broken.xml"),
+                                         "fine": server.url("/ok.xml")})
+    for failures in (1, 2, 3):
+        out = t("poll", "broken", "fine").output
+        assert f"broken: failed: HTTP 500 ({failures} failure" in out
+        row = feed_row(db_url, "broken")
+        assert row.failures == failures and row.last_error_at and row.next_poll
+        delay = row.next_poll - row.last_error_at
+        expected = timedelta(minutes=30) * 2 ** failures
+        assert 0.9 * expected <= delay <= expected  # up to 10 % jitter, never later
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(Feed).where(Feed.id == "broken").values(failures=12))
+    engine.dispose()
+    t("poll", "broken")
+    row = feed_row(db_url, "broken")
+    assert row.failures == 13 and row.next_poll and row.last_error_at
+    assert timedelta(hours=21.6) <= row.next_poll - row.last_error_at <= timedelta(hours=24)
+    server.set_file("/broken.xml", "rss20.xml")
+    server.set_fault("/broken.xml", status=200)
+    t.ok("poll", "broken")
+    assert feed_row(db_url, "broken").failures == 0
+
+
+def test_offline_counts_no_failures(db_url: str, tmp_path: Path) -> None:
+    t = setup_tracker(db_url, tmp_path, {
+        "a": f"http://127.0.0.1:{closed_port()}/a.xml",
+        "b": f"http://127.0.0.1:{closed_port()}/b.xml",
+    })
+    result = t("poll", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["offline"] is True
+    for fid in ("a", "b"):
+        row = feed_row(db_url, fid)
+        assert row.failures == 0 and row.last_error == "connection refused"
+        assert row.next_poll is not None and row.last_error_at is not None
+        assert row.next_poll - row.last_error_at <= timedelta(minutes=30)
+
+
+def test_one_refused_feed_among_working_ones_counts(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    server.set_file("/ok.xml", "rss20.xml")
+    t = setup_tracker(db_url, tmp_path, {"down": f"http://127.0.0.1:{closed_port()}/a.xml",
+                                         "fine": server.url("/ok.xml")})
+    assert t("poll").exit_code == 0
+    assert feed_row(db_url, "down").failures == 1
+
+
+def test_exit_statuses_and_feed_selection(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    server.set_file("/ok.xml", "rss20.xml")
+    server.set_fault("/gone.xml", status=410)
+    t = setup_tracker(db_url, tmp_path, {"fine": server.url("/ok.xml"),
+                                         "gone": server.url("/gone.xml")})
+    first = t("poll", "gone")
+    assert first.exit_code == 1 and "gone: gone: HTTP 410" in first.output
+    again = t("poll", "gone")  # named but retired now: skipped, nothing tried
+    assert again.exit_code == 0 and "gone: skipped (retired)" in again.output
+    assert t("poll", "nope").exit_code == 2
+    assert "valid feeds: fine" in t("poll", "nope").output
+    assert t.ok("poll").output.count("fine: 3 new entries") == 1
+    assert "no feed is due" in t.ok("poll").output  # fine is not due again yet; gone retired
+    assert server.hits("/gone.xml") == 1
+
+
+def test_a_feed_leased_elsewhere_is_left_alone(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    server.set_file("/ok.xml", "rss20.xml")
+    t = setup_tracker(db_url, tmp_path, {"fine": server.url("/ok.xml")})
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(update(Feed).values(lease_owner="other:1",
+                                         lease_until=datetime.now(UTC) + timedelta(minutes=5)))
+    assert "skipped (being polled by another process)" in t.ok("poll", "fine").output
+    assert "no feed is due" in t.ok("poll", "--all").output
+    with engine.begin() as conn:  # an expired lease is free again
+        conn.execute(update(Feed).values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+    engine.dispose()
+    assert "fine: 3 new entries" in t.ok("poll").output
+    assert server.hits("/ok.xml") == 1
+
+
+def test_stop_abandons_fetches_in_flight(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    server.set_file("/ok.xml", "rss20.xml")
+    server.set_fault("/slow.xml", trickle=True, trickle_interval=0.1)
+    setup_tracker(db_url, tmp_path, {"fine": server.url("/ok.xml"),
+                                     "slow": server.url("/slow.xml", host="localhost")})
+    stop = threading.Event()
+
+    def on_feed(outcome: FeedOutcome) -> None:
+        stop.set()  # as SIGTERM would, once the first feed is stored
+
+    engine = make_engine(db_url)
+    try:
+        summary = poll(make_sessionmaker(engine), stop=stop, on_feed=on_feed)
+    finally:
+        engine.dispose()
+    assert [o.feed for o in summary.feeds] == ["fine"]
+    assert len(entries(db_url, "fine")) == 3
+    slow = feed_row(db_url, "slow")
+    assert slow.last_polled is None and slow.failures == 0 and slow.lease_owner is None
+
+
+def test_poll_prints_json(db_url: str, tmp_path: Path, server: FeedServer) -> None:
+    server.set_file("/ok.xml", "rss20.xml")
+    t = setup_tracker(db_url, tmp_path, {"fine": server.url("/ok.xml")})
+    data = json.loads(t.ok("poll", "--json").output)
+    assert data["new_entries"] == 3 and data["new_evidence"] == 1 and data["hits"] == 1
+    assert data["feeds"][0]["id"] == "fine" and data["feeds"][0]["outcome"] == "ok"
+    assert data["questions_rescored"] == ["uzbekistan-rejoins"]
+    assert rows(db_url, select(Evidence))[0].state == "auto"
