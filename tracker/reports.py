@@ -365,12 +365,12 @@ def _indicator_board(session: Session, q: Question, start: datetime,
         select(Evidence.indicator_id, func.max(Evidence.observed_at))
         .where(Evidence.question_id == q.id, Evidence.state != "dismissed",
                Evidence.observed_at < end)
-        .group_by(Evidence.indicator_id)).tuples().all())
+        .group_by(Evidence.indicator_id)).all())
     recent = dict(session.execute(
         select(Evidence.indicator_id, func.count())
         .where(Evidence.question_id == q.id, Evidence.state != "dismissed",
                Evidence.observed_at >= start, Evidence.observed_at < end)
-        .group_by(Evidence.indicator_id)).tuples().all())
+        .group_by(Evidence.indicator_id)).all())
     return [IndicatorLine(i.id, oneline(i.description), sighted.get(i.id), recent.get(i.id, 0))
             for i in q.indicators if not i.retired]
 
@@ -379,7 +379,7 @@ def _feed_notices(session: Session, as_of: datetime) -> list[Notice]:
     """Feeds that are failing, and feeds that brought no new entry for a week."""
     last_entry = dict(session.execute(
         select(Entry.feed_id, func.max(Entry.fetched_at)).group_by(Entry.feed_id)
-    ).tuples().all())
+    ).all())
     out: list[Notice] = []
     for feed in session.scalars(select(Feed).where(Feed.retired.is_(False)).order_by(Feed.id)):
         if feed.failures or feed.gone:
@@ -402,7 +402,7 @@ def _no_manual(session: Session, questions: list[Question], as_of: datetime) -> 
     last = dict(session.execute(
         select(Forecast.question_id, func.max(Forecast.at))
         .where(Forecast.source == "manual", Forecast.at <= as_of)
-        .group_by(Forecast.question_id)).tuples().all())
+        .group_by(Forecast.question_id)).all())
     out = []
     for q in questions:
         when = last.get(q.id)

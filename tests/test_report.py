@@ -1,0 +1,247 @@
+"""The report: periods, what it says, and `tracker report` to the terminal and to a file."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tracker.db import make_engine, make_sessionmaker, transaction
+from tracker.forecasts import get_question, record_manual, rescore
+from tracker.models import Entry, Evidence, Feed, Hit, Question, Report
+from tracker.reports import latest_due_period, make_report, period_bounds, period_of
+from tracker.scenarios import Settings
+
+from .conftest import SMALL_YAML, Tracker
+
+REPO = Path(__file__).resolve().parent.parent
+W10_START = datetime(2026, 2, 23, 7, tzinfo=UTC)
+W10_END = datetime(2026, 3, 2, 7, tzinfo=UTC)
+
+
+def add_evidence(session: Session, question: str, indicator: str, *, title: str, at: datetime,
+                 link: str | None = "https://news.example/a", state: str = "auto",
+                 feed: str = "local") -> Evidence:
+    """A sighting as the poller would store it: an entry, its evidence item and the hit."""
+    key = hashlib.sha256(f"{title}{at}{indicator}".encode()).hexdigest()[:32]
+    entry = Entry(feed_id=feed, key=key, link=link, title=title, summary="", published=at,
+                  fetched_at=at, observed_at=at)
+    evidence = Evidence(question_id=question, indicator_id=indicator, observed_at=at,
+                        state=state, created_at=at)
+    session.add_all([entry, evidence])
+    session.flush()
+    session.add(Hit(entry_id=entry.id, indicator_id=indicator, evidence_id=evidence.id,
+                    terms=[], created_at=at))
+    session.flush()
+    rescore(session, [question], at)
+    return evidence
+
+
+@pytest.fixture
+def sessions(initialized: Tracker) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the initialized database of the `initialized` CLI runner."""
+    engine = make_engine(initialized.db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, for 'no forbidden element'."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_inert(html: str, *, images: str = "cid:") -> None:
+    """No script, SVG, style sheet, event handler, external image or javascript: link."""
+    for tag, attrs in Tags(html).tags:
+        assert tag not in ("script", "svg", "style", "link", "iframe", "object", "embed"), tag
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)
+            assert not (value or "").strip().lower().startswith(("javascript:", "data:")), value
+        if tag == "img":
+            assert (attrs.get("src") or "").startswith(images), attrs
+        if tag == "a":
+            assert (attrs.get("href") or "").startswith(("https://", "http://")), attrs
+
+
+def test_periods_of_the_default_schedule() -> None:
+    s = Settings()
+    assert period_of(datetime(2026, 2, 25, tzinfo=UTC), s) == "2026-W10"
+    assert period_bounds("2026-W10", s) == (W10_START, W10_END)
+    assert period_of(W10_END, s) == "2026-W11"
+    assert period_of(W10_END - timedelta(seconds=1), s) == "2026-W10"
+    assert latest_due_period(W10_END, s) == "2026-W10"
+    assert latest_due_period(W10_END - timedelta(seconds=1), s) == "2026-W09"
+    assert period_bounds("2026-W01", s)[1] == datetime(2025, 12, 29, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("settings", [
+    Settings(timezone="Europe/Berlin", report_cron="30 8 * * fri"),
+    Settings(timezone="America/New_York", report_cron="0 6 * * *"),
+    Settings(timezone="Asia/Tokyo", report_cron="0 0 * * mon,thu"),
+])
+def test_every_moment_falls_in_the_period_it_is_keyed_to(settings: Settings) -> None:
+    moment = datetime(2026, 3, 1, tzinfo=UTC)
+    for _ in range(60):
+        period = period_of(moment, settings)
+        start, end = period_bounds(period, settings)
+        assert start <= moment < end
+        assert abs(end - start - timedelta(days=7)) <= timedelta(hours=1)  # DST shifts
+        assert latest_due_period(end, settings) == period
+        moment += timedelta(hours=29, minutes=13)
+
+
+def test_berlin_period_follows_daylight_saving() -> None:
+    s = Settings(timezone="Europe/Berlin")
+    assert period_bounds("2026-W14", s)[1] == datetime(2026, 3, 30, 5, tzinfo=UTC)
+    assert period_bounds("2026-W13", s)[1] == datetime(2026, 3, 23, 6, tzinfo=UTC)
+
+
+def test_report_says_what_moved_each_question(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks", state="confirmed",
+                     title="Tashkent weighs a return to the CSTO",
+                     at=datetime(2026, 2, 25, 9, tzinfo=UTC))
+        add_evidence(session, "csto-response", "csto-border-drills",
+                     title="CSTO drills near Termez", at=datetime(2026, 2, 26, 9, tzinfo=UTC))
+        add_evidence(session, "csto-response", "csto-border-drills", state="dismissed",
+                     title="A football match", at=datetime(2026, 2, 27, 9, tzinfo=UTC))
+        record_manual(session, get_question(session, "csto-response"), {"deploys": 0.3},
+                      note="Moscow signals readiness", by="ana",
+                      at=datetime(2026, 2, 28, 9, tzinfo=UTC))
+        report = make_report(session, "2026-W10", now=datetime(2026, 3, 5, tzinfo=UTC))
+        text, html = report.text, report.html
+        assert report.period_start == W10_START and report.period_end == W10_END
+        assert set(report.probabilities) == {"uzbekistan-rejoins", "csto-response"}
+    assert "tracker report 2026-W10: 2 questions moved" in report.subject
+    assert "Tashkent weighs a return to the CSTO (local, 2026-02-25) https://news.example/a" in text
+    assert "Sighted: Uzbek officials discuss returning to the CSTO" in text
+    assert "factor: Uzbekistan rejoins x0.90, Uzbekistan stays outside x0.20" in text
+    assert "not reviewed yet: counted at weight 0.5" in text
+    assert "A football match" not in text
+    assert "ana set the forecast by hand" in text and '"Moscow signals readiness"' in text
+    assert "Collective deployment: 20.0% -> 30.0%" in text or "30.0%" in text
+    assert "1 sighting awaiting review" in text
+    assert "Uzbek officials discuss returning to the CSTO: sighted 1x this period" in text
+    assert "No earlier report was sent" in text
+    assert "30.0%" in html and "Moscow signals readiness" in html
+    assert '<a href="https://news.example/a"' in html
+    assert_inert(html)
+    assert len(report.images) == 2
+    assert all(i.content.startswith(b"\x89PNG") and f"cid:{i.cid}" in html for i in report.images)
+
+
+def test_change_is_against_the_last_report_sent(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        make_report(session, "2026-W10", now=W10_END).state = "sent"
+        record_manual(session, get_question(session, "uzbekistan-rejoins"), {"rejoins": 0.1},
+                      note="New talks", by="ana", at=datetime(2026, 3, 4, tzinfo=UTC))
+        report = make_report(session, "2026-W11", now=datetime(2026, 3, 10, tzinfo=UTC))
+    assert "Changes are against the report of 2026-W10." in report.text
+    assert "10.0%  Uzbekistan rejoins  (↑ +6.0 pts)" in report.text
+    assert "(↓ -6.0 pts)" in report.text and "(=)" in report.text
+    assert "▲ +6.0 pts" in report.html and "▼ -6.0 pts" in report.html
+    assert "1 question moved, most: Will Uzbekistan rejoin the CSTO before 2028?" \
+        in report.subject
+
+
+def test_attention_lists_and_resolved_scores(tracker: Tracker, tmp_path: Path) -> None:
+    tracker.scenarios.write_text(
+        SMALL_YAML.replace("closes: 2026-12-31", "closes: 2025-12-31"), encoding="utf-8")
+    tracker.ok("init")
+    engine = make_engine(tracker.db_url)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        session.add(Feed(id="broken", url="https://broken.example/rss", failures=3,
+                         last_error="HTTP 500 from server"))
+        session.add(Feed(id="quiet", url="https://quiet.example/rss",
+                         last_polled=datetime(2026, 2, 28, tzinfo=UTC)))
+        session.flush()
+        add_evidence(session, "csto-response", "csto-border-drills", feed="quiet",
+                     title="Old news", at=datetime(2026, 1, 5, tzinfo=UTC))
+        q = session.get_one(Question, "uzbekistan-rejoins")
+        q.resolved_to, q.resolved_at = "stays-out", datetime(2026, 1, 10, tzinfo=UTC)
+        report = make_report(session, "2026-W10", now=W10_END)
+    engine.dispose()
+    text = report.text
+    assert "- broken: failing: 3 failed polls in a row, last: HTTP 500 from server" in text
+    assert "- quiet: silent: no new entry since 2026-01-05" in text
+    assert "- local: silent: never polled" in text
+    assert "closed 2025-12-31; tracker resolve csto-response" in text
+    assert "no manual forecast since it opened on 2021-07-09" in text
+    assert "resolved 2026-01-10, Uzbekistan stays outside" in text
+    assert re.search(r"tracker\s+Brier 0\.\d{3}\s+log -0\.\d{3}\s+skill 0\.000", text)
+    assert "uzbekistan-rejoins" not in report.probabilities
+    assert_inert(report.html)
+
+
+def test_a_period_is_rendered_once_unless_forced(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        first = make_report(session, "2026-W10", now=W10_END)
+        first.state = "sent"
+        mid, html = first.message_id, first.html
+    with transaction(sessions) as session:
+        add_evidence(session, "csto-response", "csto-border-drills", title="CSTO drills again",
+                     at=datetime(2026, 2, 24, tzinfo=UTC))
+        again = make_report(session, "2026-W10", now=W10_END + timedelta(days=1))
+        assert again.id == first.id and again.html == html
+        forced = make_report(session, "2026-W10", now=W10_END, force=True)
+        assert forced.id == first.id and "CSTO drills again" in forced.html
+        assert forced.message_id == mid and forced.state == "sent"
+        assert session.scalars(select(Report)).all() == [forced]
+    assert re.fullmatch(r"<report-2026-W10\.[0-9a-f]{12}@tracker>", mid)
+
+
+def test_cli_prints_writes_and_refuses(initialized: Tracker, tmp_path: Path) -> None:
+    printed = initialized.ok("report", "--period", "2026-W10").output
+    assert printed.startswith("Tracker report 2026-W10\n")
+    out = tmp_path / "site" / "week.html"
+    result = initialized.ok("report", "--period", "2026-W10", "--out", str(out))
+    assert f"wrote {out}" in result.output
+    html = out.read_text(encoding="utf-8")
+    srcs = re.findall(r'<img[^>]* src="([^"]+)"', html)
+    assert srcs == ["2026-W10-uzbekistan-rejoins.png", "2026-W10-csto-response.png"]
+    assert all((out.parent / src).read_bytes().startswith(b"\x89PNG") for src in srcs)
+    assert_inert(html, images="2026-W10-")
+    bad = initialized("report", "--period", "2026-W99")
+    assert bad.exit_code == 2 and "bad period '2026-W99'" in bad.output
+    future = initialized("report", "--period", "2099-W10")
+    assert future.exit_code == 2 and "is not over" in future.output
+    assert "--force" in initialized.ok("report", "--help").output
+
+
+def test_shipped_scenarios_report_is_under_gmails_limit(db_url: str, tmp_path: Path) -> None:
+    shipped = Tracker(db_url, REPO / "scenarios.yaml")
+    shipped.ok("init")
+    engine = make_engine(db_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        question = session.scalars(select(Question).order_by(Question.position)).first()
+        assert question is not None
+        for k, indicator in enumerate(i for i in question.indicators if not i.retired):
+            add_evidence(session, question.id, indicator.id, feed=session.scalars(
+                select(Feed.id)).first() or "", title=f"Sighting {k} " + "x" * 120,
+                at=W10_START + timedelta(hours=5 + k))
+        report = make_report(session, "2026-W10", now=W10_END)
+        size = len(report.html.encode("utf-8"))
+    engine.dispose()
+    assert size < 102_400, size
+    assert_inert(report.html)
+
+
+def test_templates_are_package_data() -> None:
+    folder = resources.files("tracker.templates")
+    assert {"report.html.j2", "report.txt.j2"} <= {p.name for p in folder.iterdir()}
