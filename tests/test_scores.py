@@ -103,16 +103,14 @@ def test_the_days_run_from_opens_to_the_day_before_r():
 # --- against an independent numpy computation ------------------------------------------
 
 
-def numpy_scores(log: QuestionLog) -> dict[str, tuple[float, float]]:
-    """§5 again, from scratch per day, in numpy: track -> (mean Brier, mean log)."""
+def numpy_series(log: QuestionLog) -> dict[str, np.ndarray]:
+    """§5 again, from scratch per day, in numpy: track -> days × scenarios."""
     names = list(log.scenarios)
-    k = names.index(log.resolved_to)  # type: ignore[arg-type]
     prior = np.array([log.prior[s] for s in names])
     r = log.resolved_at
     assert r is not None
     first, last = log.opens_at.date(), r.date()
     n_days = max((last - first).days, 1)
-    onehot = np.eye(len(names))[k]
     out = {}
     for track, (use_manual, use_evidence) in {"tracker": (True, True), "analyst": (True, False),
                                               "evidence": (False, True),
@@ -136,7 +134,16 @@ def numpy_scores(log: QuestionLog) -> dict[str, tuple[float, float]]:
                     p = np.maximum(p, log.floor)
                     p = p / p.sum()
             rows.append(p)
-        f = np.array(rows)
+        out[track] = np.array(rows)
+    return out
+
+
+def numpy_scores(log: QuestionLog) -> dict[str, tuple[float, float]]:
+    """Track -> (mean Brier, mean log) of `numpy_series`."""
+    k = list(log.scenarios).index(log.resolved_to)  # type: ignore[arg-type]
+    onehot = np.eye(len(log.scenarios))[k]
+    out = {}
+    for track, f in numpy_series(log).items():
         with np.errstate(divide="ignore"):
             out[track] = (float(((f - onehot) ** 2).sum(axis=1).mean()),
                           float(np.log(f[:, k]).mean()))
