@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -73,14 +74,17 @@ class SmtpServer:
                       auth_data: Any) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and self.login is not None and (
             auth_data.login.decode(), auth_data.password.decode()) == self.login
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     def _protocol(self) -> asyncio.BaseProtocol:
         if self.hang:
             return _Silent()
-        return SMTP(self.handler, hostname="smtp.test", auth_require_tls=False,
-                    auth_required=self.login is not None,
-                    authenticator=self._authenticate if self.login else None)
+        with warnings.catch_warnings():
+            # Loopback only, so AUTH without TLS is fine here.
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(self.handler, hostname="smtp.test", auth_require_tls=False,
+                        auth_required=self.login is not None,
+                        authenticator=self._authenticate if self.login else None)
 
     def __enter__(self) -> SmtpServer:
         self._thread.start()

@@ -135,15 +135,16 @@ def smtp_send(settings: SmtpSettings, msg: EmailMessage, recipients: list[str]) 
     return where
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, timeout: float) -> str:
     """One line on what the server or the network said."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "every recipient refused: " + "; ".join(
             f"{addr} ({code} {_text(msg)})" for addr, (code, msg) in exc.recipients.items())
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
+    # smtplib reports a timeout during the greeting as a disconnection "…: timed out".
+    if isinstance(exc, TimeoutError) or str(exc).endswith("timed out"):
+        return f"no answer within {timeout:g} s (timed out)"
     return clean_header(str(exc) or exc.__class__.__name__)
 
 
@@ -212,7 +213,8 @@ def _send_claimed(sessions: sessionmaker[Session], report_id: int, now: datetime
                                   recipients)
         except (OSError, smtplib.SMTPException, TrackerError) as exc:
             where = smtp.name if smtp is not None else str(reports_folder())
-            error = str(exc) if isinstance(exc, TrackerError) else _reason(exc)
+            error = str(exc) if isinstance(exc, TrackerError) else _reason(
+                exc, smtp.timeout if smtp is not None else 0)
         session.rollback()
     with transaction(sessions) as session:
         report = session.get_one(Report, report_id)
