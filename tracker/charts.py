@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,8 +30,10 @@ def history_chart(
     scenarios: Sequence[str],
     until: datetime,
     period: tuple[datetime, datetime] | None = None,
+    since: datetime | None = None,
 ) -> bytes:
-    """A step chart of each scenario's probability from the first point to `until`, as PNG.
+    """A step chart of each scenario's probability from `since` (else the first point) to
+    `until`, as PNG.
 
     No text from YAML or feeds is drawn (matplotlib would read `$...$` as maths); the legend
     lives in the report beside the chart."""
@@ -38,6 +41,10 @@ def history_chart(
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.07, 0.14, 0.91, 0.82))
     shown = [p for p in points if p.at <= until] or list(points[:1])
+    if since is not None and shown[0].at < since:
+        # The window opens with the forecast in force at its start.
+        earlier = [p for p in shown if p.at <= since]
+        shown = [replace(earlier[-1], at=since)] + [p for p in shown if p.at > since]
     times = [float(date2num(t)) for t in [p.at for p in shown] + [until]]
     if period is not None:
         ax.axvspan(float(date2num(period[0])), float(date2num(min(period[1], until))),

@@ -30,6 +30,8 @@ from .timeutil import as_utc, day_start, utcnow
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 SILENT_AFTER = timedelta(days=7)
 STALE_AFTER = timedelta(days=30)
+# Charts show the last half year: over a question's whole life a week's move is invisible.
+CHART_WINDOW = timedelta(weeks=26)
 # Changes smaller than this (a twentieth of a percentage point) read as "no change".
 EPSILON = 0.0005
 
@@ -281,7 +283,8 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
             for i, s in enumerate(q.scenarios)
         ]
         name = f"{period}-{q.id}.png"
-        images[name] = history_chart(points, [s.id for s in q.scenarios], as_of, (start, end))
+        images[name] = history_chart(points, [s.id for s in q.scenarios], as_of, (start, end),
+                                     since=as_of - CHART_WINDOW)
         sections.append(QuestionSection(
             q.id, oneline(q.title), q.closes, lines, name,
             _moves(session, q, points, start, end, settings),

@@ -1,0 +1,105 @@
+"""The report of the shipped scenarios in headless Chromium: it shows, and fits 700 px.
+
+Set TRACKER_UPDATE_SCREENSHOT=1 to copy the screenshot to docs/report.png."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from tracker.db import make_engine, make_sessionmaker, transaction
+from tracker.forecasts import get_question, record_manual
+from tracker.mail import write_html
+from tracker.models import Feed, Report
+from tracker.reports import make_report
+
+from .conftest import Tracker
+from .test_report import REPO, add_evidence
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's chromium at /usr/bin/chromium "
+                                       "(apt-get install chromium; .ci/run installs it)")
+W09_END = datetime(2026, 2, 23, 7, tzinfo=UTC)
+W10_END = datetime(2026, 3, 2, 7, tzinfo=UTC)
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}",
+         "--window-size=700,2400", *args],
+        capture_output=True, text=True, timeout=90, check=True,
+    )
+
+
+def shipped_report(tmp_path: Path) -> Path:
+    """The shipped scenarios with a little sample data; the report of 2026-W10 as a file."""
+    url = f"sqlite:///{tmp_path / 'shipped.sqlite3'}"
+    Tracker(url, REPO / "scenarios.yaml").ok("init")
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    with transaction(sessions) as session:
+        make_report(session, "2026-W09", now=W09_END).state = "sent"
+        feeds = session.scalars(select(Feed).order_by(Feed.id)).all()
+        feeds[0].failures, feeds[0].last_error = 4, "HTTP 503 Service Unavailable"
+        start = W09_END
+        add_evidence(session, "csto-afghanistan-response", "csto-exercises-tajikistan",
+                     state="confirmed", feed="eurasianet",
+                     title="CSTO rapid reaction forces rehearse a border defence near Kulob",
+                     link="https://eurasianet.org/example", at=start + timedelta(days=1))
+        add_evidence(session, "csto-afghanistan-response", "russia-201-base-reinforced",
+                     feed="tass-en", title="Russia sends new drones to its base in Tajikistan",
+                     link="https://tass.com/example", at=start + timedelta(days=3))
+        add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks", feed="gazeta-uz-en",
+                     title="Tashkent says CSTO membership is not on the agenda",
+                     link="https://www.gazeta.uz/example", at=start + timedelta(days=2))
+        for feed in feeds[1:]:
+            feed.last_polled = W10_END - timedelta(hours=1)
+        record_manual(session, get_question(session, "uzbekistan-rejoins"), {"rejoins": 0.03},
+                      note="Mirziyoyev's speech rules out blocs again", by="analyst",
+                      at=start + timedelta(days=4))
+        report = make_report(session, "2026-W10", now=W10_END)
+        out = tmp_path / "site" / "report.html"
+        write_html(report, out)
+        assert session.scalars(select(Report.state).order_by(Report.period)).all() == [
+            "sent", "pending"]
+    engine.dispose()
+    return out
+
+
+def test_the_report_renders_and_fits_a_phone_width(tmp_path: Path) -> None:
+    page = shipped_report(tmp_path)
+    shot = tmp_path / "report.png"
+    chromium(tmp_path, f"--screenshot={shot}", page.as_uri())
+    with Image.open(shot) as image:
+        rgb = image.convert("RGB")
+        assert rgb.size == (700, 2400)
+        colours = rgb.getcolors(maxcolors=1 << 16)
+        assert colours is None or len(colours) > 50, "the screenshot is blank"
+        # The charts are there: pixels of the palette's first colour (#0072B2).
+        pixels = np.asarray(rgb, dtype=int)
+        assert (np.abs(pixels - (0x00, 0x72, 0xB2)).sum(axis=2) < 30).any()
+    # A test copy of the page measures itself; the report proper carries no script.
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace(
+        "</body>", "<script>document.body.setAttribute('data-width', "
+        "document.documentElement.scrollWidth + ' ' + window.innerWidth)</script></body>"),
+        encoding="utf-8")
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()).stdout
+    found = re.search(r'data-width="(\d+) (\d+)"', dom)
+    assert found, dom[:500]
+    scroll_width, viewport = map(int, found.groups())
+    assert viewport <= 700 and scroll_width <= viewport, (scroll_width, viewport)
+    if os.environ.get("TRACKER_UPDATE_SCREENSHOT"):
+        shutil.copy(shot, REPO / "docs" / "report.png")
