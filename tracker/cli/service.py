@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..config import load_settings
 from ..daemon import next_runs, run_daemon
 from ..jobs import JOBS, last_runs
-from ..models import Entry, Feed, Report
+from ..models import Entry, Feed
 from ..timeutil import iso, utcnow
 from . import App, emit_json, json_option, pass_app
 
@@ -35,8 +35,8 @@ def feed_state(feed: Feed) -> str:
 def status_data(session: Session) -> dict[str, Any]:
     """Feeds' health, the last and next run of each job, the outbox (DESIGN §4 `status`)."""
     now = utcnow()
-    counts = dict(session.execute(
-        select(Entry.feed_id, func.count(Entry.id)).group_by(Entry.feed_id)).tuples().all())
+    counts: dict[str, int] = {fid: n for fid, n in session.execute(
+        select(Entry.feed_id, func.count(Entry.id)).group_by(Entry.feed_id))}
     feeds = [{
         "id": f.id, "url": f.url, "state": feed_state(f), "last_success": iso(f.last_success),
         "last_error": f.last_error, "last_error_at": iso(f.last_error_at),
@@ -58,11 +58,10 @@ def status_data(session: Session) -> dict[str, Any]:
             "owner": run.owner if run else None,
             "next": iso(upcoming.get(name)),
         })
-    outbox = [{
-        "period": r.period, "state": r.state, "attempts": r.attempts, "sent_at": iso(r.sent_at),
-        "last_error": r.last_error, "next_attempt": iso(r.next_attempt),
-    } for r in session.scalars(select(Report).order_by(Report.period.desc()).limit(20))]
-    return {"feeds": feeds, "jobs": jobs, "outbox": outbox}
+    # Imported here: the mail module brings the report renderer, which other commands skip.
+    from ..mail import outbox_json
+
+    return {"feeds": feeds, "jobs": jobs, "outbox": outbox_json(session)}
 
 
 @click.command()

@@ -1,0 +1,424 @@
+"""`tracker daemon` as a real process, with a real HTTP feed server and a real SMTP server on
+loopback: polling on schedule, catching up a missed report once, stopping cleanly, surviving
+`kill -9`, and two daemons sharing one database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import create_engine, text
+
+from tests.conftest import Tracker
+from tests.feedserver import FeedServer
+
+QUESTION = """\
+questions:
+  - id: uzbekistan-rejoins
+    title: Will Uzbekistan rejoin the CSTO before 2028?
+    opens: 2021-07-09
+    closes: 2027-12-31
+    resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
+    scenarios:
+      - {id: rejoins, label: Uzbekistan rejoins, prior: 0.04}
+      - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}
+    indicators:
+      - id: uz-csto-talks
+        description: Uzbek officials discuss returning to the CSTO
+        match:
+          all: [[Uzbekistan, Tashkent], [CSTO]]
+          any: [rejoin*, return*]
+        likelihood: {rejoins: 0.9, stays-out: 0.2}
+      - id: uz-csto-drills
+        description: Uzbek troops in CSTO drills
+        match:
+          all: [[Uzbekistan, Uzbek], [CSTO], [drill*, exercise*]]
+        likelihood: {rejoins: 0.7, stays-out: 0.3}
+"""
+
+
+def scenarios_yaml(feeds: dict[str, tuple[str, str]], tick: str = "1s") -> str:
+    """A scenarios file with a short tick and the given feeds: id -> (url, interval)."""
+    lines = ["version: 1", "settings:", f"  polling: {{tick: {tick}}}", "feeds:"]
+    lines += [f"  - {{id: {fid}, url: \"{url}\", interval: {interval}}}"
+              for fid, (url, interval) in feeds.items()]
+    return "\n".join(lines) + "\n" + QUESTION
+
+
+def rss(name: str, items: int, *, matching: int = 0, edition: int = 0) -> bytes:
+    """An RSS 2.0 feed of `items` entries, the first `matching` of which sight the indicators;
+    `edition` changes the body (lastBuildDate) without changing a single entry."""
+    base = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    out = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+           f"<title>{name}</title><link>http://example.org/{name}</link>"
+           f"<lastBuildDate>{format_datetime(base + timedelta(days=edition))}</lastBuildDate>"]
+    for i in range(items):
+        if i < matching:
+            title = (f"Uzbekistan weighs a return to the CSTO ({name} {i})" if i % 2 == 0 else
+                     f"Uzbek troops join CSTO drills ({name} {i})")
+        else:
+            title = f"Weather in the Ferghana valley ({name} {i})"
+        published = format_datetime(base + timedelta(minutes=i))
+        out.append(f"<item><title>{title}</title><link>http://example.org/{name}/{i}</link>"
+                   f"<guid>{name}-{i}</guid><pubDate>{published}</pubDate>"
+                   f"<description>Story {i} of {name}.</description></item>")
+    out.append("</channel></rss>")
+    return "".join(out).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SMTPServer:
+    """An SMTP server on loopback that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.messages.append(bytes(envelope.original_content or b""))
+        return "250 OK"
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def start(self) -> SMTPServer:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+class Daemon:
+    """One `tracker daemon` subprocess, its stderr kept in a log file."""
+
+    def __init__(self, db_url: str, scenarios: Path, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.handle = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(scenarios),
+             "daemon"],
+            stdout=subprocess.DEVNULL, stderr=self.handle, env=env, cwd=scenarios.parent,
+        )
+
+    @property
+    def owner_suffix(self) -> str:
+        return f":{self.proc.pid}"
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind."""
+        self.proc.kill()
+        self.proc.wait(10)
+        self.handle.close()
+
+    def terminate(self) -> int:
+        """SIGTERM, then the exit status; must come within 10 s."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(10)
+        finally:
+            self.handle.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.handle.close()
+
+
+def wait_until(check: Callable[[], Any], what: str, daemons: list[Daemon] | None = None,
+               timeout: float = 40.0) -> Any:
+    """Poll `check` until it is truthy; fail naming `what`, with the daemons' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for d in daemons or []:
+            assert d.proc.poll() is None, f"daemon exited early:\n{d.text()}"
+        time.sleep(0.1)
+    logs = "\n".join(d.text() for d in daemons or [])
+    pytest.fail(f"timed out waiting for {what}\n{logs}")
+
+
+class DB:
+    """Plain SQL on the database under test, as an operator would look at it."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+
+    def value(self, sql: str, **params: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(sql), params).all())
+
+    def run(self, sql: str, **params: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    def make_due(self, *feed_ids: str) -> None:
+        """As if each feed's interval had passed."""
+        past = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=1)
+        for fid in feed_ids:
+            self.run("UPDATE feeds SET next_poll = :t WHERE id = :f", t=past, f=fid)
+
+    def stored_since(self, since: datetime, feed_id: str = "%") -> int:
+        """Feeds whose poll after `since` is stored and whose lease is given back."""
+        return int(self.value(
+            "SELECT count(*) FROM feeds WHERE last_polled > :s AND lease_owner IS NULL "
+            "AND id LIKE :f", s=since.replace(tzinfo=None), f=feed_id))
+
+    def entries(self, feed_id: str) -> int:
+        return int(self.value("SELECT count(*) FROM entries WHERE feed_id = :f", f=feed_id))
+
+    def runs_done_since(self, job: str, since: datetime, owner_suffix: str = "") -> int:
+        """Finished runs of `job` that started after `since` (naive UTC in the database)."""
+        return int(self.value(
+            "SELECT count(*) FROM job_runs WHERE job = :j AND started > :s "
+            "AND finished IS NOT NULL AND owner LIKE :o",
+            j=job, s=since.replace(tzinfo=None), o=f"%{owner_suffix}"))
+
+
+@pytest.fixture
+def feeds() -> Iterator[FeedServer]:
+    server = FeedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTPServer]:
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(smtp: SMTPServer, tmp_path: Path) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
+    out.update(TRACKER_SMTP_HOST="127.0.0.1", TRACKER_SMTP_PORT=str(smtp.port),
+               TRACKER_SMTP_SECURITY="none", TRACKER_MAIL_FROM="tracker@example.org",
+               TRACKER_MAIL_TO="analyst@example.org")
+    return out
+
+
+@pytest.fixture
+def setup(db_url: str, tmp_path: Path) -> Iterator[Callable[..., tuple[Path, DB]]]:
+    """Write scenarios.yaml for the given feeds and `tracker init` the database."""
+    engines: list[DB] = []
+
+    def make(feed_map: dict[str, tuple[str, str]], tick: str = "1s") -> tuple[Path, DB]:
+        path = tmp_path / "scenarios.yaml"
+        path.write_text(scenarios_yaml(feed_map, tick), encoding="utf-8")
+        Tracker(db_url, path).ok("init")
+        engines.append(DB(db_url))
+        return path, engines[-1]
+
+    yield make
+    for db in engines:
+        db.engine.dispose()
+
+
+@pytest.fixture
+def daemons(db_url: str, env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Start daemons on the database under test; whatever is left running is killed."""
+    started: list[Daemon] = []
+
+    def start(scenarios: Path, name: str = "daemon") -> Daemon:
+        d = Daemon(db_url, scenarios, env, tmp_path / f"{name}.log")
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.close()
+
+
+def test_refuses_a_database_without_schema(db_url: str, scenarios_file: Path) -> None:
+    result = Tracker(db_url, scenarios_file)("daemon")
+    assert result.exit_code == 1
+    assert "tracker init" in result.output
+
+
+def test_refuses_an_invalid_scenarios_file(initialized: Tracker) -> None:
+    initialized.scenarios.write_text("version: 1\nfeeds: [{id: Bad Id}]\n", encoding="utf-8")
+    result = initialized("daemon")
+    assert result.exit_code == 2
+    assert "feeds[0]" in result.output
+
+
+def test_polls_due_feeds_on_schedule_and_resyncs_on_sighup(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+    smtp: SMTPServer, db_url: str,
+) -> None:
+    feeds.set("/steady.xml", rss("steady", 5, matching=1))
+    feeds.set("/often.xml", rss("often", 3))
+    feeds.set("/late.xml", rss("late", 2))
+    feed_map = {"steady": (feeds.url("/steady.xml"), "1h"),
+                "often": (feeds.url("/often.xml"), "2s")}
+    path, db = setup(feed_map)
+    d = daemons(path)
+
+    wait_until(lambda: feeds.hits("/steady.xml") == 1 and db.entries("steady") == 5,
+               "the first poll", [d])
+    wait_until(lambda: feeds.hits("/often.xml") >= 3, "a feed polled every 2 s", [d])
+
+    db.make_due("steady")
+    mark = datetime.now(UTC)
+    wait_until(lambda: feeds.hits("/steady.xml") == 2 and db.stored_since(mark, "steady"),
+               "the due feed polled again", [d])
+    wait_until(lambda: db.runs_done_since("poll", mark) >= 2, "two more polls", [d])
+    assert feeds.hits("/steady.xml") == 2, "a feed that is not due was polled"
+    assert feeds.requests("/steady.xml")[-1].get("if-none-match"), "no conditional GET"
+
+    feed_map["late"] = (feeds.url("/late.xml"), "1h")
+    path.write_text(scenarios_yaml(feed_map), encoding="utf-8")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: db.entries("late") == 2, "the feed added on SIGHUP polled", [d])
+    wait_until(lambda: len(smtp.messages) == 1, "the catch-up report", [d])
+
+    assert d.terminate() == 0
+    log = d.text()
+    assert "SIGHUP" in log and "synced" in log and "SIGTERM" in log
+    assert "Traceback" not in log and " ERROR " not in log
+
+    status = Tracker(db_url, path).ok("status", "--json")
+    data = json.loads(status.output)
+    by_feed = {f["id"]: f for f in data["feeds"]}
+    assert by_feed["steady"]["entries"] == 5 and by_feed["steady"]["state"] == "ok"
+    assert by_feed["late"]["entries"] == 2
+    jobs = {j["job"]: j for j in data["jobs"]}
+    assert jobs["poll"]["outcome"] == "ok" and jobs["sync"]["outcome"] == "ok"
+    assert jobs["report"]["outcome"] == "ok"
+    assert [(r["state"], r["attempts"]) for r in data["outbox"]] == [("sent", 1)]
+
+
+def test_catches_up_a_missed_report_once_across_restarts_and_kill_9(
+    setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon], smtp: SMTPServer,
+) -> None:
+    # The default schedule (Mondays 07:00 UTC) last fired before the daemon ever ran.
+    path, db = setup({})
+    first = daemons(path, "first")
+    wait_until(lambda: len(smtp.messages) == 1, "the missed report", [first])
+    first.kill()
+
+    mark = datetime.now(UTC)
+    second = daemons(path, "second")
+    wait_until(lambda: db.runs_done_since("report", mark, second.owner_suffix),
+               "the second daemon's report run", [second])
+    assert second.terminate() == 0
+    assert len(smtp.messages) == 1
+    assert db.rows("SELECT state FROM reports") == [("sent",)]
+    assert "already made" in db.value(
+        "SELECT detail FROM job_runs WHERE job = 'report' ORDER BY id DESC LIMIT 1")
+
+
+def test_stops_within_10_s_on_sigterm_with_a_fetch_in_flight(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+) -> None:
+    feeds.set("/fast.xml", rss("fast", 20, matching=4))
+    feeds.set("/slow.xml", rss("slow", 20))
+    feeds.set_fault("/slow.xml", delay=60)
+    path, db = setup({"fast": (feeds.url("/fast.xml"), "1h"),
+                      "slow": (feeds.url("/slow.xml"), "1h")})
+    d = daemons(path)
+    wait_until(lambda: feeds.hits("/slow.xml") == 1 and db.entries("fast") == 20,
+               "a fetch in flight", [d])
+
+    assert d.terminate() == 0  # within 10 s, or terminate() raises
+    assert db.entries("fast") == 20 and db.entries("slow") == 0
+    assert "stopped" in d.text()
+
+
+def test_kill_9_mid_poll_leaves_no_duplicate_entries_or_evidence(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+) -> None:
+    names = [f"f{i}" for i in range(6)]
+    for name in names:
+        feeds.set(f"/{name}.xml", rss(name, 40, matching=6))
+    feeds.set("/slow.xml", rss("slow", 40, matching=6))
+    feeds.set_fault("/slow.xml", delay=60)
+    feed_map = {n: (feeds.url(f"/{n}.xml"), "1h") for n in [*names, "slow"]}
+    path, db = setup(feed_map)
+
+    first = daemons(path, "first")
+    wait_until(lambda: feeds.hits("/slow.xml") == 1 and db.entries("f0") > 0,
+               "a poll in flight", [first])
+    first.kill()
+
+    # The same entries come back in new bodies, so nothing is skipped by hash or 304.
+    for name in [*names, "slow"]:
+        feeds.set(f"/{name}.xml", rss(name, 40, matching=6, edition=1))
+    db.make_due(*names, "slow")
+    second = daemons(path, "second")
+    wait_until(lambda: all(db.entries(n) == 40 for n in [*names, "slow"])
+               and all(feeds.hits(f"/{n}.xml") >= 2 for n in names),
+               "every feed polled after the restart", [second])
+    assert second.terminate() == 0
+
+    assert db.value("SELECT count(DISTINCT feed_id || '/' || key) FROM entries") == 7 * 40
+    assert db.value("SELECT count(*) FROM entries") == 7 * 40
+    assert db.value("SELECT count(*) FROM hits") == 7 * 6
+    # Every sighting falls within one cooldown: one evidence item per indicator, no more.
+    assert db.rows("SELECT indicator_id, count(*) FROM evidence GROUP BY indicator_id "
+                   "ORDER BY indicator_id") == [("uz-csto-drills", 1), ("uz-csto-talks", 1)]
+
+
+def test_two_daemons_on_one_database_poll_each_due_feed_once(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+    smtp: SMTPServer,
+) -> None:
+    names = [f"f{i}" for i in range(8)]
+    for name in names:
+        feeds.set(f"/{name}.xml", rss(name, 10, matching=2))
+    path, db = setup({n: (feeds.url(f"/{n}.xml"), "1h") for n in names})
+    a, b = daemons(path, "a"), daemons(path, "b")
+
+    def hits() -> list[int]:
+        return [feeds.hits(f"/{n}.xml") for n in names]
+
+    mark = datetime.now(UTC) - timedelta(minutes=1)
+    for round_ in (1, 2, 3):
+        if round_ > 1:
+            db.make_due(*names)
+        wait_until(lambda r=round_, m=mark: hits() == [r] * 8 and db.stored_since(m) == 8,
+                   f"poll round {round_}", [a, b])
+        mark = datetime.now(UTC)
+        wait_until(lambda m=mark: db.runs_done_since("poll", m, a.owner_suffix)
+                   and db.runs_done_since("poll", m, b.owner_suffix),
+                   "both daemons polling again", [a, b])
+        assert hits() == [round_] * 8
+
+    wait_until(lambda: len(smtp.messages) == 1, "the catch-up report", [a, b])
+    a.kill()
+    db.make_due(*names)
+    wait_until(lambda: hits() == [4] * 8, "the survivor polling every feed", [b])
+    assert b.terminate() == 0
+    assert len(smtp.messages) == 1
+    assert db.value("SELECT count(*) FROM reports") == 1
+    assert db.value("SELECT count(*) FROM entries") == 8 * 10
