@@ -56,6 +56,11 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
         )
         for e, likelihood in rows
     ]
+    resolution = session.scalars(
+        select(Forecast)
+        .where(Forecast.question_id == question.id, Forecast.source == "resolution")
+        .order_by(Forecast.id.desc())
+    ).first()
     return QuestionLog(
         scenarios=tuple(s.id for s in question.scenarios),
         prior={s.id: s.prior for s in question.scenarios},
@@ -65,6 +70,8 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
         floor=settings.floor,
         resolved_to=question.resolved_to,
         resolved_at=question.resolved_at,
+        resolution_by=resolution.author if resolution else "",
+        resolution_note=resolution.note if resolution else "",
     ).ordered()
 
 

@@ -22,6 +22,7 @@ from .config import load_settings
 from .errors import UsageError
 from .forecasts import question_log
 from .models import Entry, Evidence, Feed, Forecast, Hit, Question, Report, ReportImage
+from .resources import templates_dir
 from .scenarios import Settings
 from .scores import score_question
 from .scoring import HistoryPoint, forecast_at, history
@@ -424,7 +425,7 @@ def _day(moment: datetime | None) -> str:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("tracker.templates", ""),
+        loader=jinja2.FileSystemLoader(templates_dir()),
         # Escape everything in HTML; the plain-text part is never parsed as markup.
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,

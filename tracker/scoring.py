@@ -197,11 +197,9 @@ def history(log: QuestionLog) -> list[HistoryPoint]:
 def manual_update(current: Mapping[str, float], named: Mapping[str, float]) -> Vector:
     """Named scenarios take exactly the values given; the others share what is left
     in proportion to their current values (equally where all are 0). When every scenario is
-    named, the values (which `check_update` lets off by 0.001) are normalized to sum to 1."""
+    named the values are kept as given, even where `check_update` let them off 1 by up to
+    0.001: DESIGN §4 says named values are exact."""
     others = [s for s in current if s not in named]
-    if not others:
-        total = sum(named.values())
-        return {s: float(named[s]) / total for s in current}
     left = max(0.0, 1.0 - sum(named.values()))
     out: Vector = {}
     base = sum(current[s] for s in others)

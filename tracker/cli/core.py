@@ -184,7 +184,7 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
             at = parse_time(at_text)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    by = author or _login()
+    by = author or login_name()
     with app.session() as session:
         q = get_question(session, question)
         old, new = record_manual(session, q, named, note=note, by=by, at=at)
@@ -193,7 +193,7 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
 
 
-def _login() -> str:
+def login_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -227,8 +227,6 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
             row["indicator"] = p.indicator
             row["factor"] = {s: float(lk.get(s, 1.0)) ** w for s in p.probabilities}
             row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
-        if p.source == "resolution":
-            row["by"] = None
         out.append(row)
     return out
 

@@ -16,7 +16,7 @@ from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
 from ..timeutil import iso, parse_time, utcnow
 from . import App, emit_json, json_option, pass_app
-from .core import _login, pct
+from .core import login_name, pct
 
 
 @click.command()
@@ -61,7 +61,7 @@ def resolve(app: App, question: str, scenario: str, at_text: str | None, note: s
             raise UsageError(str(exc)) from None
     with app.session() as session:
         q = get_question(session, question)
-        forecast = resolve_question(session, q, scenario, by=author or _login(), note=note,
+        forecast = resolve_question(session, q, scenario, by=author or login_name(), note=note,
                                     at=at)
         result = question_score(session, q)
     click.echo(f"{question}: resolved to {scenario} at {iso(forecast.at)}")
