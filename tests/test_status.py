@@ -1,0 +1,133 @@
+"""`tracker status`: feeds' health, the last and next run of each job, the outbox."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Tracker
+from tests.feedserver import FeedServer
+from tracker.db import make_engine, make_sessionmaker
+from tracker.jobs import record_job
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as feeds:
+        feeds.set_file("/good.xml", "rss20.xml")
+        feeds.set_fault("/broken.xml", status=404)
+        yield feeds
+
+
+@pytest.fixture
+def two_feeds(db_url: str, tmp_path: Path, server: FeedServer,
+              monkeypatch: pytest.MonkeyPatch) -> Tracker:
+    """An initialized database with a working feed and a broken one; reports go to files."""
+    monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
+    monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "reports"))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        version: 1
+        settings:
+          polling: {{tick: 30s}}
+        feeds:
+          - {{id: good, url: "{server.url('/good.xml')}"}}
+          - {{id: broken, url: "{server.url('/broken.xml')}"}}
+        questions:
+          - id: uzbekistan-rejoins
+            title: Will Uzbekistan rejoin the CSTO before 2028?
+            opens: 2021-07-09
+            closes: 2027-12-31
+            resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
+            scenarios:
+              - {{id: rejoins, label: Uzbekistan rejoins, prior: 0.04}}
+              - {{id: stays-out, label: Uzbekistan stays outside, prior: 0.96}}
+        """), encoding="utf-8")
+    tracker = Tracker(db_url, path)
+    tracker.ok("init")
+    return tracker
+
+
+def status(tracker: Tracker) -> dict:
+    return json.loads(tracker.ok("status", "--json").output)
+
+
+def test_a_fresh_database_has_healthy_feeds_and_no_runs(initialized: Tracker) -> None:
+    data = status(initialized)
+    assert set(data) == {"feeds", "jobs", "outbox"}
+    feed = data["feeds"][0]
+    assert {"id", "url", "state", "last_success", "last_error", "failures", "next_poll",
+            "entries"} <= set(feed)
+    assert (feed["id"], feed["state"], feed["entries"], feed["failures"]) == ("local", "ok", 0, 0)
+    assert feed["last_success"] is None and feed["last_error"] is None
+    jobs = {j["job"]: j for j in data["jobs"]}
+    assert set(jobs) == {"poll", "report", "outbox"}
+    for job in jobs.values():
+        assert {"job", "started", "finished", "outcome"} <= set(job)
+        assert job["started"] is None and job["outcome"] is None
+    # The default schedule: the next report goes out on a Monday at 07:00 UTC.
+    report_at = datetime.fromisoformat(jobs["report"]["next"])
+    assert (report_at.weekday(), report_at.hour, report_at.minute) == (0, 7, 0)
+    assert report_at > datetime.now(UTC)
+    assert data["outbox"] == []
+
+
+def test_shows_failing_feeds_job_runs_and_the_outbox(two_feeds: Tracker) -> None:
+    two_feeds("poll")
+    sessions = make_sessionmaker(make_engine(two_feeds.db_url))
+    with record_job(sessions, "poll", owner="host-a:1") as note:
+        note.detail = "2 feeds, 1 failed"
+    with pytest.raises(RuntimeError), record_job(sessions, "report", owner="host-a:1"):
+        raise RuntimeError("renderer broke")
+    two_feeds.ok("report", "--send")
+
+    data = status(two_feeds)
+    feeds = {f["id"]: f for f in data["feeds"]}
+    assert feeds["good"]["state"] == "ok" and feeds["good"]["entries"] > 0
+    assert feeds["good"]["last_success"] is not None
+    broken = feeds["broken"]
+    assert (broken["state"], broken["failures"], broken["entries"]) == ("failing", 1, 0)
+    assert "404" in broken["last_error"]
+    assert datetime.fromisoformat(broken["next_poll"]) > datetime.now(UTC)
+
+    jobs = {j["job"]: j for j in data["jobs"]}
+    poll = jobs["poll"]
+    assert poll["outcome"] == "ok" and poll["detail"] == "2 feeds, 1 failed"
+    started = datetime.fromisoformat(poll["started"])
+    assert datetime.fromisoformat(poll["finished"]) >= started
+    assert datetime.fromisoformat(poll["next"]) >= started + timedelta(seconds=30)
+    assert jobs["report"]["outcome"] == "error"
+    assert "renderer broke" in jobs["report"]["detail"]
+
+    [report] = data["outbox"]
+    assert (report["state"], report["attempts"]) == ("sent", 1)
+    assert report["sent_at"] is not None and report["period"].count("-W") == 1
+
+    text = two_feeds.ok("status").output
+    assert "broken" in text and "failing" in text and "404" in text
+    assert "renderer broke" in text and report["period"] in text
+
+
+def test_a_retired_feed_is_shown_as_retired(two_feeds: Tracker) -> None:
+    path = two_feeds.scenarios
+    path.write_text(path.read_text().replace("  - {id: broken", "  # - {id: broken"))
+    two_feeds.ok("sync")
+    feeds = {f["id"]: f for f in status(two_feeds)["feeds"]}
+    assert feeds["broken"]["state"] == "retired" and feeds["good"]["state"] == "ok"
+
+
+def test_refuses_a_database_without_schema(tracker: Tracker) -> None:
+    result = tracker("status")
+    assert result.exit_code == 1
+    assert "tracker init" in result.output
+
+
+@pytest.mark.parametrize("command", ["daemon", "status"])
+def test_commands_have_help(tracker: Tracker, command: str) -> None:
+    result = tracker(command, "--help")
+    assert result.exit_code == 0 and len(result.output.splitlines()) > 3
