@@ -12,12 +12,13 @@ without hits is deleted.
 from __future__ import annotations
 
 import getpass
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
@@ -53,24 +54,74 @@ class _Point:
 
 
 def record_hits(session: Session, hits: Sequence[NewHit], now: datetime) -> tuple[int, set[str]]:
-    """Store new hits and regroup their indicators' evidence; (new items, touched questions)."""
+    """Store new hits and group them into evidence; (new items, touched questions)."""
     by_indicator: dict[str, list[NewHit]] = {}
     for h in hits:
         by_indicator.setdefault(h.indicator_id, []).append(h)
-    created, touched = 0, set()
-    for indicator_id in sorted(by_indicator):
-        # Lock the indicator so two pollers on PostgreSQL never group its hits at once;
-        # on SQLite the IMMEDIATE transaction already serializes writers.
-        indicator = session.scalars(
-            select(Indicator).where(Indicator.id == indicator_id).with_for_update()
-        ).one()
-        created += _regroup(session, indicator, by_indicator[indicator_id], now)
-        touched.add(indicator.question_id)
-    return created, touched
+    ids = sorted(by_indicator)
+    # Lock the indicators (in one order) so two pollers on PostgreSQL never group the same
+    # indicator's hits at once; on SQLite the IMMEDIATE transaction serializes writers.
+    indicators = session.scalars(
+        select(Indicator).where(Indicator.id.in_(ids)).order_by(Indicator.id).with_for_update()
+    ).all()
+    items: dict[str, list[Evidence]] = {i: [] for i in ids}
+    for e in session.scalars(select(Evidence).where(Evidence.indicator_id.in_(ids))
+                             .order_by(Evidence.observed_at, Evidence.id)):
+        items[e.indicator_id].append(e)
+    created = 0
+    placed: list[tuple[NewHit, Evidence]] = []
+    for indicator in indicators:
+        new = sorted(by_indicator[indicator.id], key=lambda h: (h.observed_at, h.entry_id))
+        cooldown = timedelta(seconds=indicator.cooldown_seconds)
+        plan = _plan(items[indicator.id], new, cooldown)
+        if plan is None:
+            created += _regroup_from(session, indicator, new, now)
+            continue
+        made: dict[datetime, Evidence] = {}
+        for hit, place in plan:
+            if isinstance(place, Evidence):
+                item = place
+            elif place in made:
+                item = made[place]
+            else:
+                item = made[place] = Evidence(
+                    question_id=indicator.question_id, indicator_id=indicator.id,
+                    observed_at=place, state="auto", created_at=now)
+                session.add(item)
+            placed.append((hit, item))
+        created += len(made)
+    session.flush()
+    if placed:
+        session.execute(insert(Hit), [
+            {"entry_id": hit.entry_id, "indicator_id": hit.indicator_id, "evidence_id": item.id,
+             "terms": list(hit.terms), "created_at": now} for hit, item in placed])
+    return created, {i.question_id for i in indicators}
 
 
-def _regroup(session: Session, indicator: Indicator, new: list[NewHit], now: datetime) -> int:
-    """Regroup one indicator's items from where its earliest new hit falls; returns items made."""
+def _plan(items: Sequence[Evidence], new: list[NewHit],
+          cooldown: timedelta) -> list[tuple[NewHit, Evidence | datetime]] | None:
+    """The common case, where no item moves: each new hit joins the item whose window holds
+    it, or starts a new item (its start time) that ends before the next item starts.
+    None otherwise."""
+    starts: list[tuple[datetime, Evidence | None]] = [(e.observed_at, e) for e in items]
+    plan: list[tuple[NewHit, Evidence | datetime]] = []
+    for hit in new:
+        t = hit.observed_at
+        i = bisect_right(starts, t, key=lambda s: s[0])
+        if i and t - starts[i - 1][0] < cooldown:
+            start, item = starts[i - 1]
+            plan.append((hit, item if item is not None else start))
+            continue
+        if i < len(starts) and starts[i][0] - t < cooldown:
+            return None  # a new start close before an item: the items after it regroup
+        starts.insert(i, (t, None))
+        plan.append((hit, t))
+    return plan
+
+
+def _regroup_from(session: Session, indicator: Indicator, new: list[NewHit],
+                  now: datetime) -> int:
+    """Regroup one indicator's items from where its earliest new hit falls."""
     cooldown = timedelta(seconds=indicator.cooldown_seconds)
     earliest = min(h.observed_at for h in new)
     before = session.scalars(

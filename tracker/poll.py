@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
 import os
 import random
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import load_settings
@@ -30,7 +31,7 @@ from .fetch import USER_AGENT, Fetcher, FetchResult
 from .forecasts import rescore
 from .matching import Matcher, Rule
 from .models import Entry, Feed, Indicator, Question
-from .parse import ParsedEntry, parse_feed
+from .parse import ParsedEntry, ParsedFeed, parse_feed
 from .parse import observed_time as entry_observed_time
 from .scenarios import Settings
 from .timeutil import utcnow
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=24)
 WORKED = ("ok", "not_modified", "unchanged")
+PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing moves to worker processes
 _KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 
 FetcherFactory = Callable[[Settings], Fetcher]
@@ -141,6 +143,9 @@ def poll(
             asyncio.run(run.run(jobs, fetcher_factory or default_fetcher))
         finally:
             run.release_unstored(jobs)
+        # Once per poll rather than per feed: F(now) is derived from the log, which each
+        # feed's transaction already left whole; `tracker score` rebuilds it after a crash.
+        run.rescore_touched()
     return summary
 
 
@@ -201,6 +206,24 @@ def _matcher(session: Session) -> Matcher:
     return Matcher(rules)
 
 
+def _parse(body: bytes, url: str) -> ParsedFeed:
+    """parse_feed for a worker process (a picklable top-level function)."""
+    return parse_feed(body, url=url)
+
+
+def _parser_pool(feeds: int) -> ProcessPoolExecutor | None:
+    """Worker processes for parsing when a poll is large and there are cores to spare.
+
+    feedparser is pure Python: in threads it would only take turns with the storing.
+    """
+    cores = os.cpu_count() or 1
+    if feeds < PARALLEL_PARSE_MIN or cores < 2:
+        return None
+    # forkserver: never fork a process that runs threads (the daemon's scheduler, ours).
+    context = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(min(cores, 4), mp_context=context)
+
+
 def jittered(delay: timedelta) -> timedelta:
     """A delay shortened by up to 10 %, so feeds polled together drift apart."""
     return delay * random.uniform(0.9, 1.0)
@@ -227,6 +250,10 @@ class _Poll:
         self.on_feed = on_feed
         self.stop = stop
         self.stored: set[str] = set()
+        # One writer thread: stores go one at a time while fetching goes on.
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
+        self.parser: ProcessPoolExecutor | None = None
+        self.touched: set[str] = set()
 
     def report(self, outcome: FeedOutcome) -> None:
         """Add a feed's outcome to the summary and tell the caller."""
@@ -239,13 +266,12 @@ class _Poll:
             self.on_feed(outcome)
 
     async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
-        """Fetch every job concurrently and store each result as it arrives."""
-        loop = asyncio.get_running_loop()
+        """Poll every job concurrently; each is fetched, parsed and stored as it arrives."""
         fetcher = factory(self.settings)
-        writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
+        self.parser = _parser_pool(len(jobs))
         network_failures: list[tuple[_Job, FetchResult]] = []
         fetched = 0
-        pending = {asyncio.create_task(self._fetch(fetcher, job)) for job in jobs}
+        pending = {asyncio.create_task(self._poll_feed(fetcher, job)) for job in jobs}
         try:
             while pending:
                 done, pending = await asyncio.wait(
@@ -253,57 +279,71 @@ class _Poll:
                 if self._stopping():
                     return
                 for task in done:
-                    job, result = task.result()
+                    job, result, outcome = task.result()
                     fetched += 1
-                    if result.outcome == "error" and result.network_error:
+                    if outcome is None:
                         # Held back: the offline rule needs every fetch's result first.
                         network_failures.append((job, result))
-                        continue
-                    self.report(await loop.run_in_executor(writer, self.store, job, result))
-                    if self._stopping():
-                        return
+                    else:
+                        self.report(outcome)
             offline = bool(network_failures) and len(network_failures) == fetched
             self.summary.offline = offline
+            loop = asyncio.get_running_loop()
             for job, result in network_failures:
                 self.report(await loop.run_in_executor(
-                    writer, self.store_failure, job, result.error or "network error",
+                    self.writer, self.store_failure, job, result.error or "network error",
                     result.retry_after, offline))
         finally:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             await fetcher.aclose()
-            writer.shutdown(wait=True)
+            # A store already running finishes (its transaction is whole); queued ones never
+            # start, and parses in flight are dropped.
+            self.writer.shutdown(wait=True, cancel_futures=True)
+            if self.parser is not None:
+                self.parser.shutdown(wait=False, cancel_futures=True)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    @staticmethod
-    async def _fetch(fetcher: Fetcher, job: _Job) -> tuple[_Job, FetchResult]:
+    async def _poll_feed(
+        self, fetcher: Fetcher, job: _Job
+    ) -> tuple[_Job, FetchResult, FeedOutcome | None]:
+        """Fetch, parse and store one feed; no outcome yet for a network failure."""
         result = await fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
-        return job, result
+        if result.outcome == "error" and result.network_error:
+            return job, result, None
+        loop = asyncio.get_running_loop()
+        parsed: ParsedFeed | None = None
+        digest = hashlib.sha256(result.body or b"").hexdigest()
+        if result.outcome == "ok" and digest != job.body_hash:
+            # Parsed before the transaction opens, so the write lock is held only to write.
+            url = result.final_url or job.url
+            parsed = await loop.run_in_executor(
+                self.parser or self.writer, _parse, result.body or b"", url)
+        outcome = await loop.run_in_executor(self.writer, self.store, job, result, digest, parsed)
+        return job, result, outcome
 
-    def store(self, job: _Job, result: FetchResult) -> FeedOutcome:
-        """Store one fetch result in its own transaction; a failure to store is the feed's."""
+    def store(self, job: _Job, result: FetchResult, digest: str,
+              parsed: ParsedFeed | None) -> FeedOutcome:
+        """Store one feed's result in its own transaction; a failure to store is the feed's."""
         try:
-            return self._store(job, result)
+            return self._store(job, result, digest, parsed)
         except Exception as exc:  # one feed's data must not stop the others
             log.exception("feed %s: could not store", job.id)
             return self.store_failure(job, f"could not store: {type(exc).__name__}: {exc}")
 
-    def _store(self, job: _Job, result: FetchResult) -> FeedOutcome:
+    def _store(self, job: _Job, result: FetchResult, digest: str,
+               parsed: ParsedFeed | None) -> FeedOutcome:
         if result.outcome == "not_modified":
             return self._success(job, result, "not_modified")
         if result.outcome == "gone":
             return self._gone(job, result.error or "HTTP 410")
         if result.outcome != "ok":
             return self.store_failure(job, result.error or "failed", result.retry_after)
-        body = result.body or b""
-        digest = hashlib.sha256(body).hexdigest()
-        if digest == job.body_hash:
+        if parsed is None:
             return self._success(job, result, "unchanged")
-        # Parsed before the transaction opens, so the write lock is held only for writing.
-        parsed = parse_feed(body, url=result.final_url or job.url)
         if parsed.error or not parsed.entries:
             return self.store_failure(job, parsed.error or "no entries in the feed")
         entries: dict[str, ParsedEntry] = {}
@@ -315,32 +355,35 @@ class _Poll:
                        entries: list[ParsedEntry]) -> FeedOutcome:
         now = self.clock()
         with transaction(self.sessions) as session:
-            feed = self._feed(session, job)
             keys = [e.key for e in entries]
             seen: set[str] = set()
             for i in range(0, len(keys), _KEY_CHUNK):
                 seen.update(session.scalars(select(Entry.key).where(
                     Entry.feed_id == job.id, Entry.key.in_(keys[i:i + _KEY_CHUNK]))))
-            rows = [
-                Entry(feed_id=job.id, key=e.key, guid=e.guid, link=e.link, title=e.title,
-                      summary=e.summary, published=e.published, fetched_at=now,
-                      observed_at=entry_observed_time(e.published, now))
-                for e in entries if e.key not in seen
-            ]
-            session.add_all(rows)
-            session.flush()
-            hits = [NewHit(row.id, indicator, row.observed_at, terms)
-                    for row in rows
-                    for indicator, terms in self.matcher.match(row.title, row.summary).items()]
+            new = [e for e in entries if e.key not in seen]
+            hits: list[NewHit] = []
+            if new:
+                # One executemany, then one query for the ids: no per-row RETURNING.
+                observed = {e.key: entry_observed_time(e.published, now) for e in new}
+                session.execute(insert(Entry), [
+                    {"feed_id": job.id, "key": e.key, "guid": e.guid, "link": e.link,
+                     "title": e.title, "summary": e.summary, "published": e.published,
+                     "fetched_at": now, "observed_at": observed[e.key]} for e in new])
+                ids: dict[str, int] = {}
+                for i in range(0, len(new), _KEY_CHUNK):
+                    chunk = [e.key for e in new[i:i + _KEY_CHUNK]]
+                    rows = session.execute(select(Entry.key, Entry.id).where(
+                        Entry.feed_id == job.id, Entry.key.in_(chunk)))
+                    ids.update((key, entry_id) for key, entry_id in rows)
+                hits = [NewHit(ids[e.key], indicator, observed[e.key], terms)
+                        for e in new
+                        for indicator, terms in self.matcher.match(e.title, e.summary).items()]
             created, touched = record_hits(session, hits, now) if hits else (0, set())
-            feed.body_hash, feed.warning = digest, warning
-            outcome = self._succeeded(feed, job, result, now, "ok")
-            if touched:
-                rescore(session, sorted(touched), now)
+            outcome = self._succeeded(session, job, result, now, "ok",
+                                      body_hash=digest, warning=warning)
         self.stored.add(job.id)
-        self._rescored(touched)
-        outcome.new_entries, outcome.hits, outcome.new_evidence = len(rows), len(hits), created
-        outcome.warning = warning
+        self.touched |= touched
+        outcome.new_entries, outcome.hits, outcome.new_evidence = len(new), len(hits), created
         return outcome
 
     def _feed(self, session: Session, job: _Job) -> Feed:
@@ -351,18 +394,19 @@ class _Poll:
     def _success(self, job: _Job, result: FetchResult, outcome: str) -> FeedOutcome:
         now = self.clock()
         with transaction(self.sessions) as session:
-            done = self._succeeded(self._feed(session, job), job, result, now, outcome)
+            done = self._succeeded(session, job, result, now, outcome)
         self.stored.add(job.id)
         return done
 
-    def _succeeded(self, feed: Feed, job: _Job, result: FetchResult, now: datetime,
-                   outcome: str) -> FeedOutcome:
-        feed.etag, feed.last_modified = result.etag, result.last_modified
-        feed.last_polled = feed.last_success = now
-        feed.failures = 0
-        feed.next_poll = now + jittered(job.interval)
-        feed.lease_owner = feed.lease_until = None
-        return FeedOutcome(job.id, outcome, next_poll=feed.next_poll, warning=feed.warning)
+    def _succeeded(self, session: Session, job: _Job, result: FetchResult, now: datetime,
+                   outcome: str, **values: str | None) -> FeedOutcome:
+        """Mark a feed polled successfully: validators, failures 0, next poll, lease released."""
+        next_poll = now + jittered(job.interval)
+        session.execute(update(Feed).where(Feed.id == job.id).values(
+            etag=result.etag, last_modified=result.last_modified, last_polled=now,
+            last_success=now, failures=0, next_poll=next_poll, lease_owner=None,
+            lease_until=None, **values))
+        return FeedOutcome(job.id, outcome, next_poll=next_poll, warning=values.get("warning"))
 
     def _gone(self, job: _Job, reason: str) -> FeedOutcome:
         now = self.clock()
@@ -399,10 +443,13 @@ class _Poll:
         self.stored.add(job.id)
         return done
 
-    def _rescored(self, questions: set[str]) -> None:
-        for q in sorted(questions):
-            if q not in self.summary.questions_rescored:
-                self.summary.questions_rescored.append(q)
+    def rescore_touched(self) -> None:
+        """Rescore the questions whose evidence this poll changed, once at the end."""
+        if not self.touched:
+            return
+        with transaction(self.sessions) as session:
+            rescore(session, sorted(self.touched), self.clock())
+        self.summary.questions_rescored = sorted(self.touched)
 
     def release_unstored(self, jobs: list[_Job]) -> None:
         """Give back the leases of feeds this poll claimed but did not store (stop, crash)."""
