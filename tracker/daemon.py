@@ -51,8 +51,8 @@ class Context:
     settings: Settings
     stop: threading.Event = field(default_factory=threading.Event)
     scheduler: BlockingScheduler | None = None
-    _busy: int = 0
-    _idle: threading.Condition = field(default_factory=threading.Condition)
+    _busy: int = field(default=0, init=False)
+    _idle: threading.Condition = field(default_factory=threading.Condition, init=False)
 
     def enter(self) -> None:
         with self._idle:
@@ -350,7 +350,6 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
              format_duration(OUTBOX_EVERY))
     if not ctx.stop.is_set():
         scheduler.start()
-    stopped = time.monotonic()
     if not ctx.wait_idle(STOP_GRACE):
         # A job did not return in time: leave now; each feed and report is written in its own
         # transaction, so the database rolls back whatever was half done.
@@ -358,4 +357,4 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
         logging.shutdown()
         os._exit(0)
     engine.dispose()
-    log.info("daemon %s stopped after %.1f s", ctx.owner, time.monotonic() - stopped)
+    log.info("daemon %s stopped", ctx.owner)

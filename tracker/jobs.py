@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from .models import JobRun
 from .timeutil import utcnow
 
 JOBS = ("poll", "report", "outbox", "sync")
+
+log = logging.getLogger("tracker.jobs")
 
 
 def default_owner() -> str:
@@ -43,6 +46,7 @@ def record_job(
         session.add(run)
         session.flush()
         run_id = run.id
+    log.debug("job %s started", name)
     note = RunNote()
     try:
         yield note
@@ -50,6 +54,7 @@ def record_job(
         _finish(sessions, run_id, "error", f"{exc.__class__.__name__}: {exc}"[:2000])
         raise
     _finish(sessions, run_id, "ok", note.detail)
+    log.debug("job %s done: %s", name, note.detail or "ok")
 
 
 def _finish(sessions: sessionmaker[Session], run_id: int, outcome: str, detail: str | None) -> None:
