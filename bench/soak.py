@@ -104,10 +104,17 @@ def serve(feeds: Feeds) -> list[ThreadingHTTPServer]:
             if status != 304:
                 self.wfile.write(body)
 
-    servers = []
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            """A client leaving mid-answer (a stopped poll) is not the server's error."""
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
+
+    servers: list[ThreadingHTTPServer] = []
     for host in HOSTS:
-        server = ThreadingHTTPServer((host, 0), Handler)
-        server.daemon_threads = True
+        server = Server((host, 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
     return servers
