@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import create_engine, text
 
 from tests.conftest import Tracker
 from tests.feedserver import FeedServer
+from tests.smtpserver import SmtpServer
 
 QUESTION = """\
 questions:
@@ -78,35 +76,6 @@ def rss(name: str, items: int, *, matching: int = 0, edition: int = 0) -> bytes:
                    f"<description>Story {i} of {name}.</description></item>")
     out.append("</channel></rss>")
     return "".join(out).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class SMTPServer:
-    """An SMTP server on loopback that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.messages.append(bytes(envelope.original_content or b""))
-        return "250 OK"
-
-    @property
-    def port(self) -> int:
-        return int(self.controller.port)
-
-    def start(self) -> SMTPServer:
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        self.controller.stop()
 
 
 class Daemon:
@@ -213,14 +182,13 @@ def feeds() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[SMTPServer]:
-    server = SMTPServer().start()
-    yield server
-    server.stop()
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture
-def env(smtp: SMTPServer, tmp_path: Path) -> dict[str, str]:
+def env(smtp: SmtpServer, tmp_path: Path) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     out.update(TRACKER_SMTP_HOST="127.0.0.1", TRACKER_SMTP_PORT=str(smtp.port),
                TRACKER_SMTP_SECURITY="none", TRACKER_MAIL_FROM="tracker@example.org",
@@ -275,7 +243,7 @@ def test_refuses_an_invalid_scenarios_file(initialized: Tracker) -> None:
 
 def test_polls_due_feeds_on_schedule_and_resyncs_on_sighup(
     feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
-    smtp: SMTPServer, db_url: str,
+    smtp: SmtpServer, db_url: str,
 ) -> None:
     feeds.set("/steady.xml", rss("steady", 5, matching=1))
     feeds.set("/often.xml", rss("often", 3))
@@ -320,7 +288,7 @@ def test_polls_due_feeds_on_schedule_and_resyncs_on_sighup(
 
 
 def test_catches_up_a_missed_report_once_across_restarts_and_kill_9(
-    setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon], smtp: SMTPServer,
+    setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon], smtp: SmtpServer,
 ) -> None:
     # The default schedule (Mondays 07:00 UTC) last fired before the daemon ever ran.
     path, db = setup({})
@@ -334,7 +302,8 @@ def test_catches_up_a_missed_report_once_across_restarts_and_kill_9(
                "the second daemon's report run", [second])
     assert second.terminate() == 0
     assert len(smtp.messages) == 1
-    assert db.rows("SELECT state FROM reports") == [("sent",)]
+    [(period, state)] = db.rows("SELECT period, state FROM reports")
+    assert state == "sent" and period in smtp.messages[0].message["Subject"]
     assert "already made" in db.value(
         "SELECT detail FROM job_runs WHERE job = 'report' ORDER BY id DESC LIMIT 1")
 
@@ -392,7 +361,7 @@ def test_kill_9_mid_poll_leaves_no_duplicate_entries_or_evidence(
 
 def test_two_daemons_on_one_database_poll_each_due_feed_once(
     feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
-    smtp: SMTPServer,
+    smtp: SmtpServer,
 ) -> None:
     names = [f"f{i}" for i in range(8)]
     for name in names:
