@@ -163,6 +163,10 @@ class DB:
             "SELECT count(*) FROM feeds WHERE last_polled > :s AND lease_owner IS NULL "
             "AND id LIKE :f", s=since.replace(tzinfo=None), f=feed_id))
 
+    def all_sent(self) -> bool:
+        """Every report in the outbox is marked sent."""
+        return self.value("SELECT count(*) FROM reports WHERE state <> 'sent'") == 0
+
     def entries(self, feed_id: str) -> int:
         return int(self.value("SELECT count(*) FROM entries WHERE feed_id = :f", f=feed_id))
 
@@ -266,7 +270,7 @@ def test_polls_due_feeds_on_schedule_and_resyncs_on_sighup(
     assert feeds.requests("/steady.xml")[-1].get("if-none-match"), "no conditional GET"
 
     feed_map["late"] = (feeds.url("/late.xml"), "1h")
-    path.write_text(scenarios_yaml(feed_map), encoding="utf-8")
+    path.write_text(scenarios_yaml(feed_map, tick="2s"), encoding="utf-8")
     d.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: db.entries("late") == 2, "the feed added on SIGHUP polled", [d])
     wait_until(lambda: len(smtp.messages) == 1, "the catch-up report", [d])
@@ -274,6 +278,7 @@ def test_polls_due_feeds_on_schedule_and_resyncs_on_sighup(
     assert d.terminate() == 0
     log = d.text()
     assert "SIGHUP" in log and "synced" in log and "SIGTERM" in log
+    assert "poll tick is now 2s" in log
     assert "Traceback" not in log and " ERROR " not in log
 
     status = Tracker(db_url, path).ok("status", "--json")
@@ -294,6 +299,9 @@ def test_catches_up_a_missed_report_once_across_restarts_and_kill_9(
     path, db = setup({})
     first = daemons(path, "first")
     wait_until(lambda: len(smtp.messages) == 1, "the missed report", [first])
+    # Between the server's acceptance and the row marked sent, a kill would mean a resend:
+    # delivery is at least once. Kill once the outbox says sent.
+    wait_until(db.all_sent, "the report marked sent", [first])
     first.kill()
 
     mark = datetime.now(UTC)
@@ -390,6 +398,7 @@ def test_two_daemons_on_one_database_poll_each_due_feed_once(
         assert hits() == [round_] * 8
 
     wait_until(lambda: len(smtp.messages) == 1, "the catch-up report", [a, b])
+    wait_until(db.all_sent, "the report marked sent", [a, b])
     a.kill()
     db.make_due(*names)
     wait_until(lambda: hits() == [4] * 8, "the survivor polling every feed", [b])

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,11 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import load_settings
 from .db import check_schema, transaction
 from .errors import TrackerError
-from .jobs import default_owner, record_job
+from .jobs import RunNote, default_owner, record_job
 from .models import Feed, JobRun, Report
 from .scenarios import Settings, load_scenarios
 from .sync import sync
 from .timeutil import format_duration, utcnow
+
+if TYPE_CHECKING:
+    from .poll import FeedOutcome
 
 log = logging.getLogger("tracker.daemon")
 
@@ -69,29 +74,42 @@ class Context:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
 
-def poll_job(ctx: Context) -> None:
+def job(name: str) -> Callable[[Callable[[Context, RunNote], None]], Callable[[Context], None]]:
+    """Make a job: skipped once the daemon is stopping, counted while it runs, recorded."""
+
+    def wrap(body: Callable[[Context, RunNote], None]) -> Callable[[Context], None]:
+        @functools.wraps(body)
+        def run(ctx: Context) -> None:
+            if ctx.stop.is_set():
+                return
+            ctx.enter()
+            try:
+                with record_job(ctx.sessions, name, owner=ctx.owner) as note:
+                    body(ctx, note)
+            finally:
+                ctx.leave()
+
+        return run
+
+    return wrap
+
+
+@job("poll")
+def poll_job(ctx: Context, note: RunNote) -> None:
     """Poll the due feeds; stops promptly when the daemon is told to stop."""
     # Imported here, as in the other jobs, so that every CLI command need not load them.
     from .poll import poll
 
-    if ctx.stop.is_set():
-        return
-    ctx.enter()
-    try:
-        with record_job(ctx.sessions, "poll", owner=ctx.owner) as note:
-            summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
-            failed = sum(1 for f in summary.feeds if f.outcome == "error")
-            note.detail = (f"{len(summary.feeds)} feeds, {failed} failed, "
-                           f"{summary.new_entries} new entries, "
-                           f"{summary.new_evidence} new evidence"
-                           + (", offline" if summary.offline else ""))
-            if summary.feeds:
-                log.info("poll: %s", note.detail)
-    finally:
-        ctx.leave()
+    summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
+    failed = sum(1 for f in summary.feeds if f.outcome == "error")
+    note.detail = (f"{len(summary.feeds)} feeds, {failed} failed, "
+                   f"{summary.new_entries} new entries, {summary.new_evidence} new evidence"
+                   + (", offline" if summary.offline else ""))
+    if summary.feeds:
+        log.info("poll: %s", note.detail)
 
 
-def _log_feed(outcome: Any) -> None:
+def _log_feed(outcome: FeedOutcome) -> None:
     if outcome.outcome == "error":
         log.warning("feed %s failed: %s", outcome.feed, outcome.error)
     elif outcome.outcome == "gone":
@@ -101,18 +119,12 @@ def _log_feed(outcome: Any) -> None:
                  outcome.new_entries, outcome.hits, outcome.new_evidence)
 
 
-def report_job(ctx: Context) -> None:
+@job("report")
+def report_job(ctx: Context, note: RunNote) -> None:
     """Make the report of the latest due period unless it exists, then send what is due."""
-    if ctx.stop.is_set():
-        return
-    ctx.enter()
-    try:
-        with record_job(ctx.sessions, "report", owner=ctx.owner) as note:
-            period, made = make_due_report(ctx.sessions)
-            sent = _deliver(ctx)
-            note.detail = f"{period}: {'made' if made else 'already made'}, {sent} sent"
-    finally:
-        ctx.leave()
+    period, made = make_due_report(ctx.sessions)
+    sent = _deliver(ctx)
+    note.detail = f"{period}: {'made' if made else 'already made'}, {sent} sent"
 
 
 def make_due_report(sessions: sessionmaker[Session], now: datetime | None = None
@@ -135,19 +147,13 @@ def make_due_report(sessions: sessionmaker[Session], now: datetime | None = None
     return period, True
 
 
-def outbox_job(ctx: Context) -> None:
+@job("outbox")
+def outbox_job(ctx: Context, note: RunNote) -> None:
     """Retry the reports waiting in the outbox, and prune old job runs."""
-    if ctx.stop.is_set():
-        return
-    ctx.enter()
-    try:
-        with record_job(ctx.sessions, "outbox", owner=ctx.owner) as note:
-            sent = _deliver(ctx)
-            with transaction(ctx.sessions) as session:
-                session.execute(delete(JobRun).where(JobRun.started < utcnow() - KEEP_RUNS))
-            note.detail = f"{sent} sent"
-    finally:
-        ctx.leave()
+    sent = _deliver(ctx)
+    with transaction(ctx.sessions) as session:
+        session.execute(delete(JobRun).where(JobRun.started < utcnow() - KEEP_RUNS))
+    note.detail = f"{sent} sent"
 
 
 def _deliver(ctx: Context) -> int:
@@ -165,30 +171,24 @@ def _deliver(ctx: Context) -> int:
     return sent
 
 
-def sync_job(ctx: Context) -> None:
+@job("sync")
+def sync_job(ctx: Context, note: RunNote) -> None:
     """Sync scenarios.yaml again (SIGHUP) and follow a changed tick or report schedule."""
-    if ctx.stop.is_set():
-        return
-    ctx.enter()
     try:
-        with record_job(ctx.sessions, "sync", owner=ctx.owner) as note:
-            try:
-                spec = load_scenarios(ctx.scenarios_path)
-                with transaction(ctx.sessions) as session:
-                    result = sync(session, spec)
-            except TrackerError as exc:
-                # A bad edit must not stop a running daemon: keep the last good sync.
-                note.detail = f"refused: {exc}"
-                log.warning("sync of %s refused, keeping the last good one: %s",
-                            ctx.scenarios_path, exc)
-                return
-            note.detail = result.summary()
-            log.info("synced %s: %s", ctx.scenarios_path, note.detail)
-            old, ctx.settings = ctx.settings, spec.settings
-            if ctx.scheduler is not None:
-                _reschedule(ctx.scheduler, old, spec.settings)
-    finally:
-        ctx.leave()
+        spec = load_scenarios(ctx.scenarios_path)
+        with transaction(ctx.sessions) as session:
+            result = sync(session, spec)
+    except TrackerError as exc:
+        # A bad edit must not stop a running daemon: keep the last good sync.
+        note.detail = f"refused: {exc}"
+        log.warning("sync of %s refused, keeping the last good one: %s",
+                    ctx.scenarios_path, exc)
+        return
+    note.detail = result.summary()
+    log.info("synced %s: %s", ctx.scenarios_path, note.detail)
+    old, ctx.settings = ctx.settings, spec.settings
+    if ctx.scheduler is not None:
+        _reschedule(ctx.scheduler, old, spec.settings)
 
 
 def _reschedule(scheduler: BlockingScheduler, old: Settings, new: Settings) -> None:
