@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -123,16 +125,9 @@ def serve(hosts: int) -> list[tuple[ThreadingHTTPServer, str]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--feeds", type=int, default=300)
-    parser.add_argument("--entries", type=int, default=50)
-    parser.add_argument("--hosts", type=int, default=8,
-                        help="loopback addresses the feeds are spread over (politeness is "
-                             "per host: at most 2 requests at a time to one)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-
+def serve_feeds(args: argparse.Namespace) -> None:
+    """The server process: generate the feeds, serve them, print the feed URLs as JSON, and
+    serve until stdin closes."""
     rng = random.Random(args.seed)
     now = datetime.now(UTC)
     servers = serve(args.hosts)
@@ -142,7 +137,42 @@ def main() -> None:
         path = f"/feed{i}.xml"
         Handler.feeds[path] = (body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
         urls.append(servers[i % len(servers)][1] + path)
+    print(json.dumps(urls), flush=True)
+    sys.stdin.read()
+    for server, _ in servers:
+        server.shutdown()
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=300)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--hosts", type=int, default=8,
+                        help="loopback addresses the feeds are spread over (politeness is "
+                             "per host: at most 2 requests at a time to one)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve_feeds(args)
+        return
+
+    # The feeds are served from another process, as they would be from other machines:
+    # the server's work must not share this process's interpreter lock or memory.
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--feeds", str(args.feeds), "--entries",
+         str(args.entries), "--hosts", str(args.hosts), "--seed", str(args.seed)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        urls = json.loads(server.stdout.readline())
+        run(args, urls)
+    finally:
+        server.communicate("")
+
+
+def run(args: argparse.Namespace, urls: list[str]) -> None:
+    """Cold poll, warm poll and the peers' way over the served feeds; print the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.sqlite3")
         migrate(engine)
@@ -166,8 +196,6 @@ def main() -> None:
     t0 = time.perf_counter()
     peer_entries = sum(len(feedparser.parse(url).entries) for url in urls)
     peers_s = time.perf_counter() - t0
-    for server, _ in servers:
-        server.shutdown()
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worked = sum(1 for o in cold.feeds if o.outcome == "ok")
@@ -179,7 +207,7 @@ def main() -> None:
     print(f"peers' way: {peers_s:7.2f} s  (feedparser.parse(url) in turn, {peer_entries} "
           "entries, nothing stored)")
     print(f"cold / peers = {cold_s / peers_s:.2f}   warm / cold = {warm_s / cold_s:.3f}")
-    print(f"peak memory (max RSS of the process): {peak_mb:.0f} MB")
+    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":

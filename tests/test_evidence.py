@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -12,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, delete, update
 
 from tests.conftest import Tracker
 from tests.feedserver import FeedServer
 from tests.test_poll import setup_tracker
+from tracker.models import Entry, Evidence, Feed, Hit
 
 DRILLS = "CSTO holds drills near the Tajik border"
 
@@ -151,3 +154,40 @@ def test_listing_for_people(db_url: str, tmp_path: Path, server: FeedServer) -> 
     assert "2021-10-01T12:00:00Z  auto" in out and "csto-response/csto-border-drills" in out
     assert f"a: {DRILLS}" in out
     assert "deploys=0.894" in out  # 0.8 ** 0.5, an auto item
+
+
+def greedy(days: list[str], cooldown_days: int) -> list[tuple[str, list[str]]]:
+    """DESIGN §5 by hand: a hit joins the item started less than a cooldown before it."""
+    out: list[tuple[str, list[str]]] = []
+    for day in sorted(days):
+        d = datetime.fromisoformat(day)
+        if out and (d - datetime.fromisoformat(out[-1][0])).days < cooldown_days:
+            out[-1][1].append(day)
+        else:
+            out.append((day, [day]))
+    return out
+
+
+def test_grouping_is_the_same_in_every_arrival_order(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    feeds = {"a": ["2021-10-01", "2021-10-09", "2021-10-20"],
+             "b": ["2021-10-06", "2021-10-14", "2021-10-16"],
+             "c": ["2021-10-03", "2021-10-12", "2021-10-27"]}
+    for fid, days in feeds.items():
+        server.set(f"/{fid}.xml", rss(*((f"{fid}{i}", DRILLS, d) for i, d in enumerate(days))))
+    t = setup_tracker(db_url, tmp_path, {f: server.url(f"/{f}.xml") for f in feeds})
+    expected = greedy([d for days in feeds.values() for d in days], 7)
+    assert len(expected) == 4
+    engine = create_engine(db_url)
+    try:
+        for order in itertools.permutations(feeds):
+            with engine.begin() as conn:
+                for table in (Hit, Evidence, Entry):
+                    conn.execute(delete(table))
+                conn.execute(update(Feed).values(etag=None, last_modified=None, body_hash=None))
+            for fid in order:
+                t.ok("poll", fid)
+            assert grouping(t) == expected, order
+    finally:
+        engine.dispose()

@@ -21,7 +21,7 @@ from tests.feedserver import FeedServer, closed_port, fixture, gzip_bomb
 from tracker.db import make_engine, make_sessionmaker
 from tracker.fetch import Fetcher
 from tracker.models import Entry, Evidence, Feed, Hit
-from tracker.poll import FeedOutcome, poll
+from tracker.poll import PARALLEL_PARSE_MIN, FeedOutcome, poll
 from tracker.scenarios import Settings
 
 QUESTIONS = textwrap.dedent(
@@ -409,3 +409,24 @@ def test_poll_prints_json(db_url: str, tmp_path: Path, server: FeedServer) -> No
     assert data["feeds"][0]["id"] == "fine" and data["feeds"][0]["outcome"] == "ok"
     assert data["questions_rescored"] == ["uzbekistan-rejoins"]
     assert rows(db_url, select(Evidence))[0].state == "auto"
+
+
+def test_a_large_poll_parses_in_worker_processes(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    count = PARALLEL_PARSE_MIN + 4
+    feeds = {}
+    for i in range(count):
+        title = "Tashkent may return to the CSTO" if i % 2 else "Almaty reviews water quotas"
+        body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>f{i}</title><item>'
+                f"<title>{title}</title><guid>f{i}-1</guid>"
+                "<pubDate>Mon, 02 Aug 2021 09:00:00 GMT</pubDate></item></channel></rss>")
+        server.set(f"/f{i}.xml", body.encode())
+        feeds[f"f{i}"] = server.url(f"/f{i}.xml")
+    t = setup_tracker(db_url, tmp_path, feeds)
+    data = json.loads(t.ok("poll", "--json").output)
+    assert sum(1 for f in data["feeds"] if f["outcome"] == "ok") == count
+    assert data["new_entries"] == count and data["hits"] == count // 2
+    [item] = evidence_json(t)  # the same day in every feed: one sighting, many sources
+    assert len(item["hits"]) == count // 2
+    assert item["hits"][0]["title"] == "Tashkent may return to the CSTO"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from .config import load_settings
@@ -44,11 +44,11 @@ class NewHit:
 
 @dataclass
 class _Point:
-    """One hit of an indicator while regrouping; `hit` is None for a hit not stored yet."""
+    """One hit of an indicator while regrouping: a stored hit's id, or a new hit."""
 
     observed_at: datetime
     entry_id: int
-    hit: Hit | None
+    hit: int | None
     new: NewHit | None
     item: Evidence | None
 
@@ -75,8 +75,8 @@ def record_hits(session: Session, hits: Sequence[NewHit], now: datetime) -> tupl
         cooldown = timedelta(seconds=indicator.cooldown_seconds)
         plan = _plan(items[indicator.id], new, cooldown)
         if plan is None:
-            created += _regroup_from(session, indicator, new, now)
-            continue
+            plan, moved = _regroup(session, indicator, items[indicator.id], new, now)
+            created += moved
         made: dict[datetime, Evidence] = {}
         for hit, place in plan:
             if isinstance(place, Evidence):
@@ -119,32 +119,27 @@ def _plan(items: Sequence[Evidence], new: list[NewHit],
     return plan
 
 
-def _regroup_from(session: Session, indicator: Indicator, new: list[NewHit],
-                  now: datetime) -> int:
-    """Regroup one indicator's items from where its earliest new hit falls."""
+def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new: list[NewHit],
+             now: datetime) -> tuple[list[tuple[NewHit, Evidence | datetime]], int]:
+    """Regroup an indicator's items from where its earliest new hit falls: stored hits move,
+    items are re-timed, made or deleted. Returns where the new hits go and the items made."""
     cooldown = timedelta(seconds=indicator.cooldown_seconds)
-    earliest = min(h.observed_at for h in new)
-    before = session.scalars(
-        select(Evidence)
-        .where(Evidence.indicator_id == indicator.id, Evidence.observed_at <= earliest)
-        .order_by(Evidence.observed_at.desc(), Evidence.id.desc())
-        .limit(1)
-    ).first()
+    earliest = new[0].observed_at
+    before = [e for e in items if e.observed_at <= earliest]
     # Items that start before `start` end before it too, so grouping from there is enough.
-    start = before.observed_at if before and earliest - before.observed_at < cooldown else earliest
-    items = session.scalars(
-        select(Evidence)
-        .where(Evidence.indicator_id == indicator.id, Evidence.observed_at >= start)
-    ).all()
+    start = earliest
+    if before and earliest - before[-1].observed_at < cooldown:
+        start = before[-1].observed_at
+    affected = {e.id: e for e in items if e.observed_at >= start}
     points = [_Point(h.observed_at, h.entry_id, None, h, None) for h in new]
-    if items:
-        by_id = {e.id: e for e in items}
+    if affected:
         rows = session.execute(
-            select(Hit, Entry.observed_at)
+            select(Hit.id, Hit.entry_id, Hit.evidence_id, Entry.observed_at)
             .join(Entry, Hit.entry_id == Entry.id)
-            .where(Hit.evidence_id.in_(list(by_id)))
-        ).all()
-        points += [_Point(at, hit.entry_id, hit, None, by_id[hit.evidence_id]) for hit, at in rows]
+            .where(Hit.evidence_id.in_(list(affected)))
+        )
+        points += [_Point(at, entry_id, hit_id, None, affected[evidence_id])
+                   for hit_id, entry_id, evidence_id, at in rows]
     points.sort(key=lambda p: (p.observed_at, p.entry_id))
 
     groups: list[list[_Point]] = []
@@ -156,6 +151,8 @@ def _regroup_from(session: Session, indicator: Indicator, new: list[NewHit],
 
     used: set[int] = set()
     created = 0
+    plan: list[tuple[NewHit, Evidence | datetime]] = []
+    moves: dict[int, list[int]] = {}
     for group in groups:
         held = {p.item.id: p.item for p in group if p.item is not None}
         candidates = sorted((e for i, e in held.items() if i not in used),
@@ -171,17 +168,16 @@ def _regroup_from(session: Session, indicator: Indicator, new: list[NewHit],
             created += 1
         used.add(item.id)
         for p in group:
-            if p.hit is not None:
-                p.hit.evidence_id = item.id
-            elif p.new is not None:
-                session.add(Hit(entry_id=p.new.entry_id, indicator_id=indicator.id,
-                                evidence_id=item.id, terms=list(p.new.terms), created_at=now))
-    session.flush()
-    for e in items:
-        if e.id not in used:
-            session.delete(e)
-    session.flush()
-    return created
+            if p.new is not None:
+                plan.append((p.new, item))
+            elif p.hit is not None and p.item is not item:
+                moves.setdefault(item.id, []).append(p.hit)
+    for evidence_id, hit_ids in moves.items():
+        session.execute(update(Hit).where(Hit.id.in_(hit_ids)).values(evidence_id=evidence_id))
+    gone = [i for i in affected if i not in used]
+    if gone:
+        session.execute(delete(Evidence).where(Evidence.id.in_(gone)))
+    return plan, created
 
 
 def factor(likelihood: dict[str, Any], scenarios: Iterable[str], state: str,

@@ -8,6 +8,7 @@ repeats work instead of losing it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -42,9 +43,11 @@ LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=24)
 WORKED = ("ok", "not_modified", "unchanged")
 PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing moves to worker processes
+_QUIET_BATCH = 50  # feeds that sent nothing new, marked polled in one transaction
 _KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 
 FetcherFactory = Callable[[Settings], Fetcher]
+_Polled = tuple["_Job", FetchResult, "FeedOutcome | None"]
 
 
 @dataclass
@@ -132,8 +135,8 @@ def poll(
     with transaction(sessions) as session:
         settings = load_settings(session)
         jobs, skipped = _claim(session, feed_ids, all_feeds, clock(), owner)
-        matcher = _matcher(session)
-    run = _Poll(sessions, settings, matcher, clock, owner, summary, on_feed, stop)
+        rules = _rules(session)
+    run = _Poll(sessions, settings, rules, clock, owner, summary, on_feed, stop)
     if on_start is not None:
         on_start(len(jobs) + len(skipped))
     for outcome in skipped:
@@ -188,8 +191,8 @@ def _claim(
     return jobs, skipped
 
 
-def _matcher(session: Session) -> Matcher:
-    """One Matcher over the active indicators of open questions, compiled once per poll."""
+def _rules(session: Session) -> dict[str, Rule]:
+    """The rules of the active indicators of open questions, compiled once per poll."""
     rows = session.execute(
         select(Indicator.id, Indicator.rule)
         .join(Question, Indicator.question_id == Question.id)
@@ -203,16 +206,28 @@ def _matcher(session: Session) -> Matcher:
             rules[indicator_id] = Rule.from_mapping(rule)
         except ValueError as exc:
             log.warning("indicator %s: rule ignored: %s", indicator_id, exc)
-    return Matcher(rules)
+    return rules
 
 
-def _parse(body: bytes, url: str) -> ParsedFeed:
-    """parse_feed for a worker process (a picklable top-level function)."""
-    return parse_feed(body, url=url)
+Matches = dict[str, dict[str, tuple[str, ...]]]  # entry key -> indicator -> terms
+_worker_matcher: Matcher | None = None
 
 
-def _parser_pool(feeds: int) -> ProcessPoolExecutor | None:
-    """Worker processes for parsing when a poll is large and there are cores to spare.
+def _start_worker(rules: dict[str, Rule]) -> None:
+    """Compile the poll's rules once in each worker process."""
+    global _worker_matcher
+    _worker_matcher = Matcher(rules)
+
+
+def _parse_and_match(body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
+    """parse_feed, then match every entry, in a worker process."""
+    parsed = parse_feed(body, url=url)
+    assert _worker_matcher is not None
+    return parsed, {e.key: _worker_matcher.match(e.title, e.summary) for e in parsed.entries}
+
+
+def _parser_pool(feeds: int, rules: dict[str, Rule]) -> ProcessPoolExecutor | None:
+    """Worker processes to parse and match in when a poll is large and there are cores.
 
     feedparser is pure Python: in threads it would only take turns with the storing.
     """
@@ -221,7 +236,8 @@ def _parser_pool(feeds: int) -> ProcessPoolExecutor | None:
         return None
     # forkserver: never fork a process that runs threads (the daemon's scheduler, ours).
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(min(cores, 4), mp_context=context)
+    return ProcessPoolExecutor(min(cores, 4), mp_context=context, initializer=_start_worker,
+                               initargs=(rules,))
 
 
 def jittered(delay: timedelta) -> timedelta:
@@ -237,13 +253,15 @@ def backoff(interval: timedelta, failures: int) -> timedelta:
 class _Poll:
     """One poll: fetches in the event loop, stores in one worker thread, a feed at a time."""
 
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings, matcher: Matcher,
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings,
+                 rules: dict[str, Rule],
                  clock: Callable[[], datetime], owner: str, summary: PollSummary,
                  on_feed: Callable[[FeedOutcome], None] | None,
                  stop: threading.Event | None) -> None:
         self.sessions = sessions
         self.settings = settings
-        self.matcher = matcher
+        self.rules = rules
+        self.matcher = Matcher(rules)
         self.clock = clock
         self.owner = owner
         self.summary = summary
@@ -268,35 +286,56 @@ class _Poll:
     async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
         """Poll every job concurrently; each is fetched, parsed and stored as it arrives."""
         fetcher = factory(self.settings)
-        self.parser = _parser_pool(len(jobs))
+        self.parser = _parser_pool(len(jobs), self.rules)
         network_failures: list[tuple[_Job, FetchResult]] = []
+        quiet: list[tuple[_Job, FetchResult]] = []
         fetched = 0
-        pending = {asyncio.create_task(self._poll_feed(fetcher, job)) for job in jobs}
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Queue[asyncio.Task[_Polled]] = asyncio.Queue()
+        tasks = []
+        for job in jobs:
+            task = asyncio.create_task(self._poll_feed(fetcher, job))
+            task.add_done_callback(finished.put_nowait)
+            tasks.append(task)
+        remaining = len(tasks)
         try:
-            while pending:
-                done, pending = await asyncio.wait(
-                    pending, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
-                if self._stopping():
-                    return
-                for task in done:
-                    job, result, outcome = task.result()
-                    fetched += 1
-                    if outcome is None:
-                        # Held back: the offline rule needs every fetch's result first.
-                        network_failures.append((job, result))
-                    else:
+            while remaining or quiet:
+                if remaining:
+                    try:
+                        # A short wait, so a stop request is seen within a tenth of a second.
+                        done = [await asyncio.wait_for(finished.get(), 0.1)]
+                    except TimeoutError:
+                        done = []
+                    while not finished.empty():
+                        done.append(finished.get_nowait())
+                    if self._stopping():
+                        return
+                    for task in done:
+                        remaining -= 1
+                        job, result, outcome = task.result()
+                        fetched += 1
+                        if outcome is not None:
+                            self.report(outcome)
+                        elif result.network_error:
+                            # Held back: the offline rule needs every fetch's result first.
+                            network_failures.append((job, result))
+                        else:
+                            quiet.append((job, result))
+                if len(quiet) >= _QUIET_BATCH or (quiet and not remaining):
+                    batch, quiet = quiet, []
+                    for outcome in await loop.run_in_executor(
+                            self.writer, self.store_quiet, batch):
                         self.report(outcome)
             offline = bool(network_failures) and len(network_failures) == fetched
             self.summary.offline = offline
-            loop = asyncio.get_running_loop()
             for job, result in network_failures:
                 self.report(await loop.run_in_executor(
                     self.writer, self.store_failure, job, result.error or "network error",
                     result.retry_after, offline))
         finally:
-            for task in pending:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await fetcher.aclose()
             # A store already running finishes (its transaction is whole); queued ones never
             # start, and parses in flight are dropped.
@@ -307,52 +346,69 @@ class _Poll:
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    async def _poll_feed(
-        self, fetcher: Fetcher, job: _Job
-    ) -> tuple[_Job, FetchResult, FeedOutcome | None]:
-        """Fetch, parse and store one feed; no outcome yet for a network failure."""
+    async def _poll_feed(self, fetcher: Fetcher, job: _Job) -> _Polled:
+        """Fetch, parse and store one feed. No outcome yet for a network failure, nor for a
+        quiet one (304, or the body of last time), which are stored in batches."""
         result = await fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
         if result.outcome == "error" and result.network_error:
             return job, result, None
         loop = asyncio.get_running_loop()
         parsed: ParsedFeed | None = None
+        matches: Matches | None = None
         digest = hashlib.sha256(result.body or b"").hexdigest()
-        if result.outcome == "ok" and digest != job.body_hash:
+        if result.outcome == "not_modified" or (result.outcome == "ok"
+                                                and digest == job.body_hash):
+            return job, result, None
+        if result.outcome == "ok":
             # Parsed before the transaction opens, so the write lock is held only to write.
             url = result.final_url or job.url
-            parsed = await loop.run_in_executor(
-                self.parser or self.writer, _parse, result.body or b"", url)
-        outcome = await loop.run_in_executor(self.writer, self.store, job, result, digest, parsed)
+            if self.parser is not None:
+                parsed, matches = await loop.run_in_executor(
+                    self.parser, _parse_and_match, result.body or b"", url)
+            else:
+                parsed = await loop.run_in_executor(
+                    self.writer, functools.partial(parse_feed, result.body or b"", url=url))
+        outcome = await loop.run_in_executor(
+            self.writer, self.store, job, result, digest, parsed, matches)
         return job, result, outcome
 
-    def store(self, job: _Job, result: FetchResult, digest: str,
-              parsed: ParsedFeed | None) -> FeedOutcome:
+    def store(self, job: _Job, result: FetchResult, digest: str, parsed: ParsedFeed | None,
+              matches: Matches | None) -> FeedOutcome:
         """Store one feed's result in its own transaction; a failure to store is the feed's."""
         try:
-            return self._store(job, result, digest, parsed)
+            return self._store(job, result, digest, parsed, matches)
         except Exception as exc:  # one feed's data must not stop the others
             log.exception("feed %s: could not store", job.id)
             return self.store_failure(job, f"could not store: {type(exc).__name__}: {exc}")
 
-    def _store(self, job: _Job, result: FetchResult, digest: str,
-               parsed: ParsedFeed | None) -> FeedOutcome:
-        if result.outcome == "not_modified":
-            return self._success(job, result, "not_modified")
+    def store_quiet(self, batch: list[tuple[_Job, FetchResult]]) -> list[FeedOutcome]:
+        """Mark feeds that sent nothing new as polled, in one transaction."""
+        now = self.clock()
+        with transaction(self.sessions) as session:
+            done = [self._succeeded(session, job, result, now,
+                                    "not_modified" if result.outcome == "not_modified"
+                                    else "unchanged")
+                    for job, result in batch]
+        self.stored.update(job.id for job, _ in batch)
+        return done
+
+    def _store(self, job: _Job, result: FetchResult, digest: str, parsed: ParsedFeed | None,
+               matches: Matches | None) -> FeedOutcome:
         if result.outcome == "gone":
             return self._gone(job, result.error or "HTTP 410")
         if result.outcome != "ok":
             return self.store_failure(job, result.error or "failed", result.retry_after)
-        if parsed is None:
-            return self._success(job, result, "unchanged")
+        assert parsed is not None, "a changed body is parsed before it is stored"
         if parsed.error or not parsed.entries:
             return self.store_failure(job, parsed.error or "no entries in the feed")
         entries: dict[str, ParsedEntry] = {}
         for e in parsed.entries:
             entries.setdefault(e.key, e)  # a duplicate id within the feed: the first wins
-        return self._store_entries(job, result, digest, parsed.warning, list(entries.values()))
+        return self._store_entries(job, result, digest, parsed.warning, list(entries.values()),
+                                   matches)
 
     def _store_entries(self, job: _Job, result: FetchResult, digest: str, warning: str | None,
-                       entries: list[ParsedEntry]) -> FeedOutcome:
+                       entries: list[ParsedEntry], matches: Matches | None) -> FeedOutcome:
         now = self.clock()
         with transaction(self.sessions) as session:
             keys = [e.key for e in entries]
@@ -375,9 +431,10 @@ class _Poll:
                     rows = session.execute(select(Entry.key, Entry.id).where(
                         Entry.feed_id == job.id, Entry.key.in_(chunk)))
                     ids.update((key, entry_id) for key, entry_id in rows)
+                if matches is None:
+                    matches = {e.key: self.matcher.match(e.title, e.summary) for e in new}
                 hits = [NewHit(ids[e.key], indicator, observed[e.key], terms)
-                        for e in new
-                        for indicator, terms in self.matcher.match(e.title, e.summary).items()]
+                        for e in new for indicator, terms in matches[e.key].items()]
             created, touched = record_hits(session, hits, now) if hits else (0, set())
             outcome = self._succeeded(session, job, result, now, "ok",
                                       body_hash=digest, warning=warning)
@@ -390,13 +447,6 @@ class _Poll:
         feed = session.get(Feed, job.id, with_for_update=True)
         assert feed is not None, f"feed {job.id} vanished"  # feeds are retired, never deleted
         return feed
-
-    def _success(self, job: _Job, result: FetchResult, outcome: str) -> FeedOutcome:
-        now = self.clock()
-        with transaction(self.sessions) as session:
-            done = self._succeeded(session, job, result, now, outcome)
-        self.stored.add(job.id)
-        return done
 
     def _succeeded(self, session: Session, job: _Job, result: FetchResult, now: datetime,
                    outcome: str, **values: str | None) -> FeedOutcome:
