@@ -18,6 +18,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -289,7 +290,6 @@ class _Poll:
         self.parser = _parser_pool(len(jobs), self.rules)
         network_failures: list[tuple[_Job, FetchResult]] = []
         quiet: list[tuple[_Job, FetchResult]] = []
-        fetched = 0
         loop = asyncio.get_running_loop()
         finished: asyncio.Queue[asyncio.Task[_Polled]] = asyncio.Queue()
         tasks = []
@@ -313,7 +313,6 @@ class _Poll:
                     for task in done:
                         remaining -= 1
                         job, result, outcome = task.result()
-                        fetched += 1
                         if outcome is not None:
                             self.report(outcome)
                         elif result.network_error:
@@ -326,7 +325,7 @@ class _Poll:
                     for outcome in await loop.run_in_executor(
                             self.writer, self.store_quiet, batch):
                         self.report(outcome)
-            offline = bool(network_failures) and len(network_failures) == fetched
+            offline = bool(network_failures) and len(network_failures) == len(tasks)
             self.summary.offline = offline
             for job, result in network_failures:
                 self.report(await loop.run_in_executor(
@@ -363,9 +362,13 @@ class _Poll:
             # Parsed before the transaction opens, so the write lock is held only to write.
             url = result.final_url or job.url
             if self.parser is not None:
-                parsed, matches = await loop.run_in_executor(
-                    self.parser, _parse_and_match, result.body or b"", url)
-            else:
+                try:
+                    parsed, matches = await loop.run_in_executor(
+                        self.parser, _parse_and_match, result.body or b"", url)
+                except BrokenProcessPool:  # a worker died (killed, out of memory)
+                    log.warning("parse workers lost; parsing in this process")
+                    self.parser = None
+            if parsed is None:
                 parsed = await loop.run_in_executor(
                     self.writer, functools.partial(parse_feed, result.body or b"", url=url))
         outcome = await loop.run_in_executor(
