@@ -385,13 +385,18 @@ class _Poll:
             return self.store_failure(job, f"could not store: {type(exc).__name__}: {exc}")
 
     def store_quiet(self, batch: list[tuple[_Job, FetchResult]]) -> list[FeedOutcome]:
-        """Mark feeds that sent nothing new as polled, in one transaction."""
+        """Mark feeds that sent nothing new as polled: one transaction, one executemany."""
         now = self.clock()
+        done, rows = [], []
+        for job, result in batch:
+            next_poll = now + jittered(job.interval)
+            rows.append({"id": job.id, "etag": result.etag, "last_modified": result.last_modified,
+                         "last_polled": now, "last_success": now, "failures": 0,
+                         "next_poll": next_poll, "lease_owner": None, "lease_until": None})
+            done.append(FeedOutcome(job.id, "not_modified" if result.outcome == "not_modified"
+                                    else "unchanged", next_poll=next_poll))
         with transaction(self.sessions) as session:
-            done = [self._succeeded(session, job, result, now,
-                                    "not_modified" if result.outcome == "not_modified"
-                                    else "unchanged")
-                    for job, result in batch]
+            session.execute(update(Feed), rows)  # bulk UPDATE by primary key
         self.stored.update(job.id for job, _ in batch)
         return done
 
