@@ -81,7 +81,9 @@ class Fetcher:
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=concurrency),
+            # The semaphores above bound requests in flight; the pool only keeps idle
+            # connections, so that feeds on many hosts do not close each other's.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
             transport=transport,
         )
 
@@ -162,6 +164,9 @@ class Fetcher:
     ) -> FetchResult:
         status = response.status_code
         if status == 304:
+            # A 304 has no body; reading it to the end lets the connection be reused instead
+            # of closed, which is most of the cost of a poll where nothing changed.
+            await response.aread()
             # validators stay valid when the server does not repeat them
             return progress.result(
                 "not_modified",
