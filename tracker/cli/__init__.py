@@ -122,7 +122,8 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
         stream=sys.stderr,
     )
     if not verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        for noisy in ("httpx", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = App(db, scenarios, verbose)
 
 
