@@ -83,6 +83,10 @@ class TrackerGroup(click.Group):
             self._fail(ctx, exc, f"database error: {reason}", 1)
         except SQLAlchemyError as exc:
             self._fail(ctx, exc, f"database error: {exc.__class__.__name__}: {exc}", 1)
+        except BrokenPipeError:
+            # The reader went away (`tracker history q | head`): nothing left to say to it.
+            sys.stderr.close()
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)

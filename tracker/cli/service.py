@@ -26,10 +26,13 @@ def daemon(app: App) -> None:
 
 
 def feed_state(feed: Feed) -> str:
-    """ok, failing or retired (a feed gone with 410 is retired)."""
+    """ok, failing or retired (a feed gone with 410 is retired). A feed whose last fetch failed
+    is failing even when the offline rule kept its failure count from growing."""
     if feed.retired or feed.gone:
         return "retired"
-    return "failing" if feed.failures else "ok"
+    last_failed = feed.last_error_at is not None and (
+        feed.last_success is None or feed.last_error_at > feed.last_success)
+    return "failing" if feed.failures or last_failed else "ok"
 
 
 def status_data(session: Session) -> dict[str, Any]:
@@ -76,11 +79,13 @@ def status(app: App, as_json: bool) -> None:
         emit_json(data)
         return
     click.echo("feeds:" if data["feeds"] else "feeds: none")
+    width = max((len(f["id"]) for f in data["feeds"]), default=0)
     for f in data["feeds"]:
-        line = (f"  {f['id']:<20} {f['state']:<8} {f['entries']:>6} entries  "
+        line = (f"  {f['id']:<{width}}  {f['state']:<8} {f['entries']:>6} entries  "
                 f"last success {f['last_success'] or 'never'}")
         if f["state"] == "failing":
-            line += f"  failing x{f['failures']}: {f['last_error']}"
+            line += f"  failing x{f['failures']}: {f['last_error']}" if f["failures"] else (
+                f"  last fetch failed (offline?): {f['last_error']}")
         if f["state"] != "retired":
             line += f"  next poll {f['next_poll'] or 'now'}"
         click.echo(line)
