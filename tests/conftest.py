@@ -7,6 +7,7 @@ import os
 import textwrap
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +69,14 @@ def pg_schema_url(base: str, schema: str) -> str:
     return f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database of each backend under test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'tracker.sqlite3'}"
+@contextmanager
+def empty_database(backend: str, folder: Path, name: str = "tracker") -> Iterator[str]:
+    """The URL of an empty database: a file in `folder`, or a throwaway PostgreSQL schema."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / f'{name}.sqlite3'}"
         return
     assert PG_URL
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{name[:8]}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -85,6 +86,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database of each backend under test."""
+    with empty_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ through poll → evidence review → manual forecasts → resolve → scores, ch
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -13,9 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_URL, Tracker, pg_schema_url
+from tests.conftest import Tracker, empty_database
 from tests.feedserver import FeedServer
 from tests.test_scores import numpy_scores, numpy_series
 from tracker.scoring import EvidencePoint, ManualPoint, QuestionLog
@@ -66,20 +64,9 @@ def scenarios(tmp_path: Path, server: FeedServer) -> Path:
 @pytest.fixture
 def replay_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A second, empty database on the same backend."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'replay.sqlite3'}"
-        return
-    assert PG_URL
-    schema = f"r_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield pg_schema_url(PG_URL, schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    with empty_database(backend, tmp_path, "replay") as url:
+        yield url
 
 
 def as_json(t: Tracker, *args: str) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -73,3 +75,17 @@ def load_settings(session: Session) -> Settings:
     """The settings of the last sync, or the defaults before any."""
     row = session.get(Meta, SETTINGS_KEY)
     return settings_from_json(row.value) if row is not None else Settings()
+
+
+def process_owner() -> str:
+    """Who this process is among several daemons: host name and pid. Feed leases, outbox
+    claims and job runs all use it, so a dead process's claims can be recognised."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def login_name() -> str:
+    """Who is at the keyboard, for the author of a forecast or a review."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

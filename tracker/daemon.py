@@ -25,10 +25,10 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings
+from .config import load_settings, process_owner
 from .db import check_schema, transaction
 from .errors import TrackerError
-from .jobs import RunNote, default_owner, record_job
+from .jobs import RunNote, record_job
 from .models import Feed, JobRun, Report
 from .scenarios import Settings, load_scenarios
 from .sync import sync
@@ -338,7 +338,7 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
     spec = load_scenarios(scenarios_path)
     with transaction(sessions) as session:
         result = sync(session, spec)
-    ctx = Context(sessions, scenarios_path, owner or default_owner(), spec.settings)
+    ctx = Context(sessions, scenarios_path, owner or process_owner(), spec.settings)
     log.info("synced %s: %s", scenarios_path, result.summary())
     if freed := release_dead_claims(sessions):
         log.info("freed %d lease(s) of a daemon on this host that died", freed)

@@ -11,7 +11,6 @@ without hits is deleted.
 
 from __future__ import annotations
 
-import getpass
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from .config import load_settings
+from .config import load_settings, login_name
 from .errors import UsageError
 from .forecasts import get_question, rescore
 from .models import Entry, Evidence, Hit, Indicator, Question
@@ -266,10 +265,3 @@ def review(session: Session, evidence_id: int, state: str, *, note: str | None =
     new = rescore(session, [item.question_id], now)[item.question_id]
     return Review(item.id, item.question_id, state, old, new)
 
-
-def login_name() -> str:
-    """Who is at the keyboard, for reviewed_by."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,10 +18,6 @@ JOBS = ("poll", "report", "outbox", "sync")
 
 log = logging.getLogger("tracker.jobs")
 
-
-def default_owner() -> str:
-    """Who this process is among several daemons: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings, mail_recipients
+from .config import load_settings, mail_recipients, process_owner
 from .db import transaction
 from .errors import TrackerError, UnavailableError, UsageError
 from .models import Report
@@ -229,17 +229,13 @@ def _send_claimed(sessions: sessionmaker[Session], report_id: int, now: datetime
     return Delivery(period, error is None, where, error)
 
 
-def default_owner() -> str:
-    """Who claims outbox rows when the caller names nobody: this host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
 
 def deliver_due(sessions: sessionmaker[Session], *, now: datetime | None = None,
                 owner: str | None = None) -> list[Delivery]:
     """Claim and send every pending or failed report that is due, each in its own transaction;
     SMTP trouble is recorded on the row, never raised."""
     now = as_utc(now) if now else utcnow()
-    owner = owner or default_owner()
+    owner = owner or process_owner()
     done: list[Delivery] = []
     tried: set[int] = set()
     while True:
@@ -261,7 +257,7 @@ def send_report(sessions: sessionmaker[Session], period: str, *, force: bool = F
     A report already sent is sent again only with `force`; a failure raises
     UnavailableError and leaves the report in the outbox for a retry."""
     now = as_utc(now) if now else utcnow()
-    owner = owner or default_owner()
+    owner = owner or process_owner()
     with transaction(sessions) as session:
         report = make_report(session, period, now=now)
         if report.state == "sent" and not force:

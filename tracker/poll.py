@@ -14,7 +14,6 @@ import logging
 import multiprocessing
 import os
 import random
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -25,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings
+from .config import load_settings, process_owner
 from .db import transaction
 from .errors import UsageError
 from .evidence import NewHit, record_hits
@@ -101,10 +100,6 @@ class _Job:
     interval: timedelta
 
 
-def default_owner() -> str:
-    """The lease owner of this process: host name and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
 
 def default_fetcher(settings: Settings) -> Fetcher:
     """A Fetcher as DESIGN §6 has it, with the concurrency of the settings."""
@@ -129,7 +124,7 @@ def poll(
     setting `stop` abandons the fetches in flight and returns promptly.
     """
     clock = now or utcnow
-    owner = owner or default_owner()
+    owner = owner or process_owner()
     summary = PollSummary()
     if stop is not None and stop.is_set():
         return summary

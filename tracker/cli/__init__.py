@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from ..config import database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError
 from ..scenarios import ScenarioFile, load_scenarios
+from ..timeutil import parse_time
 
 
 class App:
@@ -62,6 +64,20 @@ pass_app = click.make_pass_decorator(App)
 def emit_json(data: Any) -> None:
     """Print JSON the same way in every command."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False))
+
+
+class PastTime(click.ParamType):
+    """An ISO 8601 date or time, UTC when naive, never in the future (`--at`)."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_time(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def json_option(f: Any) -> Any:
@@ -141,4 +157,4 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["App", "UnavailableError", "emit_json", "json_option", "main", "pass_app"]
+__all__ = ["App", "PastTime", "UnavailableError", "emit_json", "json_option", "main", "pass_app"]

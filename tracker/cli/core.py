@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 import re
+from datetime import datetime
 from typing import Any
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..config import load_settings
+from ..config import load_settings, login_name
 from ..db import migrate
 from ..errors import UsageError
 from ..forecasts import current_probabilities, get_question, question_log, record_manual
 from ..models import Entry, Evidence, Feed, Hit, Indicator, Question
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
-from ..timeutil import iso, parse_time
-from . import App, emit_json, json_option, pass_app
+from ..timeutil import iso
+from . import App, PastTime, emit_json, json_option, pass_app
 
 
 def pct(p: float) -> str:
@@ -170,20 +170,14 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.argument("assignments", nargs=-1, required=True, metavar="SCENARIO=P...")
 @click.option("--note", required=True, help="Why: the reason is kept with the forecast.")
 @click.option("--by", "author", default=None, help="Who (default: your login name).")
-@click.option("--at", "at_text", default=None, metavar="TIME",
+@click.option("--at", "at", type=PastTime(), default=None,
               help="Backdate the forecast (ISO 8601, UTC; never in the future).")
 @pass_app
 def update(app: App, question: str, assignments: tuple[str, ...], note: str,
-           author: str | None, at_text: str | None) -> None:
+           author: str | None, at: datetime | None) -> None:
     """Record a manual forecast: named scenarios take exactly the values given (0.25 or 25%);
     the others share what is left in proportion to their current values."""
     named = parse_assignments(assignments)
-    at = None
-    if at_text:
-        try:
-            at = parse_time(at_text)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     by = author or login_name()
     with app.session() as session:
         q = get_question(session, question)
@@ -192,12 +186,6 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
     for sid in new:
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
 
-
-def login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
+from ..config import login_name
 from ..db import check_schema
 from ..errors import UsageError
-from ..evidence import STATES, list_evidence, login_name, review
+from ..evidence import STATES, list_evidence, review
 from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
 from ..timeutil import iso

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import click
 from sqlalchemy import select
 
-from ..errors import UsageError
+from ..config import login_name
 from ..forecasts import get_question, rescore
 from ..models import Question
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
-from ..timeutil import iso, parse_time, utcnow
-from . import App, emit_json, json_option, pass_app
-from .core import login_name, pct
+from ..timeutil import iso, utcnow
+from . import App, PastTime, emit_json, json_option, pass_app
+from .core import pct
 
 
 @click.command()
@@ -45,20 +46,14 @@ def score(app: App, question: str | None, as_json: bool) -> None:
 @click.command()
 @click.argument("question")
 @click.argument("scenario")
-@click.option("--at", "at_text", default=None, metavar="TIME",
+@click.option("--at", "at", type=PastTime(), default=None,
               help="When the world decided it (ISO 8601, UTC; default now, never in the future).")
 @click.option("--note", default="", help="How it resolved, e.g. the source.")
 @click.option("--by", "author", default=None, help="Who (default: your login name).")
 @pass_app
-def resolve(app: App, question: str, scenario: str, at_text: str | None, note: str,
+def resolve(app: App, question: str, scenario: str, at: datetime | None, note: str,
             author: str | None) -> None:
     """Resolve QUESTION to SCENARIO and score it. A resolution is final."""
-    at = None
-    if at_text:
-        try:
-            at = parse_time(at_text)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     with app.session() as session:
         q = get_question(session, question)
         forecast = resolve_question(session, q, scenario, by=author or login_name(), note=note,
