@@ -293,6 +293,28 @@ def test_retry_after_holds_the_feed(db_url: str, tmp_path: Path, server: FeedSer
     assert len(entries(db_url, "fine")) == 3
 
 
+def test_retry_after_holds_the_whole_host_across_polls(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    server.set_fault("/limited.xml", status=429, retry_after="7200")
+    server.set_file("/neighbour.xml", "rss20.xml")
+    server.set_file("/elsewhere.xml", "atom10.xml")
+    t = setup_tracker(db_url, tmp_path, {
+        "limited": server.url("/limited.xml"),
+        "neighbour": server.url("/neighbour.xml"),
+        "elsewhere": server.url("/elsewhere.xml", host="localhost"),
+    })
+    start = datetime.now(UTC)
+    t("poll", "limited")
+    # Every feed is due; the neighbour shares the limited feed's host, so it waits too.
+    t("poll")
+    assert server.hits("/neighbour.xml") == 0
+    assert server.hits("/elsewhere.xml") == 1
+    neighbour = feed_row(db_url, "neighbour")
+    assert neighbour.failures == 0
+    assert neighbour.next_poll is not None and neighbour.next_poll >= start + timedelta(hours=2)
+
+
 def test_failures_back_off_up_to_a_day(db_url: str, tmp_path: Path, server: FeedServer) -> None:
     server.set_fault("/broken.xml", status=500)
     server.set_file("/ok.xml", "rss20.xml")

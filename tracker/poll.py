@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -236,6 +237,18 @@ def _parser_pool(feeds: int, rules: dict[str, Rule]) -> ProcessPoolExecutor | No
                                initargs=(rules,))
 
 
+def _hold_host(session: Session, job: _Job, until: datetime) -> None:
+    """A Retry-After holds for the whole host: its other feeds wait too, across polls."""
+    host = urlsplit(job.url).hostname
+    for other in session.scalars(
+        select(Feed).where(Feed.retired.is_(False), Feed.id != job.id)
+    ):
+        if urlsplit(other.url).hostname == host and (
+            other.next_poll is None or other.next_poll < until
+        ):
+            other.next_poll = until
+
+
 def jittered(delay: timedelta) -> timedelta:
     """A delay shortened by up to 10 %, so feeds polled together drift apart."""
     return delay * random.uniform(0.9, 1.0)
@@ -400,7 +413,11 @@ class _Poll:
         if result.outcome == "gone":
             return self._gone(job, result.error or "HTTP 410")
         if result.outcome != "ok":
-            return self.store_failure(job, result.error or "failed", result.retry_after)
+            # No request was made when the host had already asked us to wait: a hold, not a
+            # failure of this feed.
+            held = result.status is None and result.retry_after is not None
+            return self.store_failure(job, result.error or "failed", result.retry_after,
+                                      counted=not held)
         assert parsed is not None, "a changed body is parsed before it is stored"
         if parsed.error or not parsed.entries:
             return self.store_failure(job, parsed.error or "no entries in the feed")
@@ -475,21 +492,23 @@ class _Poll:
         return done
 
     def store_failure(self, job: _Job, reason: str, retry_after: datetime | None = None,
-                      offline: bool = False) -> FeedOutcome:
-        """Record a failure and back the feed off; offline, its failure count stays."""
+                      offline: bool = False, counted: bool = True) -> FeedOutcome:
+        """Record a failure and back the feed off; offline, or only held by its host's
+        Retry-After, its failure count stays."""
         now = self.clock()
         with transaction(self.sessions) as session:
             feed = self._feed(session, job)
             feed.last_polled = feed.last_error_at = now
             feed.last_error = reason
-            if offline:
+            if offline or not counted:
                 delay = jittered(job.interval)
             else:
                 feed.failures += 1
                 delay = jittered(backoff(job.interval, feed.failures))
             feed.next_poll = now + delay
-            if retry_after is not None and retry_after > feed.next_poll:
-                feed.next_poll = retry_after
+            if retry_after is not None:
+                feed.next_poll = max(feed.next_poll, retry_after)
+                _hold_host(session, job, retry_after)
             feed.lease_owner = feed.lease_until = None
             done = FeedOutcome(job.id, "error", error=reason, failures=feed.failures,
                                next_poll=feed.next_poll)
