@@ -190,7 +190,8 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
 
 def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
     """Every forecast of a question in order, as the JSON objects of DESIGN §4."""
-    points = log_history(question_log(session, q, load_settings(session)))
+    log = question_log(session, q, load_settings(session))
+    points = log_history(log)
     ids = [e for p in points for e in p.evidence]
     headlines: dict[int, list[dict[str, Any]]] = {}
     if ids:
@@ -203,7 +204,7 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
             headlines.setdefault(eid, []).append({"title": title, "link": link, "feed": feed})
     likelihoods = {i.id: i.likelihood for i in session.scalars(
         select(Indicator).where(Indicator.question_id == q.id))}
-    weights = {e.id: e.weight for e in question_log(session, q, load_settings(session)).evidence}
+    weights = {e.id: e.weight for e in log.evidence}
     out = []
     for p in points:
         row: dict[str, Any] = {"at": iso(p.at), "source": p.source,
