@@ -27,11 +27,15 @@ def normalize_url(url: str) -> str:
 
 def make_engine(url: str = DEFAULT_URL) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    example = "e.g. sqlite:///db/tracker.sqlite3 or postgresql://user@host/db"
     try:
         parsed = make_url(normalize_url(url))
-    except ArgumentError:
-        example = "e.g. sqlite:///db/tracker.sqlite3 or postgresql://user@host/db"
+        parsed.get_dialect()
+    except ArgumentError:  # NoSuchModuleError, an unknown database kind, is one too
         raise UsageError(f"bad database URL {url!r}", hint=example) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UsageError(f"unsupported database {parsed.get_backend_name()!r} in {url!r}",
+                         hint=example)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -54,9 +58,7 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    return create_engine(parsed)
+    return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -98,7 +98,8 @@ class TrackerGroup(click.Group):
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             self._fail(ctx, exc, f"database error: {reason}", 1)
         except SQLAlchemyError as exc:
-            self._fail(ctx, exc, f"database error: {exc.__class__.__name__}: {exc}", 1)
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            self._fail(ctx, exc, f"database error: {exc.__class__.__name__}: {reason}", 1)
         except BrokenPipeError:
             # The reader went away (`tracker history q | head`): nothing left to say to it.
             sys.stderr.close()
