@@ -196,6 +196,13 @@ def test_unreachable_database_exits_1(scenarios_file) -> None:
     assert "cannot reach the database" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("url", ["bogus://x", "not a url", "mysql://u@h/db"])
+def test_a_bad_database_url_is_bad_input(scenarios_file, url: str) -> None:
+    result = Tracker(url, scenarios_file)("show")
+    assert result.exit_code == 2
+    assert "database" in result.output and "Traceback" not in result.output
+
+
 def test_help_describes_the_tool_and_every_command_has_help() -> None:
     from click.testing import CliRunner
 
