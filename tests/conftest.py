@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -137,6 +138,16 @@ def initialized(tracker: Tracker) -> Tracker:
     """The same, after `tracker init`."""
     tracker.ok("init")
     return tracker
+
+
+@pytest.fixture
+def sessions(initialized: Tracker) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the initialized database of the `initialized` CLI runner."""
+    from tracker.db import make_engine, make_sessionmaker
+
+    engine = make_engine(initialized.db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
 
 
 def snapshot(db_url: str) -> dict[str, list[tuple[Any, ...]]]:

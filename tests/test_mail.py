@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -41,12 +40,6 @@ def smtp_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPa
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
-
-@pytest.fixture
-def sessions(initialized: Tracker) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(initialized.db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def outbox(sessions: sessionmaker[Session]) -> list[Report]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from importlib import resources
@@ -44,13 +43,6 @@ def add_evidence(session: Session, question: str, indicator: str, *, title: str,
     rescore(session, [question], at)
     return evidence
 
-
-@pytest.fixture
-def sessions(initialized: Tracker) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the initialized database of the `initialized` CLI runner."""
-    engine = make_engine(initialized.db_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 class Tags(HTMLParser):
