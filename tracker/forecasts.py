@@ -105,6 +105,14 @@ def current_probabilities(question: Question) -> Vector:
     return {s.id: s.prior for s in question.scenarios}
 
 
+def check_time(question: Question, at: datetime, now: datetime) -> None:
+    """Refuse a forecast or resolution time in the future or before the question opens."""
+    if at > now:
+        raise UsageError("--at is in the future")
+    if at < day_start(question.opens):
+        raise UsageError(f"--at is before the question opens ({question.opens})")
+
+
 def record_manual(
     session: Session,
     question: Question,
@@ -126,10 +134,7 @@ def record_manual(
     problem = check_update(scenarios, named)
     if problem:
         raise UsageError(problem)
-    if at > now:
-        raise UsageError("--at is in the future")
-    if at < day_start(question.opens):
-        raise UsageError(f"--at is before the question opens ({question.opens})")
+    check_time(question, at, now)
     settings = load_settings(session)
     old = forecast_at(question_log(session, question, settings), at)
     new = manual_update(old, named)

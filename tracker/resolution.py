@@ -9,11 +9,11 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings
 from .errors import UsageError
-from .forecasts import get_question, question_log, rescore
+from .forecasts import check_time, get_question, question_log, rescore
 from .models import Forecast, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
 from .scoring import outcome
-from .timeutil import day_start, iso, utcnow
+from .timeutil import iso, utcnow
 
 
 def resolve(
@@ -31,10 +31,7 @@ def resolve(
     if scenario not in scenarios:
         raise UsageError(f"unknown scenario {scenario!r} for {question.id}",
                          hint=f"valid scenarios: {', '.join(scenarios)}")
-    if at > now:
-        raise UsageError("--at is in the future")
-    if at < day_start(question.opens):
-        raise UsageError(f"--at is before the question opens ({question.opens})")
+    check_time(question, at, now)
     forecast = Forecast(question_id=question.id, at=at, source="resolution",
                         probabilities=outcome(scenarios, scenario), author=by,
                         note=note.strip(), created_at=now)
