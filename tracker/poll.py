@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -102,6 +103,21 @@ class _Job:
 
 
 
+def _freeze_long_lived() -> None:
+    """Once per process, before its first poll: take what start-up made out of the collector's
+    sight.
+
+    By then the process holds a hundred thousand objects of its modules, classes and schema,
+    alive until it exits. Every full collection walked all of them, some 40 ms, and fell on
+    whichever poll happened to cross the threshold; a poll of 300 feeds answered by 304s takes
+    about three times that. gc.freeze() moves them to a generation that is never collected.
+    Reference counting still frees every object; only cycles among those already there when
+    it is called would stay, and at that moment there are next to none.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+
+
 def default_fetcher(settings: Settings) -> Fetcher:
     """A Fetcher as DESIGN §6 has it, with the concurrency of the settings."""
     return Fetcher(user_agent=USER_AGENT, concurrency=settings.concurrency)
@@ -124,6 +140,7 @@ def poll(
     `on_start` hears how many feeds this poll covers, `on_feed` each outcome as it is stored;
     setting `stop` abandons the fetches in flight and returns promptly.
     """
+    _freeze_long_lived()
     clock = now or utcnow
     owner = owner or process_owner()
     summary = PollSummary()
