@@ -305,3 +305,31 @@ def test_at_most_per_host_requests_at_a_time(feed_server: FeedServer) -> None:
     results = asyncio.run(run())
     assert [r.outcome for r in results] == ["ok"] * 6
     assert time.monotonic() - started >= 0.85  # three rounds of two, not one round of six
+
+
+def test_a_proxy_from_the_environment_carries_the_request(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the local server plays the proxy: it is asked for the absolute URL of a host that
+    # does not exist, which only a proxy can answer
+    feed_server.set_file("/rss.xml", "rss20.xml")
+    monkeypatch.setenv("HTTP_PROXY", feed_server.url("/").rstrip("/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = fetch("http://feeds.invalid/rss.xml")
+    assert result.outcome == "ok" and result.body == fixture("rss20.xml")
+    assert feed_server.requests("/rss.xml")[0]["host"] == "feeds.invalid"
+
+
+def test_no_proxy_names_hosts_reached_directly(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_server.set_file("/rss.xml", "rss20.xml")
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("NO_PROXY", "example.org, 127.0.0.1")
+    direct = fetch(feed_server.url("/rss.xml"))
+    assert direct.outcome == "ok" and feed_server.hits("/rss.xml") == 1
+    monkeypatch.setenv("NO_PROXY", "example.org")
+    proxied = fetch(feed_server.url("/rss.xml"))
+    assert proxied.outcome == "error" and proxied.error == "connection refused"
+    assert feed_server.hits("/rss.xml") == 1

@@ -267,13 +267,20 @@ class _Pools:
 
     def __init__(self, per_host: int, proxies: dict[str, str]) -> None:
         self._per_host = per_host
-        self._proxies = proxies
+        self._proxies = {k: v for k, v in proxies.items() if k != "no"}
+        self._no_proxy = [name.strip().lstrip(".").lower()
+                          for name in proxies.get("no", "").split(",") if name.strip()]
         self._pools: dict[tuple[str, str, int | None, str | None], httpx.AsyncHTTPTransport] = {}
 
     def _proxy(self, url: httpx.URL) -> str | None:
-        """The proxy for `url` from the environment, as urllib and httpx read it, or None."""
-        if not self._proxies or urllib.request.proxy_bypass_environment(url.host, self._proxies):
+        """The proxy for `url` from the environment, or None: NO_PROXY lists names (each with
+        its subdomains) or addresses to reach directly, or is `*` for all."""
+        if not self._proxies:
             return None
+        host = url.host.lower()
+        for name in self._no_proxy:
+            if name == "*" or host == name or host.endswith("." + name):
+                return None
         return self._proxies.get(url.scheme) or self._proxies.get("all")
 
     async def send(self, request: httpx.Request) -> httpx.Response:
