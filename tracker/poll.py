@@ -103,6 +103,9 @@ class _Job:
 
 
 
+_frozen = False
+
+
 def _freeze_long_lived() -> None:
     """Once per process, before its first poll: take what start-up made out of the collector's
     sight.
@@ -114,8 +117,10 @@ def _freeze_long_lived() -> None:
     Reference counting still frees every object; only cycles among those already there when
     it is called would stay, and at that moment there are next to none.
     """
-    if gc.get_freeze_count() == 0:
+    global _frozen
+    if not _frozen:  # not gc.get_freeze_count(): it walks every frozen object
         gc.freeze()
+        _frozen = True
 
 
 def default_fetcher(settings: Settings) -> Fetcher:
@@ -171,7 +176,9 @@ def _claim(
 ) -> tuple[list[_Job], list[FeedOutcome]]:
     """Lease the feeds to poll; rows another process holds are skipped, never waited for."""
     settings = load_settings(session)
-    query = select(Feed).order_by(Feed.id).with_for_update(skip_locked=True).where(
+    query = select(
+        Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.interval_seconds
+    ).order_by(Feed.id).with_for_update(skip_locked=True).where(
         or_(Feed.lease_until.is_(None), Feed.lease_until <= now, Feed.lease_owner == owner))
     skipped: list[FeedOutcome] = []
     named: list[str] = []
@@ -192,13 +199,19 @@ def _claim(
         query = query.where(Feed.retired.is_(False))
         if not all_feeds:
             query = query.where(or_(Feed.next_poll.is_(None), Feed.next_poll <= now))
-    jobs = []
-    for feed in session.scalars(query):
-        feed.lease_owner, feed.lease_until = owner, now + LEASE
-        interval = (timedelta(seconds=feed.interval_seconds) if feed.interval_seconds
-                    else settings.poll_interval)
-        jobs.append(_Job(feed.id, feed.url, feed.etag, feed.last_modified, feed.body_hash,
-                         interval))
+    jobs = [
+        _Job(feed_id, url, etag, last_modified, body_hash,
+             timedelta(seconds=seconds) if seconds else settings.poll_interval)
+        for feed_id, url, etag, last_modified, body_hash, seconds in session.execute(query)
+    ]
+    # the rows are locked (FOR UPDATE; SQLite's write lock is the transaction's): one UPDATE
+    # per chunk takes their leases
+    for i in range(0, len(jobs), _KEY_CHUNK):
+        session.execute(
+            update(Feed)
+            .where(Feed.id.in_([j.id for j in jobs[i:i + _KEY_CHUNK]]))
+            .values(lease_owner=owner, lease_until=now + LEASE)
+            .execution_options(synchronize_session=False))
     claimed = {j.id for j in jobs}
     skipped += [FeedOutcome(f, "skipped", error="being polled by another process")
                 for f in named if f not in claimed]
