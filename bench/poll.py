@@ -4,8 +4,10 @@ Serves N generated feeds (realistic items, some matching the shipped scenarios.y
 threaded HTTP servers with ETag on a few loopback addresses, then times, in one run:
 a cold poll into a fresh SQLite database (storing and matching everything), a warm poll
 (every feed due again, every answer 304), and the peers' way (`feedparser.parse(url)` one
-feed after another, as rss2email does, storing nothing). Peak memory is the process's
-maximum resident set size (resource.getrusage), servers and peers' run included.
+feed after another, as rss2email does, storing nothing). Each is run --repeat times (3) and
+its median reported, every run's time printed beside it. Peak memory is this process's
+maximum resident set size (resource.getrusage), peers' runs included; the server is
+another process.
 
     /work/venv/bin/python bench/poll.py --feeds 300 --entries 50
 """
@@ -18,6 +20,7 @@ import hashlib
 import json
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.db import make_engine, make_sessionmaker, migrate, transaction  # noqa: E402
 from tracker.models import Feed  # noqa: E402
-from tracker.poll import poll  # noqa: E402
+from tracker.poll import PollSummary, poll  # noqa: E402
 from tracker.scenarios import Feed as FeedSpec  # noqa: E402
 from tracker.scenarios import load_scenarios  # noqa: E402
 from tracker.sync import sync  # noqa: E402
@@ -151,6 +154,8 @@ def main() -> None:
                         help="loopback addresses the feeds are spread over (politeness is "
                              "per host: at most 2 requests at a time to one)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of cold and warm polls, and runs of the peers' way")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -171,8 +176,8 @@ def main() -> None:
         server.communicate("")
 
 
-def run(args: argparse.Namespace, urls: list[str]) -> None:
-    """Cold poll, warm poll and the peers' way over the served feeds; print the figures."""
+def one_round(urls: list[str]) -> tuple[float, PollSummary, float, PollSummary]:
+    """A cold poll into a fresh SQLite database, then a warm one: (seconds, summary) each."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/bench.sqlite3")
         migrate(engine)
@@ -192,22 +197,47 @@ def run(args: argparse.Namespace, urls: list[str]) -> None:
         warm = poll(sessions)
         warm_s = time.perf_counter() - t0
         engine.dispose()
+    return cold_s, cold, warm_s, warm
 
-    t0 = time.perf_counter()
-    peer_entries = sum(len(feedparser.parse(url).entries) for url in urls)
-    peers_s = time.perf_counter() - t0
+
+def run(args: argparse.Namespace, urls: list[str]) -> None:
+    """Rounds of cold and warm polls, then the peers' way as many times; print the figures.
+
+    Each figure is the median of its runs: one run on a shared two-core machine can be off by
+    a tenth either way.
+    """
+    colds, warms = [], []
+    for _ in range(args.repeat):
+        cold_s, cold, warm_s, warm = one_round(urls)
+        colds.append(cold_s)
+        warms.append(warm_s)
+        if not all(o.outcome == "ok" for o in cold.feeds):
+            sys.exit(f"cold poll: not every feed stored: {cold.feeds}")
+        if not all(o.outcome == "not_modified" for o in warm.feeds):
+            sys.exit(f"warm poll: not every feed answered 304: {warm.feeds}")
+
+    peers, peer_entries = [], 0
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        peer_entries = sum(len(feedparser.parse(url).entries) for url in urls)
+        peers.append(time.perf_counter() - t0)
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worked = sum(1 for o in cold.feeds if o.outcome == "ok")
-    not_modified = sum(1 for o in warm.feeds if o.outcome == "not_modified")
-    print(f"feeds {args.feeds} x {args.entries} entries on {args.hosts} loopback hosts")
-    print(f"cold poll : {cold_s:7.2f} s  ({worked} ok, {cold.new_entries} entries, "
-          f"{cold.hits} hits, {cold.new_evidence} evidence items)")
-    print(f"warm poll : {warm_s:7.2f} s  ({not_modified} not modified)")
-    print(f"peers' way: {peers_s:7.2f} s  (feedparser.parse(url) in turn, {peer_entries} "
-          "entries, nothing stored)")
-    print(f"cold / peers = {cold_s / peers_s:.2f}   warm / cold = {warm_s / cold_s:.3f}")
-    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB")
+    cold_s, warm_s, peers_s = (statistics.median(x) for x in (colds, warms, peers))
+
+    def runs(values: list[float]) -> str:
+        return ", ".join(f"{v:.3f}" for v in values)
+
+    print(f"feeds {args.feeds} x {args.entries} entries on {args.hosts} loopback hosts; "
+          f"median of {args.repeat} runs each")
+    print(f"cold poll : {cold_s:7.3f} s  ({len(cold.feeds)} ok, {cold.new_entries} entries, "
+          f"{cold.hits} hits, {cold.new_evidence} evidence items)   runs: {runs(colds)}")
+    print(f"warm poll : {warm_s:7.3f} s  ({len(warm.feeds)} not modified)   runs: {runs(warms)}")
+    print(f"peers' way: {peers_s:7.3f} s  (feedparser.parse(url) in turn, {peer_entries} "
+          f"entries, nothing stored)   runs: {runs(peers)}")
+    print(f"cold / peers = {cold_s / peers_s:.2f} (target <= 1)   "
+          f"warm / cold = {warm_s / cold_s:.3f} (target < 0.05)")
+    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB (target < 300)")
 
 
 if __name__ == "__main__":

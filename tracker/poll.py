@@ -123,6 +123,17 @@ def _freeze_long_lived() -> None:
         _frozen = True
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a dependency except on Windows), else
+    asyncio's own: a poll of feeds that answer 304 is mostly event-loop and socket work, and
+    uvloop does that work in C."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def default_fetcher(settings: Settings) -> Fetcher:
     """A Fetcher as DESIGN §6 has it, with the concurrency of the settings."""
     return Fetcher(user_agent=USER_AGENT, concurrency=settings.concurrency)
@@ -162,7 +173,8 @@ def poll(
         run.report(outcome)
     if jobs:
         try:
-            asyncio.run(run.run(jobs, fetcher_factory or default_fetcher))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(run.run(jobs, fetcher_factory or default_fetcher))
         finally:
             run.release_unstored(jobs)
         # Once per poll rather than per feed: F(now) is derived from the log, which each
@@ -329,28 +341,27 @@ class _Poll:
         network_failures: list[tuple[_Job, FetchResult]] = []
         quiet: list[tuple[_Job, FetchResult]] = []
         loop = asyncio.get_running_loop()
-        finished: asyncio.Queue[asyncio.Task[_Polled]] = asyncio.Queue()
+        # Finished fetches arrive here; None means stop.
+        finished: asyncio.Queue[asyncio.Task[_Polled] | None] = asyncio.Queue()
         tasks = []
         for job in jobs:
             task = asyncio.create_task(self._poll_feed(fetcher, job))
             task.add_done_callback(finished.put_nowait)
             tasks.append(task)
+        watcher = asyncio.create_task(self._watch_stop(finished))
         remaining = len(tasks)
         try:
             while remaining or quiet:
                 if remaining:
-                    try:
-                        # A short wait, so a stop request is seen within a tenth of a second.
-                        done = [await asyncio.wait_for(finished.get(), 0.1)]
-                    except TimeoutError:
-                        done = []
+                    done = [await finished.get()]
                     while not finished.empty():
                         done.append(finished.get_nowait())
-                    if self._stopping():
+                    if None in done or self._stopping():
                         return
-                    for task in done:
+                    for item in done:
+                        assert item is not None
                         remaining -= 1
-                        job, result, outcome = task.result()
+                        job, result, outcome = item.result()
                         if outcome is not None:
                             self.report(outcome)
                         elif result.network_error:
@@ -370,9 +381,10 @@ class _Poll:
                     self.writer, self.store_failure, job, result.error or "network error",
                     result.retry_after, offline))
         finally:
+            watcher.cancel()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, watcher, return_exceptions=True)
             await fetcher.aclose()
             # A store already running finishes (its transaction is whole); queued ones never
             # start, and parses in flight are dropped.
@@ -382,6 +394,14 @@ class _Poll:
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
+
+    async def _watch_stop(self, finished: asyncio.Queue[asyncio.Task[_Polled] | None]) -> None:
+        """Look at the stop request every tenth of a second; when it comes, wake the poll."""
+        if self.stop is None:
+            return
+        while not self.stop.is_set():
+            await asyncio.sleep(0.1)
+        finished.put_nowait(None)
 
     async def _poll_feed(self, fetcher: Fetcher, job: _Job) -> _Polled:
         """Fetch, parse and store one feed. No outcome yet for a network failure, nor for a
