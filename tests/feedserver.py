@@ -76,6 +76,7 @@ class FeedServer:
         self._routes: dict[str, Route] = {}
         self._hits: dict[str, int] = {}
         self._requests: dict[str, list[dict[str, str]]] = {}
+        self._peers: set[tuple[str, int]] = set()
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.feed_server = self
@@ -152,8 +153,14 @@ class FeedServer:
         with self._lock:
             return list(self._requests.get(path, []))
 
-    def _record(self, path: str, headers: dict[str, str]) -> Route | None:
+    def connections(self) -> int:
+        """How many distinct client connections (address and port) have sent requests."""
         with self._lock:
+            return len(self._peers)
+
+    def _record(self, path: str, headers: dict[str, str], peer: tuple[str, int]) -> Route | None:
+        with self._lock:
+            self._peers.add(peer)
             self._hits[path] = self._hits.get(path, 0) + 1
             self._requests.setdefault(path, []).append(headers)
             return self._routes.get(path)
@@ -180,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.feed_server
         path = urlsplit(self.path).path
         headers = {name.lower(): value for name, value in self.headers.items()}
-        route = owner._record(path, headers)
+        route = owner._record(path, headers, self.client_address[:2])
         if route is None:
             self._send(404, b"not found", "text/plain")
             return

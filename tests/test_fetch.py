@@ -307,6 +307,24 @@ def test_at_most_per_host_requests_at_a_time(feed_server: FeedServer) -> None:
     assert time.monotonic() - started >= 0.85  # three rounds of two, not one round of six
 
 
+def test_connections_to_a_host_are_kept_across_answers_and_304s(feed_server: FeedServer) -> None:
+    for i in range(12):
+        feed_server.set_file(f"/f{i}.xml", "rss20.xml")
+    urls = [feed_server.url(f"/f{i}.xml") for i in range(12)]
+
+    async def run() -> list[FetchResult]:
+        async with Fetcher(per_host=2) as fetcher:
+            first = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+            return await asyncio.gather(
+                *(fetcher.fetch(r.url, etag=r.etag) for r in first))
+
+    again = asyncio.run(run())
+    assert [r.outcome for r in again] == ["not_modified"] * 12
+    # 24 requests, 12 of them answered 304, over no more connections than the host may have
+    assert sum(feed_server.hits(f"/f{i}.xml") for i in range(12)) == 24
+    assert feed_server.connections() <= 2
+
+
 def test_a_proxy_from_the_environment_carries_the_request(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
