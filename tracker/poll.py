@@ -164,7 +164,7 @@ def poll(
         return summary
     with transaction(sessions) as session:
         settings = load_settings(session)
-        jobs, skipped = _claim(session, feed_ids, all_feeds, clock(), owner)
+        jobs, skipped = _claim(session, settings, feed_ids, all_feeds, clock(), owner)
         rules = _rules(session)
     run = _Poll(sessions, settings, rules, clock, owner, summary, on_feed, stop)
     if on_start is not None:
@@ -184,10 +184,10 @@ def poll(
 
 
 def _claim(
-    session: Session, feed_ids: Sequence[str] | None, all_feeds: bool, now: datetime, owner: str
+    session: Session, settings: Settings, feed_ids: Sequence[str] | None, all_feeds: bool,
+    now: datetime, owner: str,
 ) -> tuple[list[_Job], list[FeedOutcome]]:
     """Lease the feeds to poll; rows another process holds are skipped, never waited for."""
-    settings = load_settings(session)
     query = select(
         Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.interval_seconds
     ).order_by(Feed.id).with_for_update(skip_locked=True).where(
@@ -289,6 +289,13 @@ def _hold_host(session: Session, job: _Job, until: datetime) -> None:
             other.next_poll is None or other.next_poll < until
         ):
             other.next_poll = until
+
+
+def _polled_ok(result: FetchResult, now: datetime, next_poll: datetime) -> dict[str, object]:
+    """The columns of a feed polled successfully: validators, failures 0, lease released."""
+    return {"etag": result.etag, "last_modified": result.last_modified, "last_polled": now,
+            "last_success": now, "failures": 0, "next_poll": next_poll,
+            "lease_owner": None, "lease_until": None}
 
 
 def jittered(delay: timedelta) -> timedelta:
@@ -448,9 +455,7 @@ class _Poll:
         done, rows = [], []
         for job, result in batch:
             next_poll = now + jittered(job.interval)
-            rows.append({"id": job.id, "etag": result.etag, "last_modified": result.last_modified,
-                         "last_polled": now, "last_success": now, "failures": 0,
-                         "next_poll": next_poll, "lease_owner": None, "lease_until": None})
+            rows.append({"id": job.id, **_polled_ok(result, now, next_poll)})
             done.append(FeedOutcome(job.id, "not_modified" if result.outcome == "not_modified"
                                     else "unchanged", next_poll=next_poll))
         with transaction(self.sessions) as session:
@@ -523,9 +528,7 @@ class _Poll:
         """Mark a feed polled successfully: validators, failures 0, next poll, lease released."""
         next_poll = now + jittered(job.interval)
         session.execute(update(Feed).where(Feed.id == job.id).values(
-            etag=result.etag, last_modified=result.last_modified, last_polled=now,
-            last_success=now, failures=0, next_poll=next_poll, lease_owner=None,
-            lease_until=None, **values))
+            **_polled_ok(result, now, next_poll), **values))
         return FeedOutcome(job.id, outcome, next_poll=next_poll, warning=values.get("warning"))
 
     def _gone(self, job: _Job, reason: str) -> FeedOutcome:
