@@ -101,8 +101,7 @@ def poll_job(ctx: Context, note: RunNote) -> None:
     from .poll import poll
 
     summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
-    failed = sum(1 for f in summary.feeds if f.outcome == "error")
-    note.detail = (f"{len(summary.feeds)} feeds, {failed} failed, "
+    note.detail = (f"{len(summary.feeds)} feeds, {summary.failed} failed, "
                    f"{summary.new_entries} new entries, {summary.new_evidence} new evidence"
                    + (", offline" if summary.offline else ""))
     if summary.feeds:

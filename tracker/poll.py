@@ -84,6 +84,11 @@ class PollSummary:
     hits: int = 0
 
     @property
+    def failed(self) -> int:
+        """Feeds whose poll failed, those found gone (HTTP 410) included."""
+        return sum(1 for f in self.feeds if f.outcome in ("error", "gone"))
+
+    @property
     def ok(self) -> bool:
         """True unless feeds were fetched and none of them worked (the exit-0 rule)."""
         tried = [f for f in self.feeds if f.outcome != "skipped"]

@@ -111,8 +111,7 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
     if as_json:
         emit_json(summary_json(summary))
     else:
-        failed = sum(1 for o in summary.feeds if o.outcome in ("error", "gone"))
-        line = (f"{_plural(len(summary.feeds), 'feed')} polled, {failed} failed: "
+        line = (f"{_plural(len(summary.feeds), 'feed')} polled, {summary.failed} failed: "
                 f"{_entries(summary.new_entries)}, {_plural(summary.hits, 'hit')}, "
                 f"{summary.new_evidence} new evidence")
         if summary.offline:
