@@ -126,6 +126,17 @@ class Tracker:
         assert result.exit_code == 0, (result.output, result.exception)
         return result
 
+    def refused(self, *args: str, message: str) -> Result:
+        """Run and insist on a refusal: exit 2, `message` said, no traceback, and the
+        database unchanged row for row."""
+        before = snapshot(self.db_url)
+        result = self(*args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output
+        assert "Traceback" not in result.output
+        assert snapshot(self.db_url) == before
+        return result
+
 
 @pytest.fixture
 def tracker(db_url: str, scenarios_file: Path) -> Tracker:

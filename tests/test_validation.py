@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_YAML, Tracker, snapshot
+from tests.conftest import SMALL_YAML, Tracker
 from tracker.errors import ValidationError
 from tracker.scenarios import load_scenarios, parse_scenarios
 
@@ -114,15 +114,10 @@ def test_cli_refuses_without_touching_the_database(
     initialized: Tracker, command: str, case: str, text: str, fragment: str, line: int | None
 ) -> None:
     initialized.ok("update", "uzbekistan-rejoins", "rejoins=0.1", "--note", "baseline")
-    before = snapshot(initialized.db_url)
     initialized.scenarios.write_text(text, encoding="utf-8")
-    result = initialized(command)
-    assert result.exit_code == 2, result.output
-    assert fragment in result.output
-    assert "Traceback" not in result.output
+    result = initialized.refused(command, message=fragment)
     if line is not None:
         assert f":{line}:" in result.output
-    assert snapshot(initialized.db_url) == before
 
 
 def test_missing_scenarios_file_is_a_usage_error(tracker: Tracker, tmp_path: Path) -> None:
