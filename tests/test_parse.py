@@ -70,8 +70,8 @@ def all_text(feed: ParsedFeed) -> str:
             "Eurasia Security Review",
             [
                 (
-                    "Uzbekistan rules out rejoining the CSTO",
-                    "https://review.example.com/2021/07/uzbekistan-rules-out-csto",
+                    "Uzbekistan weighs rejoining the CSTO",
+                    "https://review.example.com/2021/07/uzbekistan-weighs-csto",
                     utc(2021, 7, 12, 6, 30),
                     "id:esr-2021-0712",
                 ),
@@ -173,7 +173,7 @@ def test_formats(
 
 def test_cdata_html_summary_is_kept_sanitized() -> None:
     summary = parse("rss20.xml").entries[0].summary
-    assert "<b>membership</b>" in summary and "not on the agenda" in summary
+    assert "<b>membership</b>" in summary and "have begun" in summary
     assert "<script" not in summary and "alert" not in summary
 
 

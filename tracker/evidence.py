@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from .config import load_settings, login_name
 from .errors import UsageError
 from .forecasts import get_question, rescore
-from .models import Entry, Evidence, Hit, Indicator, Question
+from .matching import Blocked
+from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 from .scenarios import Settings
 from .scoring import Vector
 from .timeutil import iso, utcnow
@@ -39,6 +40,8 @@ class NewHit:
     indicator_id: str
     observed_at: datetime
     terms: tuple[str, ...]
+    sentence: str | None = None
+    marks: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -93,8 +96,18 @@ def record_hits(session: Session, hits: Sequence[NewHit], now: datetime) -> tupl
     if placed:
         session.execute(insert(Hit), [
             {"entry_id": hit.entry_id, "indicator_id": hit.indicator_id, "evidence_id": item.id,
-             "terms": list(hit.terms), "created_at": now} for hit, item in placed])
+             "terms": list(hit.terms), "created_at": now, "sentence": hit.sentence,
+             "marks": [list(m) for m in hit.marks]} for hit, item in placed])
     return created, {i.question_id for i in indicators}
+
+
+def record_blocked(session: Session, blocked: Sequence[tuple[int, Blocked]],
+                   now: datetime) -> None:
+    """Keep the matches cues blocked (entry id, what blocked it), for the analyst to see."""
+    if blocked:
+        session.execute(insert(BlockedMatch), [
+            {"entry_id": entry_id, "indicator_id": b.indicator, "sentence": b.sentence,
+             "cue": b.cue, "kind": b.kind, "created_at": now} for entry_id, b in blocked])
 
 
 def _plan(items: Sequence[Evidence], new: list[NewHit],

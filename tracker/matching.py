@@ -1,65 +1,50 @@
-"""Indicator match rules: normalize an entry's text and find the indicators it matches.
+"""Indicator match rules (DESIGN §3, extended by docs/matching.md): find the indicators an
+entry reports, in which sentence, with which terms, and the matches a cue blocked.
 
 Pure functions, no database. A term matches as a whole word or phrase of the normalized text:
 it never starts right after or ends right before a word character (letter, digit, underscore),
 and a trailing ``*`` lets its last word run on. This is what the regular expression
-``(?<!\\w)TERM(?!\\w)`` (``TERM\\w*`` for ``*``) says over the normalized title or summary;
-:class:`Matcher` gives the same answers without running every term's expression on every entry.
+``(?<!\\w)TERM(?!\\w)`` (``TERM\\w*`` for ``*``) says over the normalized text.
+
+Two stages keep matching fast. The whole entry is looked at first, as one text, for the rules
+whose every group has a term somewhere and whose `none` terms are absent; only those rules are
+then checked sentence by sentence, with `near` and the cues, on the terms already found.
 """
 
 from __future__ import annotations
 
-import html
 import re
-import unicodedata
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any
 
-__all__ = ["Matcher", "Rule", "normalize"]
+import yaml
+
+from .sentences import Sentence, clean_text, fold, sentences
+
+__all__ = [
+    "CUE_KINDS", "Blocked", "Cues", "Found", "Match", "Matcher", "Rule", "normalize",
+]  # fmt: skip
 
 _WORD = re.compile(r"\w+")
-
-# One pass over the markup: comments, script/style blocks (with their content), tags and
-# declarations. `[^<>]*` stops at the next "<", which keeps every pattern linear on bad HTML.
-_MARKUP = re.compile(
-    r"<!--.*?(?:-->|\Z)"
-    r"|<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)"
-    r"|</?([A-Za-z][\w:.-]*)[^<>]*>"
-    r"|<[!?][^<>]*>",
-    re.DOTALL | re.IGNORECASE,
-)
-
-# Tags that render inside a line of text: "Uzbek<b>istan</b>" reads as one word. Every other
-# tag (p, br, div, li, td, img, unknown ones) separates words, as a browser would.
-_INLINE_TAGS = frozenset(
-    {
-        "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em",
-        "font", "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike",
-        "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
-    }
-)  # fmt: skip
-
-
-def _markup_replacement(m: re.Match[str]) -> str:
-    if m.group(1):
-        return " "
-    name = m.group(2)
-    if name is None:
-        return ""
-    return "" if name.lower() in _INLINE_TAGS else " "
+SCOPES = ("sentence", "entry")
+CUE_KINDS = ("negation", "negation_after", "hypothetical", "simulation", "terminator")
+# Per indicator, each kind of cue is checked or ignored; negation_after goes with negation.
+CUE_SWITCHES = ("negation", "hypothetical", "simulation")
+RULE_KEYS = ("all", "any", "none", "near", "scope", *CUE_SWITCHES)
+DEFAULT_WINDOW = 5
+NEAR_MAX = 100
+WINDOW_MAX = 20
 
 
 def normalize(text: str) -> str:
     """Strip HTML tags, decode entities, apply Unicode NFKC and casefold, collapse whitespace."""
     if not text:
         return ""
-    if "<" in text:
-        text = _MARKUP.sub(_markup_replacement, text)
-    if "&" in text:
-        text = html.unescape(text)
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return " ".join(clean_text(text).casefold().split())
 
 
 def _as_terms(value: Any, where: str) -> tuple[str, ...]:
@@ -76,34 +61,6 @@ def _as_terms(value: Any, where: str) -> tuple[str, ...]:
     return terms
 
 
-@dataclass(frozen=True)
-class Rule:
-    """An indicator's match rule: every `all` group, one of `any` (if given), none of `none`."""
-
-    all: tuple[tuple[str, ...], ...] = ()
-    any: tuple[str, ...] = ()
-    none: tuple[str, ...] = ()
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any]) -> Rule:
-        """Build a rule from ``{"all": [[..], [..]], "any": [..], "none": [..]}``.
-
-        A bare term inside `all` is a group of its own. Raises ValueError on unknown keys or
-        terms that are not text.
-        """
-        unknown = sorted(str(key) for key in m if key not in ("all", "any", "none"))
-        if unknown:
-            raise ValueError(f"unknown match key(s): {', '.join(unknown)}")
-        raw_groups = m.get("all")
-        if isinstance(raw_groups, str):
-            raw_groups = [raw_groups]
-        groups = tuple(
-            _as_terms(group, f"all[{i}]") for i, group in enumerate(_as_list(raw_groups, "all"))
-        )
-        any_ = _as_terms(m.get("any"), "any")
-        return cls(all=groups, any=any_, none=_as_terms(m.get("none"), "none"))
-
-
 def _as_list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
@@ -112,18 +69,137 @@ def _as_list(value: Any, where: str) -> list[Any]:
     return list(value)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """An indicator's match rule: every `all` group and one of `any` (if given) in one
+    sentence (or anywhere with scope "entry"), within `near` words of each other if set,
+    none of `none` in the entry, and not in reach of a negation, hypothetical or simulation
+    cue unless that kind is ignored."""
+
+    all: tuple[tuple[str, ...], ...] = ()
+    any: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    near: int | None = None
+    scope: str = "sentence"
+    negation: bool = True
+    hypothetical: bool = True
+    simulation: bool = True
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> Rule:
+        """Build a rule from ``{"all": [[..], [..]], "any": [..], "none": [..], "near": N,
+        "scope": "sentence"|"entry", "negation": "check"|"ignore", ...}``.
+
+        A bare term inside `all` is a group of its own. Raises ValueError on unknown keys,
+        terms that are not text, or bad values.
+        """
+        unknown = sorted(str(key) for key in m if key not in RULE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown match key(s): {', '.join(unknown)}")
+        raw_groups = m.get("all")
+        if isinstance(raw_groups, str):
+            raw_groups = [raw_groups]
+        groups = tuple(
+            _as_terms(group, f"all[{i}]") for i, group in enumerate(_as_list(raw_groups, "all"))
+        )
+        near = m.get("near")
+        if near is not None and (isinstance(near, bool) or not isinstance(near, int)
+                                 or not 0 <= near <= NEAR_MAX):
+            raise ValueError(f"near: expected a whole number of words 0 to {NEAR_MAX}, "
+                             f"got {near!r}")
+        scope = m.get("scope", "sentence")
+        if scope not in SCOPES:
+            raise ValueError(f"scope: expected one of {', '.join(SCOPES)}, got {scope!r}")
+        switches = {}
+        for key in CUE_SWITCHES:
+            value = m.get(key, "check")
+            if value not in ("check", "ignore"):
+                raise ValueError(f"{key}: expected check or ignore, got {value!r}")
+            switches[key] = value == "check"
+        return cls(all=groups, any=_as_terms(m.get("any"), "any"),
+                   none=_as_terms(m.get("none"), "none"), near=near, scope=scope, **switches)
+
+
+@cache
+def shipped_cues() -> dict[str, tuple[str, ...]]:
+    """The reviewed cue lists shipped with the package (tracker/cues.yaml), by kind."""
+    text = resources.files("tracker").joinpath("cues.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    return {kind: tuple(t for lang in data[kind].values() for t in lang) for kind in CUE_KINDS}
+
+
+@dataclass(frozen=True)
+class Cues:
+    """The cue lists in force and how many words a negation or hypothetical cue reaches."""
+
+    lists: Mapping[str, tuple[str, ...]] = field(default_factory=shipped_cues)
+    window: int = DEFAULT_WINDOW
+
+    @classmethod
+    def from_settings(cls, matching: Mapping[str, Any] | None) -> Cues:
+        """The shipped lists changed by `settings.matching` of scenarios.yaml (validated):
+        a list replaces a kind's cues, ``{add: [..], remove: [..]}`` edits them."""
+        matching = matching or {}
+        lists = dict(shipped_cues())
+        for kind, change in (matching.get("cues") or {}).items():
+            if isinstance(change, Mapping):
+                removed = {_term_key(t) for t in change.get("remove") or ()}
+                kept = [t for t in lists[kind] if _term_key(t) not in removed]
+                lists[kind] = tuple(kept) + tuple(change.get("add") or ())
+            else:
+                lists[kind] = tuple(change)
+        return cls(lists, int(matching.get("window", DEFAULT_WINDOW)))
+
+
 def _term_key(term: str) -> tuple[str, bool] | None:
     """The normalized body of a term and whether it ends in `*`; None if it can match nothing."""
-    body = " ".join(unicodedata.normalize("NFKC", term).casefold().split())
+    body = " ".join(fold(term).split())
     star = body.endswith("*")
     if star:
         body = body[:-1].rstrip()
     return (body, star) if body else None
 
 
+def _pattern(key: tuple[str, bool]) -> str:
+    body, star = key
+    return r"(?<!\w)" + re.escape(body) + (r"\w*" if star else "") + r"(?!\w)"
+
+
+@dataclass(frozen=True)
+class Match:
+    """An indicator sighted in an entry: the terms found (as written in the rule), the
+    sentence that reports it and where its terms are in it (character spans)."""
+
+    indicator: str
+    terms: tuple[str, ...]
+    sentence: str
+    marks: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A match a cue stopped: the sentence, the cue as it reads there and its kind."""
+
+    indicator: str
+    terms: tuple[str, ...]
+    sentence: str
+    marks: tuple[tuple[int, int], ...]
+    cue: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the matcher found in one entry."""
+
+    matches: tuple[Match, ...] = ()
+    blocked: tuple[Blocked, ...] = ()
+
+
 @dataclass(frozen=True)
 class _CompiledRule:
     indicator: str
+    rule: Rule
     groups: tuple[frozenset[int], ...]  # the `all` groups, then `any` as one more group
     none: frozenset[int]
     terms: tuple[tuple[str, int], ...]  # (term as written, term id) in rule order, no repeats
@@ -132,16 +208,150 @@ class _CompiledRule:
         return self.none.isdisjoint(found) and all(not g.isdisjoint(found) for g in self.groups)
 
 
-class Matcher:
-    """Rules compiled once; `match` finds the indicators an entry matches."""
+@dataclass(frozen=True)
+class _Occurrence:
+    term: int
+    first: int  # word index of its first word in its sentence
+    last: int
+    span: tuple[int, int]  # characters in the sentence's text
+    sentence: int
+    at: int  # word index of its first word in what `near` measures: the sentence or entry
 
-    def __init__(self, rules: Mapping[str, Rule]) -> None:
+
+@dataclass(frozen=True)
+class _Cue:
+    kind: str
+    first: int
+    last: int
+    text: str
+
+
+class _Text:
+    """One entry's sentences, with the words, term occurrences and cues of each, computed
+    once and only when a rule asks."""
+
+    def __init__(self, title: str, summary: str, matcher: Matcher) -> None:
+        self.title, self.summary = title, summary
+        self.matcher = matcher
+        self._sentences: list[Sentence] | None = None
+        self._wholes: dict[int, Sentence] = {}
+        self._words: dict[int, list[int]] = {}
+        self._occurrences: dict[tuple[int, int], list[_Occurrence]] = {}
+        self._cues: dict[int, list[_Cue]] = {}
+
+    @property
+    def sentences(self) -> list[Sentence]:
+        if self._sentences is None:
+            self._sentences = sentences(self.title, self.summary)
+        return self._sentences
+
+    def unit(self, i: int) -> Sentence:
+        """Sentence i; for scope entry, -1 is the whole title and -2 the whole summary."""
+        if i >= 0:
+            return self.sentences[i]
+        if i not in self._wholes:
+            whole = " ".join(clean_text(self.title if i == -1 else self.summary).split())
+            self._wholes[i] = Sentence.of(whole, -1 - i)
+        return self._wholes[i]
+
+    def word_starts(self, i: int) -> list[int]:
+        if i not in self._words:
+            self._words[i] = [m.start() for m in _WORD.finditer(self.unit(i).folded)]
+        return self._words[i]
+
+    def _word_range(self, i: int, start: int, end: int) -> tuple[int, int]:
+        starts = self.word_starts(i)
+        first = bisect_left(starts, start)
+        return first, max(first, bisect_left(starts, end) - 1)
+
+    def occurrences(self, i: int, term: int) -> list[_Occurrence]:
+        key = (i, term)
+        if key not in self._occurrences:
+            s = self.unit(i)
+            out = []
+            for m in self.matcher.pattern(term).finditer(s.folded):
+                first, last = self._word_range(i, m.start(), m.end())
+                out.append(_Occurrence(term, first, last, s.to_text(m.start(), m.end()), i, first))
+            self._occurrences[key] = out
+        return self._occurrences[key]
+
+    def cues(self, i: int) -> list[_Cue]:
+        if i not in self._cues:
+            s = self.unit(i)
+            out = []
+            for kind, pattern in self.matcher.cue_patterns.items():
+                for m in pattern.finditer(s.folded):
+                    first, last = self._word_range(i, m.start(), m.end())
+                    a, b = s.to_text(m.start(), m.end())
+                    out.append(_Cue(kind, first, last, s.text[a:b]))
+            self._cues[i] = out
+        return self._cues[i]
+
+    def blocker(self, o: _Occurrence, rule: Rule, window: int) -> _Cue | None:
+        """The cue that keeps this occurrence from counting, if any."""
+        cues = self.cues(o.sentence)
+        if not cues:
+            return None
+        stops = [c for c in cues if c.kind == "terminator"]
+
+        def clear(a: int, b: int) -> bool:  # no terminator strictly between words a and b
+            return not any(a < t.first and t.last < b for t in stops)
+
+        for c in cues:
+            if c.kind == "simulation" and rule.simulation:
+                return c
+            before = c.kind in ("negation", "hypothetical") and getattr(rule, c.kind)
+            if before and c.last < o.first and o.first - c.last <= window and clear(c.last,
+                                                                                    o.first):
+                return c
+            after = c.kind == "negation_after" and rule.negation
+            if after and c.first > o.last and c.first - o.last <= window and clear(o.last,
+                                                                                   c.first):
+                return c
+        return None
+
+
+def _within(groups: Sequence[Sequence[_Occurrence]], near: int | None) -> bool:
+    """True when one occurrence of every group can be picked with all first words at most
+    `near` words apart (any pick when near is None)."""
+    if any(not g for g in groups):
+        return False
+    if near is None:
+        return True
+    points = sorted((o.at, k) for k, g in enumerate(groups) for o in g)
+    counts = [0] * len(groups)
+    covered, lo = 0, 0
+    for pos, k in points:
+        counts[k] += 1
+        covered += counts[k] == 1
+        while covered == len(groups):
+            if pos - points[lo][0] <= near:
+                return True
+            j = points[lo][1]
+            counts[j] -= 1
+            covered -= counts[j] == 0
+            lo += 1
+    return False
+
+
+class Matcher:
+    """Rules compiled once; `find` reports what an entry matches and what cues blocked."""
+
+    def __init__(self, rules: Mapping[str, Rule], cues: Cues | None = None) -> None:
+        self.cues = cues or Cues()
         self._ids: dict[tuple[str, bool], int] = {}
         self._rules: list[_CompiledRule] = []
         for indicator, rule in rules.items():
             compiled = self._compile_rule(indicator, rule)
             if compiled is not None:
                 self._rules.append(compiled)
+        self._patterns: dict[int, re.Pattern[str]] = {}
+        self._keys = {term_id: key for key, term_id in self._ids.items()}
+        self.cue_patterns = {
+            kind: re.compile("|".join(sorted({_pattern(k) for k in map(_term_key, terms) if k},
+                                             key=len, reverse=True)))
+            for kind, terms in self.cues.lists.items() if any(map(_term_key, terms))
+        }
 
         # A rule is looked at only when a term of its smallest group was found: it cannot hold
         # otherwise, and this keeps common terms from waking up many rules.
@@ -164,9 +374,7 @@ class Matcher:
                 continue
             # Phrases and punctuation: verified by their expression, but only when a word the
             # match must contain whole is among the entry's words.
-            pattern = re.compile(
-                r"(?<!\w)" + re.escape(body) + (r"\w*" if star else "") + r"(?!\w)"
-            )
+            pattern = self.pattern(term_id)
             words = _WORD.findall(body)
             if star and _WORD.fullmatch(body[-1]):
                 words = words[:-1]  # the last word is only a prefix
@@ -191,6 +399,13 @@ class Matcher:
             self._prefix_parent.append(stack[-1] if stack else -1)
             stack.append(i)
 
+    def pattern(self, term_id: int) -> re.Pattern[str]:
+        """The regular expression of a term, compiled on first use."""
+        pattern = self._patterns.get(term_id)
+        if pattern is None:
+            pattern = self._patterns[term_id] = re.compile(_pattern(self._keys[term_id]))
+        return pattern
+
     def _term_id(self, term: str) -> int | None:
         key = _term_key(term)
         if key is None:
@@ -213,7 +428,7 @@ class Matcher:
         if not groups:
             return None  # neither `all` nor `any`: matches nothing
         none = frozenset(i for i in map(self._term_id, rule.none) if i is not None)
-        return _CompiledRule(indicator, tuple(groups), none, tuple(terms.items()))
+        return _CompiledRule(indicator, rule, tuple(groups), none, tuple(terms.items()))
 
     def _found_terms(self, text: str) -> set[int]:
         words = set(_WORD.findall(text))
@@ -238,21 +453,95 @@ class Matcher:
                 found.add(term_id)
         return found
 
-    def match(self, title: str, summary: str) -> dict[str, tuple[str, ...]]:
-        """Indicator id -> the terms (as written) that matched, for every indicator that matches.
-
-        Title and summary are searched as one text with a break between them that no phrase
-        crosses; indicators come in the order of the rules, terms in the order of their rule.
-        """
+    def find(self, title: str, summary: str) -> Found:
+        """The indicators an entry reports (in rule order) and the matches cues blocked."""
         # Normalized text holds no line break, so "\n" is a separator no term can contain.
-        text = normalize(title or "") + "\n" + normalize(summary or "")
-        found = self._found_terms(text)
+        found = self._found_terms(normalize(title or "") + "\n" + normalize(summary or ""))
         if not found:
-            return {}
+            return Found()
         candidates = sorted({r for t in found for r in self._rules_of.get(t, ())})
-        result: dict[str, tuple[str, ...]] = {}
+        text: _Text | None = None
+        matches: list[Match] = []
+        blocked: list[Blocked] = []
         for index in candidates:
             rule = self._rules[index]
-            if rule.holds(found):
-                result[rule.indicator] = tuple(t for t, i in rule.terms if i in found)
-        return result
+            if not rule.holds(found):
+                continue
+            text = text or _Text(title or "", summary or "", self)
+            result = self._check(rule, found, text)
+            if isinstance(result, Match):
+                matches.append(result)
+            elif result is not None:
+                blocked.append(result)
+        return Found(tuple(matches), tuple(blocked))
+
+    def match(self, title: str, summary: str) -> dict[str, tuple[str, ...]]:
+        """Indicator id -> the terms (as written) that matched, for every indicator reported."""
+        return {m.indicator: m.terms for m in self.find(title, summary).matches}
+
+    def _check(self, rule: _CompiledRule, found: set[int], text: _Text) -> Match | Blocked | None:
+        """The first sentence that reports the rule's event; else the first a cue blocked."""
+        window = self.cues.window
+        # At scope entry the title and the summary are each one text, as in DESIGN §3.
+        if rule.rule.scope == "entry":
+            spans: list[Sequence[int]] = [(-1, -2)]
+        else:
+            spans = [(i,) for i in range(len(text.sentences))]
+        first_blocked: Blocked | None = None
+        for span in spans:
+            offset = 0
+            groups: list[list[_Occurrence]] = [[] for _ in rule.groups]
+            for i in span:
+                for group, ids in zip(groups, rule.groups, strict=True):
+                    for term_id in ids & found:
+                        group.extend(_shift(o, offset) for o in text.occurrences(i, term_id))
+                offset += len(text.word_starts(i)) + 1
+            if not _within(groups, rule.rule.near):
+                continue
+            blockers = {id(o): text.blocker(o, rule.rule, window) for g in groups for o in g}
+            free = [[o for o in g if blockers[id(o)] is None] for g in groups]
+            if _within(free, rule.rule.near):
+                return Match(rule.indicator, *self._shown(rule, groups, text))
+            if first_blocked is None:
+                stuck = next(g for g, f in zip(groups, free, strict=True)
+                             if not _within([f], None))
+                cue = blockers[id(stuck[0])]
+                assert cue is not None
+                first_blocked = Blocked(rule.indicator, *self._shown(rule, groups, text),
+                                        cue.text, cue.kind)
+        return first_blocked
+
+    @staticmethod
+    def _shown(rule: _CompiledRule, groups: list[list[_Occurrence]],
+               text: _Text) -> tuple[tuple[str, ...], str, tuple[tuple[int, int], ...]]:
+        """The terms found (rule order), the sentence(s) they are in and their spans there."""
+        occurrences = sorted({(o.sentence, o.span, o.term) for g in groups for o in g})
+        present = {term for _, _, term in occurrences}
+        terms = tuple(t for t, i in rule.terms if i in present)
+        shown, marks, base = [], [], 0
+        for i in sorted({s for s, _, _ in occurrences}, key=abs):
+            sentence = text.unit(i).text
+            for _, (a, b), _ in (o for o in occurrences if o[0] == i):
+                marks.append((base + a, base + b))
+            shown.append(sentence)
+            base += len(sentence) + len(" … ")
+        return terms, " … ".join(shown), tuple(sorted(set(marks)))
+
+
+def _shift(o: _Occurrence, offset: int) -> _Occurrence:
+    if not offset:
+        return o
+    return _Occurrence(o.term, o.first, o.last, o.span, o.sentence, o.at + offset)
+
+
+def marked(sentence: str, marks: Sequence[Sequence[int]], before: str, after: str,
+           escape: Any = str) -> str:
+    """The sentence with each marked span wrapped in `before`/`after`, the rest escaped."""
+    out, pos = [], 0
+    for a, b in sorted(tuple(m) for m in marks):
+        if a < pos or b > len(sentence) or a >= b:
+            continue  # overlapping or stale marks are shown unmarked rather than garbled
+        out += [escape(sentence[pos:a]), before, escape(sentence[a:b]), after]
+        pos = b
+    out.append(escape(sentence[pos:]))
+    return "".join(out)

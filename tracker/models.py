@@ -177,6 +177,8 @@ class Evidence(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     reviewed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # When a changed rule took every hit of an auto item away (state "withdrawn").
+    withdrawn_at: Mapped[datetime | None]
 
     indicator: Mapped[Indicator] = relationship()
     hits: Mapped[list[Hit]] = relationship(back_populates="evidence", order_by="Hit.id")
@@ -192,9 +194,31 @@ class Hit(Base):
     evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id"), index=True)
     terms: Mapped[list[Any]]
     created_at: Mapped[datetime]
+    # The sentence that reports the event and the character spans of its terms in it.
+    sentence: Mapped[str | None] = mapped_column(Text)
+    marks: Mapped[list[Any] | None]
+    # Set when a changed rule no longer matches the entry; the hit then counts for nothing.
+    withdrawn_at: Mapped[datetime | None]
 
     entry: Mapped[Entry] = relationship()
     evidence: Mapped[Evidence] = relationship(back_populates="hits")
+
+
+class BlockedMatch(Base):
+    """An entry whose terms matched an indicator in a sentence a cue kept from counting."""
+
+    __tablename__ = "blocked_matches"
+    __table_args__ = (UniqueConstraint("entry_id", "indicator_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    indicator_id: Mapped[str] = mapped_column(ForeignKey("indicators.id"))
+    sentence: Mapped[str] = mapped_column(Text)
+    cue: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+
+    entry: Mapped[Entry] = relationship()
 
 
 class Forecast(Base):
@@ -270,6 +294,7 @@ class JobRun(Base):
 
 __all__ = [
     "Base",
+    "BlockedMatch",
     "Entry",
     "Evidence",
     "Feed",

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import load_settings, process_owner
 from .db import transaction
 from .errors import UsageError
-from .evidence import NewHit, record_hits
+from .evidence import NewHit, record_blocked, record_hits
 from .fetch import USER_AGENT, Fetcher, FetchResult
 from .forecasts import rescore
-from .matching import Matcher, Rule
+from .matching import Blocked, Cues, Found, Matcher, Rule
 from .models import Entry, Feed, Indicator, Question
 from .parse import ParsedEntry, ParsedFeed, parse_feed
 from .parse import observed_time as entry_observed_time
@@ -62,6 +62,7 @@ class FeedOutcome:
     new_entries: int = 0
     hits: int = 0
     new_evidence: int = 0
+    blocked: int = 0  # matches a negation, hypothetical or simulation cue kept from counting
     error: str | None = None
     warning: str | None = None
     failures: int = 0
@@ -82,6 +83,7 @@ class PollSummary:
     offline: bool = False
     questions_rescored: list[str] = field(default_factory=list)
     hits: int = 0
+    blocked: int = 0
 
     @property
     def failed(self) -> int:
@@ -253,24 +255,24 @@ def _rules(session: Session) -> dict[str, Rule]:
     return rules
 
 
-Matches = dict[str, dict[str, tuple[str, ...]]]  # entry key -> indicator -> terms
+Matches = dict[str, Found]  # entry key -> what the matcher found in it
 _worker_matcher: Matcher | None = None
 
 
-def _start_worker(rules: dict[str, Rule]) -> None:
+def _start_worker(rules: dict[str, Rule], cues: Cues) -> None:
     """Compile the poll's rules once in each worker process."""
     global _worker_matcher
-    _worker_matcher = Matcher(rules)
+    _worker_matcher = Matcher(rules, cues)
 
 
 def _parse_and_match(body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
     """parse_feed, then match every entry, in a worker process."""
     parsed = parse_feed(body, url=url)
     assert _worker_matcher is not None
-    return parsed, {e.key: _worker_matcher.match(e.title, e.summary) for e in parsed.entries}
+    return parsed, {e.key: _worker_matcher.find(e.title, e.summary) for e in parsed.entries}
 
 
-def _parser_pool(feeds: int, rules: dict[str, Rule]) -> ProcessPoolExecutor | None:
+def _parser_pool(feeds: int, rules: dict[str, Rule], cues: Cues) -> ProcessPoolExecutor | None:
     """Worker processes to parse and match in when a poll is large and there are cores.
 
     feedparser is pure Python: in threads it would only take turns with the storing.
@@ -281,7 +283,7 @@ def _parser_pool(feeds: int, rules: dict[str, Rule]) -> ProcessPoolExecutor | No
     # forkserver: never fork a process that runs threads (the daemon's scheduler, ours).
     context = multiprocessing.get_context("forkserver")
     return ProcessPoolExecutor(min(cores, 4), mp_context=context, initializer=_start_worker,
-                               initargs=(rules,))
+                               initargs=(rules, cues))
 
 
 def _hold_host(session: Session, job: _Job, until: datetime) -> None:
@@ -324,7 +326,8 @@ class _Poll:
         self.sessions = sessions
         self.settings = settings
         self.rules = rules
-        self.matcher = Matcher(rules)
+        self.cues = Cues.from_settings(settings.matching)
+        self.matcher = Matcher(rules, self.cues)
         self.clock = clock
         self.owner = owner
         self.summary = summary
@@ -343,13 +346,14 @@ class _Poll:
         s.new_entries += outcome.new_entries
         s.new_evidence += outcome.new_evidence
         s.hits += outcome.hits
+        s.blocked += outcome.blocked
         if self.on_feed is not None:
             self.on_feed(outcome)
 
     async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
         """Poll every job concurrently; each is fetched, parsed and stored as it arrives."""
         fetcher = factory(self.settings)
-        self.parser = _parser_pool(len(jobs), self.rules)
+        self.parser = _parser_pool(len(jobs), self.rules, self.cues)
         network_failures: list[tuple[_Job, FetchResult]] = []
         quiet: list[tuple[_Job, FetchResult]] = []
         loop = asyncio.get_running_loop()
@@ -498,6 +502,7 @@ class _Poll:
                     Entry.feed_id == job.id, Entry.key.in_(keys[i:i + _KEY_CHUNK]))))
             new = [e for e in entries if e.key not in seen]
             hits: list[NewHit] = []
+            blocked: list[tuple[int, Blocked]] = []
             if new:
                 # One executemany, then one query for the ids: no per-row RETURNING.
                 observed = {e.key: entry_observed_time(e.published, now) for e in new}
@@ -512,15 +517,18 @@ class _Poll:
                         Entry.feed_id == job.id, Entry.key.in_(chunk)))
                     ids.update((key, entry_id) for key, entry_id in rows)
                 if matches is None:
-                    matches = {e.key: self.matcher.match(e.title, e.summary) for e in new}
-                hits = [NewHit(ids[e.key], indicator, observed[e.key], terms)
-                        for e in new for indicator, terms in matches[e.key].items()]
+                    matches = {e.key: self.matcher.find(e.title, e.summary) for e in new}
+                hits = [NewHit(ids[e.key], m.indicator, observed[e.key], m.terms, m.sentence,
+                               m.marks) for e in new for m in matches[e.key].matches]
+                blocked = [(ids[e.key], b) for e in new for b in matches[e.key].blocked]
+                record_blocked(session, blocked, now)
             created, touched = record_hits(session, hits, now) if hits else (0, set())
             outcome = self._succeeded(session, job, result, now, "ok",
                                       body_hash=digest, warning=warning)
         self.stored.add(job.id)
         self.touched |= touched
         outcome.new_entries, outcome.hits, outcome.new_evidence = len(new), len(hits), created
+        outcome.blocked = len(blocked)
         return outcome
 
     def _feed(self, session: Session, job: _Job) -> Feed:

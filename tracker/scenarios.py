@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .errors import UsageError, ValidationError
+from .matching import CUE_KINDS, CUE_SWITCHES, NEAR_MAX, RULE_KEYS, SCOPES, WINDOW_MAX
 from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
@@ -65,6 +66,8 @@ class Settings:
     poll_interval: timedelta = timedelta(minutes=30)
     concurrency: int = 8
     tick: timedelta = timedelta(seconds=60)
+    # settings.matching as validated: {"window": N, "cues": {kind: [..] | {add, remove}}}
+    matching: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -227,7 +230,8 @@ def check_url(url: str) -> str | None:
 def _settings(c: _Checker, raw: Any) -> Settings:
     if raw is None:
         return Settings()
-    raw = c.mapping(raw, "settings", {"timezone", "report", "scoring", "polling"}, set())
+    raw = c.mapping(raw, "settings", {"timezone", "report", "scoring", "polling", "matching"},
+                    set())
     d = Settings()
     tz = d.timezone
     if "timezone" in raw:
@@ -277,7 +281,9 @@ def _settings(c: _Checker, raw: Any) -> Settings:
             c.fail("settings.polling.concurrency", f"concurrency {n!r}: expected 1 to 256")
         else:
             concurrency = n
-    return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick)
+    matching = _matching(c, raw["matching"]) if "matching" in raw else {}
+    return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick,
+                    matching)
 
 
 def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:
@@ -298,8 +304,14 @@ def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:
     return tuple(feeds)
 
 
+def _cue_switch(c: _Checker, value: Any, path: str) -> str:
+    if value not in ("check", "ignore"):
+        c.fail(path, f"expected check or ignore, got {value!r}")
+    return str(value)
+
+
 def _match(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
-    m = c.mapping(raw, path, {"all", "any", "none"}, set())
+    m = c.mapping(raw, path, set(RULE_KEYS), set())
     if m and "all" not in m and "any" not in m:
         c.fail(path, "a match needs 'all' or 'any'")
 
@@ -329,7 +341,60 @@ def _match(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
     for key in ("any", "none"):
         if key in m:
             rule[key] = terms(m[key], f"{path}.{key}")
+    if "near" in m:
+        near = m["near"]
+        if isinstance(near, bool) or not isinstance(near, int) or not 0 <= near <= NEAR_MAX:
+            c.fail(f"{path}.near", f"near {near!r}: expected a whole number of words, "
+                                   f"0 to {NEAR_MAX}")
+        rule["near"] = near
+    if "scope" in m:
+        if m["scope"] not in SCOPES:
+            c.fail(f"{path}.scope", f"scope {m['scope']!r}: expected one of {', '.join(SCOPES)}")
+        rule["scope"] = m["scope"]
+    for key in CUE_SWITCHES:
+        if key in m:
+            rule[key] = _cue_switch(c, m[key], f"{path}.{key}")
     return rule
+
+
+def _matching(c: _Checker, raw: Any) -> dict[str, Any]:
+    """settings.matching: the cue window and changes to the shipped cue lists."""
+    m = c.mapping(raw, "settings.matching", {"window", "cues"}, set())
+    out: dict[str, Any] = {}
+    if "window" in m:
+        w = m["window"]
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= WINDOW_MAX:
+            c.fail("settings.matching.window",
+                   f"window {w!r}: expected a whole number of words, 1 to {WINDOW_MAX}")
+        else:
+            out["window"] = w
+    if "cues" not in m:
+        return out
+    base = "settings.matching.cues"
+    kinds = c.mapping(m["cues"], base, set(CUE_KINDS), set())
+    cues: dict[str, Any] = {}
+
+    def cue_list(value: Any, p: str) -> list[str]:
+        if not isinstance(value, list):
+            c.fail(p, f"expected a list of cues, got {_kind(value)}")
+            return []
+        out = []
+        for j, t in enumerate(value):
+            cue = c.text(t, f"{p}[{j}]")
+            if cue and not cue.rstrip("*").strip():
+                c.fail(f"{p}[{j}]", f"cue {cue!r} has no text")
+            out.append(cue)
+        return out
+
+    for kind, change in kinds.items():
+        p = f"{base}.{kind}"
+        if isinstance(change, dict):
+            edit = c.mapping(change, p, {"add", "remove"}, set())
+            cues[str(kind)] = {k: cue_list(v, f"{p}.{k}") for k, v in edit.items()}
+        else:
+            cues[str(kind)] = cue_list(change, p)
+    out["cues"] = cues
+    return out
 
 
 def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) -> Question | None:

@@ -31,6 +31,8 @@ def feed_line(o: FeedOutcome) -> str:
         text = f"{o.feed}: {_entries(o.new_entries)}, {_plural(o.hits, 'hit')}"
         if o.new_evidence:
             text += f", {o.new_evidence} new evidence"
+        if o.blocked:
+            text += f", {o.blocked} blocked"
         return text + (f" (warning: {o.warning})" if o.warning else "")
     if o.outcome == "not_modified":
         return f"{o.feed}: not modified"
@@ -48,12 +50,14 @@ def summary_json(s: PollSummary) -> dict[str, Any]:
     """The JSON form of a poll."""
     return {
         "feeds": [{"id": o.feed, "outcome": o.outcome, "new_entries": o.new_entries,
-                   "hits": o.hits, "new_evidence": o.new_evidence, "error": o.error,
+                   "hits": o.hits, "new_evidence": o.new_evidence, "blocked": o.blocked,
+                   "error": o.error,
                    "warning": o.warning, "failures": o.failures, "next_poll": iso(o.next_poll)}
                   for o in s.feeds],
         "new_entries": s.new_entries,
         "hits": s.hits,
         "new_evidence": s.new_evidence,
+        "blocked": s.blocked,
         "offline": s.offline,
         "questions_rescored": s.questions_rescored,
     }
@@ -114,6 +118,8 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
         line = (f"{_plural(len(summary.feeds), 'feed')} polled, {summary.failed} failed: "
                 f"{_entries(summary.new_entries)}, {_plural(summary.hits, 'hit')}, "
                 f"{summary.new_evidence} new evidence")
+        if summary.blocked:
+            line += f", {summary.blocked} blocked by a cue"
         if summary.offline:
             line += " (offline: every fetch failed at the network level; failures not counted)"
         if summary.questions_rescored:
