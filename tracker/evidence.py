@@ -220,16 +220,17 @@ def list_evidence(
         select(Question).where(Question.id.in_({e.question_id for e in items})))}
     hits: dict[int, list[dict[str, Any]]] = {}
     rows = session.execute(
-        select(Hit.evidence_id, Hit.terms, Entry)
+        select(Hit.evidence_id, Hit.terms, Hit.sentence, Hit.marks, Hit.withdrawn_at, Entry)
         .join(Entry, Hit.entry_id == Entry.id)
         .where(Hit.evidence_id.in_([e.id for e in items]))
         .order_by(Entry.observed_at, Hit.id)
     ).all()
-    for evidence_id, terms, entry in rows:
+    for evidence_id, terms, sentence, marks, withdrawn_at, entry in rows:
         hits.setdefault(evidence_id, []).append({
             "entry": entry.id, "feed": entry.feed_id, "title": entry.title, "link": entry.link,
             "published": iso(entry.published), "observed_at": iso(entry.observed_at),
-            "terms": list(terms),
+            "terms": list(terms), "sentence": sentence, "marks": marks or [],
+            "withdrawn_at": iso(withdrawn_at),
         })
     return [
         {

@@ -12,6 +12,7 @@ from typing import Any
 
 import css_inline
 import jinja2
+import markupsafe
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from .charts import colour, history_chart
 from .config import load_settings
 from .errors import UsageError
 from .forecasts import question_log
+from .matching import marked
 from .models import Entry, Evidence, Feed, Forecast, Hit, Question, Report, ReportImage
 from .resources import templates_dir
 from .scenarios import Settings
@@ -163,6 +165,8 @@ class Headline:
     feed: str
     link: str | None
     published: datetime
+    quote: str = ""  # the sentence that reports the event, terms at `marks`
+    marks: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -354,8 +358,9 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
         moves.append(Move(
             point.at, "evidence", words, shifts,
             headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,
-                                safe_link(h.entry.link), h.entry.observed_at)
-                       for h in e.hits[:3]],
+                                safe_link(h.entry.link), h.entry.observed_at,
+                                h.sentence or "", tuple(map(tuple, h.marks or ())))
+                       for h in [h for h in e.hits if h.withdrawn_at is None][:3]],
             factor={labels[s]: float(e.indicator.likelihood.get(s, 1.0)) ** weight
                     for s in labels},
             state=e.state,
@@ -437,6 +442,10 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = lambda m, tz: (
         as_utc(m).astimezone(zoneinfo.ZoneInfo(tz)).strftime("%a %d %b %Y %H:%M %Z") if m else "")
     env.filters["day"] = _day
+    # Feed text escaped piece by piece around the <mark> tags: never trusted as markup.
+    env.filters["quote_html"] = lambda h: markupsafe.Markup(
+        marked(h.quote, h.marks, "<mark>", "</mark>", markupsafe.escape))
+    env.filters["quote_text"] = lambda h: marked(h.quote, h.marks, "[", "]")
     env.filters["num"] = lambda v: "—" if v is None else f"{v:.3f}"
     return env
 

@@ -11,6 +11,7 @@ from ..config import login_name
 from ..db import check_schema
 from ..errors import UsageError
 from ..evidence import STATES, list_evidence, review
+from ..matching import marked
 from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
 from ..timeutil import iso
@@ -179,7 +180,11 @@ def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
         click.echo(f"#{e['id']}  {e['observed_at']}  {e['state']:<9} {e['question']}/"
                    f"{e['indicator']}  x[{factor}]")
         for h in e["hits"]:
+            if h.get("withdrawn_at"):
+                continue
             click.echo(f"    {h['feed']}: {h['title']}  {h['link'] or ''}".rstrip())
+            if h.get("sentence"):
+                click.echo(f"      \u201c{marked(h['sentence'], h['marks'], '[', ']')}\u201d")
 
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:

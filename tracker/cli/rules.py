@@ -1,0 +1,75 @@
+"""Commands of the analyst's rule loop: try rules on a text, a file or a feed; rematch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from ..matching import marked
+from ..trial import Trial, spec_matcher, try_bytes, try_text, try_url
+from . import App, emit_json, json_option, pass_app
+
+
+def trials_json(trials: list[Trial], questions: dict[str, str]) -> dict[str, Any]:
+    """The JSON of `tracker try`: every match and every blocked match, entry by entry."""
+    matches, blocked = [], []
+    for t in trials:
+        for m in t.found.matches:
+            matches.append({"question": questions.get(m.indicator), "indicator": m.indicator,
+                            "sentence": m.sentence, "terms": list(m.terms),
+                            "marks": [list(x) for x in m.marks], "entry": t.title,
+                            "link": t.link})
+        for b in t.found.blocked:
+            blocked.append({"question": questions.get(b.indicator), "indicator": b.indicator,
+                            "sentence": b.sentence, "cue": b.cue, "kind": b.kind,
+                            "terms": list(b.terms), "entry": t.title, "link": t.link})
+    return {"matches": matches, "blocked": blocked}
+
+
+@click.command("try")
+@click.argument("text", required=False)
+@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Try a text file (first line the title) or a feed file, entry by entry.")
+@click.option("--url", help="Fetch one feed now and try every entry; nothing is stored.")
+@json_option
+@pass_app
+def try_(app: App, text: str | None, path: Path | None, url: str | None, as_json: bool) -> None:
+    """Dry run: which indicators of scenarios.yaml match TEXT (first line the title), in which
+    sentence, with which terms, and which matches a cue blocked. Nothing is stored."""
+    if sum(x is not None for x in (text, path, url)) != 1:
+        raise UsageError("give a TEXT, --file F or --url URL (one of them)")
+    spec = app.scenarios()
+    if text is not None:
+        trials = try_text(spec, text)
+    elif path is not None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        trials = try_bytes(spec, data)
+    else:
+        assert url is not None
+        trials = try_url(spec, url)
+    _, questions = spec_matcher(spec)
+    if as_json:
+        emit_json(trials_json(trials, questions))
+        return
+    several = len(trials) > 1
+    for t in trials:
+        if several:
+            click.echo(f"entry: {t.title}")
+        pad = "  " if several else ""
+        for m in t.found.matches:
+            click.echo(f"{pad}match    {questions[m.indicator]}/{m.indicator}: "
+                       f"{marked(m.sentence, m.marks, '[', ']')}")
+        for b in t.found.blocked:
+            click.echo(f"{pad}blocked  {questions[b.indicator]}/{b.indicator} by "
+                       f"\"{b.cue}\" ({b.kind}): {marked(b.sentence, b.marks, '[', ']')}")
+        if not t.found.matches and not t.found.blocked:
+            click.echo(f"{pad}no indicator matches")
+
+
+COMMANDS = [try_]

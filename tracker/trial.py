@@ -1,0 +1,64 @@
+"""The analyst's rule loop without the database: try the rules of scenarios.yaml on a text, a
+file or one feed fetched now, and see what matches, in which sentence, and what a cue blocked."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from .errors import UnavailableError, UsageError
+from .fetch import Fetcher
+from .matching import Cues, Found, Matcher, Rule
+from .parse import parse_feed
+from .scenarios import ScenarioFile
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the rules found in one entry (a feed's entry, or the text tried)."""
+
+    title: str
+    link: str | None
+    found: Found
+
+
+def spec_matcher(spec: ScenarioFile) -> tuple[Matcher, dict[str, str]]:
+    """A matcher of every indicator of the file, with the question of each indicator."""
+    rules = {i.id: Rule.from_mapping(i.match) for q in spec.questions for i in q.indicators}
+    questions = {i.id: q.id for q in spec.questions for i in q.indicators}
+    return Matcher(rules, Cues.from_settings(spec.settings.matching)), questions
+
+
+def try_text(spec: ScenarioFile, text: str) -> list[Trial]:
+    """Try a text: its first line is the title, the rest the summary."""
+    title, _, summary = text.strip().partition("\n")
+    matcher, _ = spec_matcher(spec)
+    return [Trial(title, None, matcher.find(title, summary))]
+
+
+def try_bytes(spec: ScenarioFile, data: bytes, url: str = "") -> list[Trial]:
+    """Try every entry of a feed; bytes that are not a feed are tried as text."""
+    head = data.lstrip()[:200].lower()
+    if not head.startswith((b"<?xml", b"<rss", b"<feed", b"<rdf")):
+        try:
+            return try_text(spec, data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise UsageError("the file is neither a feed nor UTF-8 text") from None
+    parsed = parse_feed(data, url=url)
+    if parsed.error:
+        raise UsageError(f"not a usable feed: {parsed.error}")
+    matcher, _ = spec_matcher(spec)
+    return [Trial(e.title, e.link, matcher.find(e.title, e.summary)) for e in parsed.entries]
+
+
+def try_url(spec: ScenarioFile, url: str) -> list[Trial]:
+    """Fetch one feed now (as the poller would) and try every entry; nothing is stored."""
+
+    async def fetch() -> bytes:
+        async with Fetcher() as fetcher:
+            result = await fetcher.fetch(url)
+        if result.error:
+            raise UnavailableError(f"could not fetch {url}: {result.error}")
+        return result.body or b""
+
+    return try_bytes(spec, asyncio.run(fetch()), url)
