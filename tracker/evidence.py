@@ -24,12 +24,13 @@ from .config import load_settings, login_name
 from .errors import UsageError
 from .forecasts import get_question, rescore
 from .matching import Blocked
-from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
+from .models import NOT_APPLIED, BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 from .scenarios import Settings
 from .scoring import Vector
 from .timeutil import iso, utcnow
 
-STATES = ("auto", "confirmed", "dismissed")
+STATES = ("auto", "confirmed", "dismissed", "withdrawn")
+REASON_WITHDRAWN = "rule changed"
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def record_hits(session: Session, hits: Sequence[NewHit], now: datetime) -> tupl
         select(Indicator).where(Indicator.id.in_(ids)).order_by(Indicator.id).with_for_update()
     ).all()
     items: dict[str, list[Evidence]] = {i: [] for i in ids}
-    for e in session.scalars(select(Evidence).where(Evidence.indicator_id.in_(ids))
+    # Withdrawn items are history: new hits never join them.
+    for e in session.scalars(select(Evidence).where(Evidence.indicator_id.in_(ids),
+                                                    Evidence.state != "withdrawn")
                              .order_by(Evidence.observed_at, Evidence.id)):
         items[e.indicator_id].append(e)
     created = 0
@@ -148,7 +151,7 @@ def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new:
         rows = session.execute(
             select(Hit.id, Hit.entry_id, Hit.evidence_id, Entry.observed_at)
             .join(Entry, Hit.entry_id == Entry.id)
-            .where(Hit.evidence_id.in_(list(affected)))
+            .where(Hit.evidence_id.in_(list(affected)), Hit.withdrawn_at.is_(None))
         )
         points += [_Point(at, entry_id, hit_id, None, affected[evidence_id])
                    for hit_id, entry_id, evidence_id, at in rows]
@@ -195,7 +198,7 @@ def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new:
 def factor(likelihood: dict[str, Any], scenarios: Iterable[str], state: str,
            settings: Settings) -> Vector:
     """L_s^w: w = 1 confirmed, auto_weight auto; a dismissed item changes nothing (all 1)."""
-    if state == "dismissed":
+    if state in NOT_APPLIED:
         return {s: 1.0 for s in scenarios}
     w = 1.0 if state == "confirmed" else settings.auto_weight
     return {s: float(likelihood.get(s, 1.0)) ** w for s in scenarios}
@@ -269,6 +272,9 @@ def review(session: Session, evidence_id: int, state: str, *, note: str | None =
     if item is None:
         raise UsageError(f"unknown evidence {evidence_id}",
                          hint="list the ids with `tracker evidence`")
+    if item.state == "withdrawn":
+        raise UsageError(f"evidence {evidence_id} was withdrawn ({item.note or REASON_WITHDRAWN})",
+                         hint="a changed rule no longer matches it; see `tracker rematch`")
     now = now or utcnow()
     old = rescore(session, [item.question_id], now)[item.question_id]
     item.state = state

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings
 from .errors import UsageError
-from .models import Evidence, Forecast, Indicator, Question
+from .models import NOT_APPLIED, Evidence, Forecast, Indicator, Question
 from .scenarios import Settings
 from .scoring import (
     EvidencePoint,
@@ -47,7 +47,7 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
     rows = session.execute(
         select(Evidence, Indicator.likelihood)
         .join(Indicator, Evidence.indicator_id == Indicator.id)
-        .where(Evidence.question_id == question.id, Evidence.state != "dismissed")
+        .where(Evidence.question_id == question.id, Evidence.state.not_in(NOT_APPLIED))
     ).all()
     evidence = [
         EvidencePoint(

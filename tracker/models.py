@@ -164,6 +164,10 @@ class Entry(Base):
     feed: Mapped[Feed] = relationship()
 
 
+# Evidence states whose items move no forecast: the analyst's "no", and a rule's withdrawal.
+NOT_APPLIED = ("dismissed", "withdrawn")
+
+
 class Evidence(Base):
     __tablename__ = "evidence"
     __table_args__ = (Index("ix_evidence_indicator_observed", "indicator_id", "observed_at"),)
@@ -303,6 +307,7 @@ __all__ = [
     "Indicator",
     "JobRun",
     "Meta",
+    "NOT_APPLIED",
     "Question",
     "Report",
     "ReportImage",

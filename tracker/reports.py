@@ -23,7 +23,17 @@ from .config import load_settings
 from .errors import UsageError
 from .forecasts import question_log
 from .matching import marked
-from .models import Entry, Evidence, Feed, Forecast, Hit, Question, Report, ReportImage
+from .models import (
+    NOT_APPLIED,
+    Entry,
+    Evidence,
+    Feed,
+    Forecast,
+    Hit,
+    Question,
+    Report,
+    ReportImage,
+)
 from .resources import templates_dir
 from .scenarios import Settings
 from .scores import score_question
@@ -372,12 +382,12 @@ def _indicator_board(session: Session, q: Question, start: datetime,
                      end: datetime) -> list[IndicatorLine]:
     sighted = dict(session.execute(
         select(Evidence.indicator_id, func.max(Evidence.observed_at))
-        .where(Evidence.question_id == q.id, Evidence.state != "dismissed",
+        .where(Evidence.question_id == q.id, Evidence.state.not_in(NOT_APPLIED),
                Evidence.observed_at < end)
         .group_by(Evidence.indicator_id)).all())
     recent = dict(session.execute(
         select(Evidence.indicator_id, func.count())
-        .where(Evidence.question_id == q.id, Evidence.state != "dismissed",
+        .where(Evidence.question_id == q.id, Evidence.state.not_in(NOT_APPLIED),
                Evidence.observed_at >= start, Evidence.observed_at < end)
         .group_by(Evidence.indicator_id)).all())
     return [IndicatorLine(i.id, oneline(i.description), sighted.get(i.id), recent.get(i.id, 0))

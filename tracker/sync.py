@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from .config import store_settings
+from .config import load_settings, store_settings
 from .errors import UsageError
 from .forecasts import rescore
-from .models import Evidence, Feed, Forecast, Indicator, Question, Scenario
+from .models import NOT_APPLIED, Evidence, Feed, Forecast, Indicator, Question, Scenario
+from .rematch import IndicatorChange, plan
 from .scenarios import ScenarioFile
 from .timeutil import day_start
 
@@ -22,6 +23,8 @@ class SyncReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    # Added or changed indicators whose rules match stored entries differently now.
+    rematch: list[IndicatorChange] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{len(self.added)} added, {len(self.updated)} updated, "
@@ -36,7 +39,7 @@ def _has_history(session: Session, question: Question) -> bool:
         return True
     applied = exists().where(
         Evidence.question_id == question.id,
-        Evidence.state != "dismissed",
+        Evidence.state.not_in(NOT_APPLIED),
         Evidence.observed_at > day_start(question.opens),
     )
     return bool(session.scalar(select(applied)))
@@ -45,6 +48,7 @@ def _has_history(session: Session, question: Question) -> bool:
 def sync(session: Session, spec: ScenarioFile) -> SyncReport:
     """Bring the database in line with a validated scenarios file, in the caller's transaction."""
     report = SyncReport()
+    cues_changed = load_settings(session).matching != spec.settings.matching
     store_settings(session, spec.settings)
     questions = {q.id: q for q in session.scalars(select(Question))}
     for pos, q in enumerate(spec.questions):
@@ -93,6 +97,12 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
     _sync_feeds(session, spec, report)
     session.flush()
     rescore(session)
+    new_rules = [i.split(" ", 1)[1] for i in report.added + report.updated
+                 if i.startswith("indicator ")]
+    if new_rules or cues_changed:
+        # New cue lists touch every indicator; otherwise only the indicators that changed.
+        ids = None if cues_changed else new_rules
+        report.rematch = [c for c in plan(session, indicator_ids=ids) if c.added or c.lost]
     return report
 
 

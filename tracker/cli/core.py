@@ -16,7 +16,8 @@ from ..config import load_settings, login_name
 from ..db import migrate
 from ..errors import UsageError
 from ..forecasts import current_probabilities, get_question, question_log, record_manual
-from ..models import Entry, Evidence, Feed, Hit, Indicator, Question
+from ..models import NOT_APPLIED, Entry, Evidence, Feed, Hit, Indicator, Question
+from ..rematch import IndicatorChange
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
 from ..timeutil import iso
@@ -40,6 +41,7 @@ def init(app: App) -> None:
     state = "created" if before is None else "up to date" if before == after else "migrated"
     click.echo(f"database {where}: schema {state} ({after})")
     click.echo(f"synced {app.scenarios_path}: {report.summary()}")
+    echo_rematch_preview(report.rematch)
 
 
 @click.command()
@@ -54,6 +56,16 @@ def sync(app: App) -> None:
                         ("retired", report.retired)):
         for item in items:
             click.echo(f"  {kind} {item}")
+    echo_rematch_preview(report.rematch)
+
+
+def echo_rematch_preview(changes: list[IndicatorChange]) -> None:
+    """What the changed rules would do to stored entries, and how to apply it."""
+    for c in changes:
+        click.echo(f"  indicator {c.indicator}: {len(c.added)} stored entries would newly "
+                   f"match, {len(c.lost)} would stop matching")
+    if changes:
+        click.echo("run `tracker rematch` to apply (withdrawn sightings stay in history)")
 
 
 def question_json(q: Question) -> dict[str, Any]:
@@ -73,7 +85,7 @@ def last_sightings(session: Session, question_id: str) -> dict[str, Any]:
     """Indicator id -> observed time of its latest evidence that is not dismissed."""
     rows = session.execute(
         select(Evidence.indicator_id, func.max(Evidence.observed_at))
-        .where(Evidence.question_id == question_id, Evidence.state != "dismissed")
+        .where(Evidence.question_id == question_id, Evidence.state.not_in(NOT_APPLIED))
         .group_by(Evidence.indicator_id)
     ).all()
     return {iid: at for iid, at in rows}
@@ -217,7 +229,25 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
             row["factor"] = {s: float(lk.get(s, 1.0)) ** w for s in p.probabilities}
             row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
         out.append(row)
-    return out
+    return _with_withdrawn(session, q, out)
+
+
+def _with_withdrawn(session: Session, q: Question,
+                    rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History rows plus a row per withdrawn sighting, at its observed time, that moved
+    nothing: the forecast in force then, and why and when it was withdrawn."""
+    items = session.scalars(select(Evidence).where(
+        Evidence.question_id == q.id, Evidence.state == "withdrawn")).all()
+    for e in items:
+        at = iso(e.observed_at) or ""
+        before = [r for r in rows if r["at"] <= at and r["source"] != "withdrawn"]
+        when = (iso(e.withdrawn_at) or "?")[:10]
+        rows.append({"at": at, "source": "withdrawn",
+                     "probabilities": before[-1]["probabilities"] if before else {},
+                     "by": None, "note": f"{e.indicator_id} withdrawn on {when}: {e.note}",
+                     "evidence": [e.id], "indicator": e.indicator_id})
+    rows.sort(key=lambda r: r["at"])  # stable: a withdrawn row after what was in force
+    return rows
 
 
 @click.command()

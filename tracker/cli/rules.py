@@ -9,6 +9,8 @@ import click
 
 from ..errors import UsageError
 from ..matching import marked
+from ..rematch import rematch as rematch_entries
+from ..timeutil import utcnow
 from ..trial import Trial, spec_matcher, try_bytes, try_text, try_url
 from . import App, emit_json, json_option, pass_app
 
@@ -72,4 +74,34 @@ def try_(app: App, text: str | None, path: Path | None, url: str | None, as_json
             click.echo(f"{pad}no indicator matches")
 
 
-COMMANDS = [try_]
+@click.command()
+@click.argument("question", required=False)
+@json_option
+@pass_app
+def rematch(app: App, question: str | None, as_json: bool) -> None:
+    """Match every stored entry again with the current rules (of one QUESTION or all): add
+    the sightings they now find, withdraw auto sightings they no longer find (kept in history
+    as withdrawn, reason "rule changed"; reviewed ones keep their review), rescore once."""
+    with app.session() as session:
+        report = rematch_entries(session, question, now=utcnow())
+    if as_json:
+        emit_json({
+            "indicators": [{"id": c.indicator, "question": c.question,
+                            "added_hits": len(c.added), "withdrawn_hits": len(c.lost),
+                            "kept_reviewed_hits": c.kept, "blocked": len(c.blocked)}
+                           for c in report.changes],
+            "new_evidence": report.new_evidence, "withdrawn_evidence": report.withdrawn,
+            "questions_rescored": report.rescored})
+        return
+    for c in report.changes:
+        if c.added or c.lost or c.kept:
+            line = f"{c.question}/{c.indicator}: {len(c.added)} new hits, {len(c.lost)} withdrawn"
+            if c.kept:
+                line += f", {c.kept} kept (reviewed)"
+            click.echo(line)
+    click.echo(f"rematched {len(report.changes)} indicators: {report.new_evidence} new evidence, "
+               f"{len(report.withdrawn)} withdrawn"
+               + (f"; rescored {', '.join(report.rescored)}" if report.rescored else ""))
+
+
+COMMANDS = [try_, rematch]
