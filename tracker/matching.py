@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .sentences import Sentence, clean_text, fold, sentences
+from .sentences import Sentence, clean_text, fold, plain, sentences
 
 __all__ = [
     "CUE_KINDS", "Blocked", "Cues", "Found", "Match", "Matcher", "Rule", "normalize",
@@ -44,7 +44,7 @@ def normalize(text: str) -> str:
     """Strip HTML tags, decode entities, apply Unicode NFKC and casefold, collapse whitespace."""
     if not text:
         return ""
-    return " ".join(clean_text(text).casefold().split())
+    return " ".join(plain(text).casefold().split())
 
 
 def _as_terms(value: Any, where: str) -> tuple[str, ...]:
@@ -235,7 +235,8 @@ class _Text:
         self.matcher = matcher
         self._sentences: list[Sentence] | None = None
         self._wholes: dict[int, Sentence] = {}
-        self._words: dict[int, list[int]] = {}
+        self._words: dict[int, list[re.Match[str]]] = {}
+        self._starts: dict[int, list[int]] = {}
         self._occurrences: dict[tuple[int, int], list[_Occurrence]] = {}
         self._cues: dict[int, list[_Cue]] = {}
 
@@ -254,10 +255,15 @@ class _Text:
             self._wholes[i] = Sentence.of(whole, -1 - i)
         return self._wholes[i]
 
-    def word_starts(self, i: int) -> list[int]:
+    def words(self, i: int) -> list[re.Match[str]]:
         if i not in self._words:
-            self._words[i] = [m.start() for m in _WORD.finditer(self.unit(i).folded)]
+            self._words[i] = list(_WORD.finditer(self.unit(i).folded))
+            self._starts[i] = [m.start() for m in self._words[i]]
         return self._words[i]
+
+    def word_starts(self, i: int) -> list[int]:
+        self.words(i)
+        return self._starts[i]
 
     def _word_range(self, i: int, start: int, end: int) -> tuple[int, int]:
         starts = self.word_starts(i)
@@ -277,13 +283,11 @@ class _Text:
 
     def cues(self, i: int) -> list[_Cue]:
         if i not in self._cues:
-            s = self.unit(i)
+            s, words = self.unit(i), self.words(i)
             out = []
-            for kind, pattern in self.matcher.cue_patterns.items():
-                for m in pattern.finditer(s.folded):
-                    first, last = self._word_range(i, m.start(), m.end())
-                    a, b = s.to_text(m.start(), m.end())
-                    out.append(_Cue(kind, first, last, s.text[a:b]))
+            for kind, first, last in self.matcher.cue_index.find([w.group() for w in words]):
+                a, b = s.to_text(words[first].start(), words[last].end())
+                out.append(_Cue(kind, first, last, s.text[a:b]))
             self._cues[i] = out
         return self._cues[i]
 
@@ -309,6 +313,43 @@ class _Text:
                                                                                    c.first):
                 return c
         return None
+
+
+class _CueIndex:
+    """Cues found word by word: a cue is its words (what lies between them is not compared),
+    its last word a prefix when it ends in `*`. One pass over a sentence's words, with a
+    dictionary lookup per word, instead of an expression of a hundred alternatives."""
+
+    def __init__(self, lists: Mapping[str, Iterable[str]]) -> None:
+        self._exact: dict[str, list[tuple[str, tuple[str, ...], bool]]] = {}
+        self._prefix: dict[str, list[tuple[str, str]]] = {}  # first letter -> (prefix, kind)
+        for kind, cues in lists.items():
+            for cue in cues:
+                key = _term_key(cue)
+                words = tuple(_WORD.findall(key[0])) if key else ()
+                if not words:
+                    continue
+                star = key is not None and key[1]
+                if len(words) == 1 and star:
+                    self._prefix.setdefault(words[0][0], []).append((words[0], kind))
+                else:
+                    self._exact.setdefault(words[0], []).append((kind, words, star))
+
+    def find(self, words: Sequence[str]) -> list[tuple[str, int, int]]:
+        """(kind, first word, last word) of every cue in a sentence's words, in order."""
+        out = []
+        for i, word in enumerate(words):
+            for kind, cue, star in self._exact.get(word, ()):
+                n = len(cue)
+                if i + n > len(words) or list(cue[1:-1]) != list(words[i + 1:i + n - 1]):
+                    continue
+                last = words[i + n - 1]
+                if n == 1 or last == cue[-1] or (star and last.startswith(cue[-1])):
+                    out.append((kind, i, i + n - 1))
+            for prefix, kind in self._prefix.get(word[0], ()):
+                if word.startswith(prefix):
+                    out.append((kind, i, i))
+        return out
 
 
 def _within(groups: Sequence[Sequence[_Occurrence]], near: int | None) -> bool:
@@ -347,11 +388,7 @@ class Matcher:
                 self._rules.append(compiled)
         self._patterns: dict[int, re.Pattern[str]] = {}
         self._keys = {term_id: key for key, term_id in self._ids.items()}
-        self.cue_patterns = {
-            kind: re.compile("|".join(sorted({_pattern(k) for k in map(_term_key, terms) if k},
-                                             key=len, reverse=True)))
-            for kind, terms in self.cues.lists.items() if any(map(_term_key, terms))
-        }
+        self.cue_index = _CueIndex(self.cues.lists)
 
         # A rule is looked at only when a term of its smallest group was found: it cannot hold
         # otherwise, and this keeps common terms from waking up many rules.

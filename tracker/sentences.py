@@ -15,9 +15,12 @@ import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
-__all__ = ["Sentence", "clean_text", "fold", "sentences"]
+__all__ = ["Sentence", "clean_text", "fold", "plain", "sentences"]
 
 CHUNK = 2000
+# Of a summary, this much plain text is read sentence by sentence: 5x what the poller stores
+# (parse.SUMMARY_MAX), and a bound on the work a hostile entry can ask for.
+TEXT_MAX = 100_000
 
 # One pass over the markup: comments, script/style blocks (with their content), tags and
 # declarations. Possessive quantifiers and `[^<>]` keep every alternative linear on bad HTML
@@ -53,8 +56,6 @@ _LAST_WORD = re.compile(r"(\w+)\.$")
 # separator marks the former until lines are cut.
 _BLOCK = "\u2029"
 _SPACES = re.compile(r"[^\S\u2029]+")
-# Apostrophes read alike, so "doesn’t" is the cue "doesn't".
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'"})
 
 
 def _markup_replacement(m: re.Match[str]) -> str:
@@ -66,22 +67,32 @@ def _markup_replacement(m: re.Match[str]) -> str:
     return "" if name.lower() in INLINE_TAGS else _BLOCK
 
 
-def clean_text(text: str) -> str:
-    """Markup stripped, entities decoded, NFKC, apostrophes made one, every run of white space
-    one space; block tags (p, br, li, ...) end a line."""
-    if not text:
-        return ""
+def plain(text: str) -> str:
+    """Markup stripped (a block tag becomes a paragraph separator), entities decoded, NFKC,
+    apostrophes made one."""
     if "<" in text:
         text = _MARKUP.sub(_markup_replacement, text)
     if "&" in text:
         text = html.unescape(text)
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", text).translate(_APOSTROPHES))
+    text = unicodedata.normalize("NFKC", text)
+    if "\u2019" in text or "\u02bc" in text:
+        text = text.replace("\u2019", "'").replace("\u02bc", "'")
+    return text
+
+
+def clean_text(text: str) -> str:
+    """The plain text with every run of white space one space; block tags (p, br, li, ...)
+    end a line."""
+    if not text:
+        return ""
+    text = _SPACES.sub(" ", plain(text))
     return "\n".join(line for line in (x.strip() for x in text.split(_BLOCK)) if line)
 
 
 def fold(term: str) -> str:
     """A term or cue as matched: NFKC, apostrophes made one, casefolded."""
-    return unicodedata.normalize("NFKC", term).translate(_APOSTROPHES).casefold()
+    text = unicodedata.normalize("NFKC", term)
+    return text.replace("\u2019", "'").replace("\u02bc", "'").casefold()
 
 
 def _chunks(line: str) -> list[str]:
@@ -152,6 +163,7 @@ def sentences(title: str, summary: str) -> list[Sentence]:
     """The title as a sentence of its own, then the summary's sentences."""
     head = " ".join(clean_text(title).split())
     out = [Sentence.of(head, 0)] if head else [Sentence.of("", 0)]
-    for i, s in enumerate(split_sentences(clean_text(summary)), start=1):
+    text = clean_text(summary[:10 * TEXT_MAX])[:TEXT_MAX]
+    for i, s in enumerate(split_sentences(text), start=1):
         out.append(Sentence.of(s, i))
     return out
