@@ -30,10 +30,11 @@ __all__ = [
 ]  # fmt: skip
 
 _WORD = re.compile(r"\w+")
-SCOPES = ("sentence", "entry")
-CUE_KINDS = ("negation", "negation_after", "hypothetical", "simulation", "terminator")
+SCOPES = ("sentence", "headline", "entry")
+CUE_KINDS = ("negation", "negation_after", "hypothetical", "simulation", "retrospective",
+             "terminator")
 # Per indicator, each kind of cue is checked or ignored; negation_after goes with negation.
-CUE_SWITCHES = ("negation", "hypothetical", "simulation")
+CUE_SWITCHES = ("negation", "hypothetical", "simulation", "retrospective")
 RULE_KEYS = ("all", "any", "none", "near", "scope", *CUE_SWITCHES)
 DEFAULT_WINDOW = 5
 NEAR_MAX = 100
@@ -72,7 +73,8 @@ def _as_list(value: Any, where: str) -> list[Any]:
 @dataclass(frozen=True)
 class Rule:
     """An indicator's match rule: every `all` group and one of `any` (if given) in one
-    sentence (or anywhere with scope "entry"), within `near` words of each other if set,
+    sentence (scope "headline": one sentence and the title; "entry": anywhere), within `near`
+    words of each other if set,
     none of `none` in the entry, and not in reach of a negation, hypothetical or simulation
     cue unless that kind is ignored."""
 
@@ -84,6 +86,7 @@ class Rule:
     negation: bool = True
     hypothetical: bool = True
     simulation: bool = True
+    retrospective: bool = True
 
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> Rule:
@@ -293,6 +296,12 @@ class _Text:
 
     def blocker(self, o: _Occurrence, rule: Rule, window: int) -> _Cue | None:
         """The cue that keeps this occurrence from counting, if any."""
+        if rule.retrospective:
+            # A look back in the headline frames the whole entry ("A year after the war").
+            title = -1 if o.sentence < 0 else 0
+            for c in self.cues(title) + (self.cues(o.sentence) if o.sentence != title else []):
+                if c.kind == "retrospective":
+                    return c
         cues = self.cues(o.sentence)
         if not cues:
             return None
@@ -519,9 +528,13 @@ class Matcher:
     def _check(self, rule: _CompiledRule, found: set[int], text: _Text) -> Match | Blocked | None:
         """The first sentence that reports the rule's event; else the first a cue blocked."""
         window = self.cues.window
-        # At scope entry the title and the summary are each one text, as in DESIGN §3.
+        # At scope entry the title and the summary are each one text, as in DESIGN §3; at
+        # scope headline each sentence is read with the title, the topic of every sentence.
+        spans: list[Sequence[int]]
         if rule.rule.scope == "entry":
-            spans: list[Sequence[int]] = [(-1, -2)]
+            spans = [(-1, -2)]
+        elif rule.rule.scope == "headline":
+            spans = [(0,)] + [(0, i) for i in range(1, len(text.sentences))]
         else:
             spans = [(i,) for i in range(len(text.sentences))]
         first_blocked: Blocked | None = None
