@@ -24,8 +24,8 @@ import sys
 import tempfile
 import threading
 from collections import defaultdict
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
