@@ -224,17 +224,13 @@ def parse_journal(text: str, source: str, fmt: str, question: str | None = None)
     return parse_yaml_journal(text, source)
 
 
-def journal_format(path: str, fmt: str | None) -> str:
-    """The format given, else csv for a .csv file and yaml for anything else."""
-    return fmt or ("csv" if path.lower().endswith(".csv") else "yaml")
-
-
 def read_journal(path: str | Path, fmt: str | None = None, question: str | None = None) -> Journal:
-    """Read and check a journal file."""
+    """Read and check a journal file; without `fmt`, a .csv file is CSV and any other YAML."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageError(f"journal {path} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read journal {path}: {exc}") from None
-    return parse_journal(text, str(path), journal_format(str(path), fmt), question)
+    fmt = fmt or ("csv" if str(path).lower().endswith(".csv") else "yaml")
+    return parse_journal(text, str(path), fmt, question)

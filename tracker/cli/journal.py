@@ -10,7 +10,7 @@ import click
 from ..config import login_name
 from ..errors import UsageError
 from ..importing import ImportReport, apply_journal, load_record
-from ..journal import journal_format, parse_journal, read_journal
+from ..journal import parse_journal, read_journal
 from . import App, emit_json, json_option, pass_app
 
 
@@ -18,8 +18,8 @@ def record_summary(report: ImportReport) -> None:
     """What `tracker init` did with the shipped record."""
     if report.questions:
         click.echo(f"shipped record: {report.added} forecasts and resolutions added to "
-                   f"{len(report.questions)} question(s) (tracker init --no-record starts "
-                   "without it)")
+                   f"{len(report.questions)} question(s) (to start without it: tracker init "
+                   "--no-record on a new database)")
     left_out(report)
 
 
@@ -27,10 +27,11 @@ def left_out(report: ImportReport) -> None:
     """Name the questions the shipped record left out, if any."""
     if report.left_out:
         click.echo(f"shipped record: left out {', '.join(report.left_out)} "
-                   "(its scenarios or dates differ from the record's)")
+                   "(scenarios or dates that differ from the record's)")
 
 
 def report_json(report: ImportReport, dry_run: bool) -> dict[str, Any]:
+    """The JSON of `tracker import --json` (docs/journal.md)."""
     return {
         "questions": [{"id": q.id, "added": q.added, "present": q.present}
                       for q in report.questions],
@@ -65,7 +66,7 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
         text = sys.stdin.read().removeprefix("\ufeff")
         journal = parse_journal(text, "<stdin>", fmt or "yaml", question)
     elif file is not None:
-        journal = read_journal(file, journal_format(file, fmt), question)
+        journal = read_journal(file, fmt, question)
     with app.session() as session:
         savepoint = session.begin_nested()
         if journal is None:
