@@ -8,14 +8,18 @@ import csv
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError, ValidationError
 from .scenarios import ID_RE, check_url, read_yaml
 from .timeutil import parse_time, utcnow
+
+if TYPE_CHECKING:
+    # The checker of scenarios.yaml: the same YAML paths, lines and messages.
+    from .scenarios import _Checker
 
 ENTRY_KEYS = {"question", "at", "source", "probabilities", "scenario", "by", "note", "source_url"}
 # Columns of `tracker history --format csv` that are not scenarios, and `question`.
@@ -76,49 +80,54 @@ def parse_yaml_journal(text: str, source: str, now: datetime | None = None) -> J
     for i, item in c.items(top.get("entries"), "entries"):
         path = f"entries[{i}]"
         m = c.mapping(item, path, ENTRY_KEYS, {"question", "at"})
-        if not m:
-            continue
-        question = c.ident(m.get("question"), f"{path}.question")
-        at = None
-        try:
-            at = parse_time(str(m.get("at")), now=now)
-        except ValueError as exc:
-            c.fail(f"{path}.at", str(exc))
-        if ("probabilities" in m) == ("scenario" in m):
-            c.fail(path, "give either probabilities (a manual forecast) or scenario "
-                         "(a resolution)")
-            continue
-        kind = "manual" if "probabilities" in m else "resolution"
-        if m.get("source", kind) != kind:
-            c.fail(f"{path}.source", f"source {m.get('source')!r} does not fit an entry with "
-                                     f"{'probabilities' if kind == 'manual' else 'scenario'}")
-        probabilities: dict[str, float] = {}
-        scenario = None
-        if kind == "resolution":
-            scenario = c.ident(m.get("scenario"), f"{path}.scenario")
-        elif not isinstance(m["probabilities"], dict) or not m["probabilities"]:
-            c.fail(f"{path}.probabilities", "expected a mapping of scenario id to probability")
-        else:
-            for sid, value in m["probabilities"].items():
-                c.ident(sid, f"{path}.probabilities.{sid}")
-                try:
-                    probabilities[str(sid)] = parse_probability(value)
-                except ValueError as exc:
-                    c.fail(f"{path}.probabilities.{sid}", str(exc))
-        note = c.text(m.get("note"), f"{path}.note", required=kind == "manual")
-        if "source_url" in m:
-            url = c.text(m["source_url"], f"{path}.source_url")
-            if url and (reason := check_url(url)):
-                c.fail(f"{path}.source_url", reason)
-            note = f"{note} ({url})" if note else url
-        by = c.text(m.get("by"), f"{path}.by", required=False) or default_by
-        line = c.lines.line(path) or 0
-        if at is not None:
-            entries.append(Entry(f"{source}:{line}: {path}", line, question, at,
-                                 probabilities, scenario, by, note))
+        entry = _yaml_entry(c, m, path, now) if m else None
+        if entry is not None:
+            by = c.text(m.get("by"), f"{path}.by", required=False) or default_by
+            entries.append(replace(entry, by=by))
     if c.problems:
         raise ValidationError(source, c.problems)
     return Journal(source, tuple(entries))
+
+
+def _yaml_entry(c: _Checker, m: dict[str, Any], path: str, now: datetime) -> Entry | None:
+    """One entry of a YAML journal; its problems go to the checker `c`."""
+    question = c.ident(m.get("question"), f"{path}.question")
+    at = None
+    try:
+        at = parse_time(str(m["at"]), now=now) if "at" in m else None
+    except ValueError as exc:
+        c.fail(f"{path}.at", str(exc))
+    if ("probabilities" in m) == ("scenario" in m):
+        c.fail(path, "give either probabilities (a manual forecast) or scenario (a resolution)")
+        return None
+    kind = "manual" if "probabilities" in m else "resolution"
+    if m.get("source", kind) != kind:
+        c.fail(f"{path}.source", f"source {m.get('source')!r} does not fit an entry with "
+                                 f"{'probabilities' if kind == 'manual' else 'scenario'}")
+    probabilities: dict[str, float] = {}
+    scenario = None
+    if kind == "resolution":
+        scenario = c.ident(m.get("scenario"), f"{path}.scenario")
+    elif not isinstance(m["probabilities"], dict) or not m["probabilities"]:
+        c.fail(f"{path}.probabilities", "expected a mapping of scenario id to probability")
+    else:
+        for sid, value in m["probabilities"].items():
+            c.ident(sid, f"{path}.probabilities.{sid}")
+            try:
+                probabilities[str(sid)] = parse_probability(value)
+            except ValueError as exc:
+                c.fail(f"{path}.probabilities.{sid}", str(exc))
+    note = c.text(m.get("note"), f"{path}.note", required=kind == "manual")
+    if "source_url" in m:
+        url = c.text(m["source_url"], f"{path}.source_url")
+        if url and (reason := check_url(url)):
+            c.fail(f"{path}.source_url", reason)
+        note = f"{note} ({url})" if note else url
+    if at is None:
+        return None
+    line = c.lines.line(path) or 0
+    return Entry(f"{c.source}:{line}: {path}", line, question, at, probabilities, scenario,
+                 None, note)
 
 
 def _csv_header(header: list[str] | None, source: str, question: str | None) -> list[str]:
