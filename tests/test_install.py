@@ -1,4 +1,5 @@
-"""A non-editable install, run from another folder, finds its templates and migrations."""
+"""A non-editable install, run from another folder, finds its templates, migrations and the
+shipped record."""
 
 from __future__ import annotations
 
@@ -34,16 +35,19 @@ def test_non_editable_install_runs_from_another_folder(tmp_path: Path) -> None:
         [sys.executable, "-c", "import tracker, importlib.resources as r; print(tracker.__file__);"
          "print(all(r.files('tracker.templates').joinpath(n).is_file() for n in "
          "('report.html.j2', 'report.txt.j2')));"
-         "print(r.files('tracker.migrations').joinpath('versions').is_dir())"],
+         "print(r.files('tracker.migrations').joinpath('versions').is_dir());"
+         "print(r.files('tracker').joinpath('record.yaml').is_file())"],
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     ).stdout.split()
     assert where[0].startswith(str(site)), where
-    assert where[1:] == ["True", "True"]
+    assert where[1:] == ["True", "True", "True"]
     init = run("init")
     assert init.returncode == 0, init.stderr
+    assert "shipped record: 20 forecasts and resolutions added to 6 question(s)" in init.stdout
     assert (elsewhere / "db" / "tracker.sqlite3").is_file()
     show = run("show")
     assert show.returncode == 0 and "uzbekistan-rejoins" in show.stdout
+    assert "kyrgyz-tajik-border  [resolved]" in show.stdout
     report = run("report", "--out", str(elsewhere / "r.html"))
     assert report.returncode == 0, report.stderr
     assert "<html" in (elsewhere / "r.html").read_text(encoding="utf-8").lower()

@@ -465,8 +465,9 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
     return Question(qid, title, opens, closes, resolution, tuple(scenarios), tuple(indicators))
 
 
-def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
-    """Validate the text of a scenarios file; raise ValidationError listing every problem."""
+def read_yaml(text: str, source: str) -> tuple[Any, _Checker]:
+    """Load YAML safely, dates left as text, with a checker that knows the line of every node
+    and has noted duplicate keys; ValidationError for malformed YAML."""
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -479,6 +480,12 @@ def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
     c = _Checker(source, lines)
     for path, line in lines.duplicates:
         c.problems.append(f"{source}:{line}: {path}: duplicate key")
+    return data, c
+
+
+def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
+    """Validate the text of a scenarios file; raise ValidationError listing every problem."""
+    data, c = read_yaml(text, source)
     top = c.mapping(data, "", {"version", "settings", "feeds", "questions"},
                     {"version", "questions"})
     if top and top.get("version") != 1:

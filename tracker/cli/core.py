@@ -16,12 +16,14 @@ from ..config import load_settings, login_name
 from ..db import migrate
 from ..errors import UsageError
 from ..forecasts import current_probabilities, get_question, question_log, record_manual
+from ..importing import load_record
 from ..models import NOT_APPLIED, Entry, Evidence, Feed, Hit, Indicator, Question
 from ..rematch import IndicatorChange
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
 from ..timeutil import iso
 from . import App, PastTime, emit_json, json_option, pass_app
+from .journal import record_summary
 
 
 def pct(p: float) -> str:
@@ -30,18 +32,24 @@ def pct(p: float) -> str:
 
 
 @click.command()
+@click.option("--no-record", is_flag=True,
+              help="Start a new database without the shipped record of events.")
 @pass_app
-def init(app: App) -> None:
-    """Create or migrate the database, then sync scenarios.yaml. Safe to run again."""
+def init(app: App, no_record: bool) -> None:
+    """Create or migrate the database, then sync scenarios.yaml; a new database also gets the
+    shipped record of events (forecasts and resolutions since 2021). Safe to run again."""
     spec = app.scenarios()
     before, after = migrate(app.engine)
     with app.session() as session:
         report = sync_scenarios(session, spec)
+        record = load_record(session) if before is None and not no_record else None
     where = app.engine.url.render_as_string(hide_password=True)
     state = "created" if before is None else "up to date" if before == after else "migrated"
     click.echo(f"database {where}: schema {state} ({after})")
     click.echo(f"synced {app.scenarios_path}: {report.summary()}")
     echo_rematch_preview(report.rematch)
+    if record is not None:
+        record_summary(record)
 
 
 @click.command()

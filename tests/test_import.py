@@ -1,0 +1,314 @@
+"""tracker import (journals of manual forecasts and resolutions) and the shipped record that
+`tracker init` loads into a new database, through the CLI on every backend."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import Tracker, empty_database, snapshot
+
+REPO = Path(__file__).resolve().parent.parent
+Q = "csto-response"
+UZ = "uzbekistan-rejoins"
+
+JOURNAL = textwrap.dedent(
+    """\
+    version: 1
+    entries:
+      - question: csto-response
+        at: 2021-08-16
+        probabilities: {deploys: 0.3, drills: 60%, nothing: "0.1"}
+        by: ana
+        note: Kabul fell
+      - question: uzbekistan-rejoins
+        at: 2022-03-17T09:30:00Z
+        probabilities: {rejoins: 0.02, stays-out: 0.98}
+        note: Kamilov keeps out of the war
+        source_url: https://example.org/kamilov
+      - question: csto-response
+        at: 2024-01-01
+        scenario: drills
+        note: drills only, by the close
+    """
+)
+
+
+def history(t: Tracker, question: str) -> list[dict[str, Any]]:
+    return json.loads(t.ok("history", question, "--json").output)["forecasts"]
+
+
+def write(folder: Path, name: str, text: str) -> str:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_a_yaml_journal_is_imported_once(initialized: Tracker, tmp_path: Path) -> None:
+    journal = write(tmp_path, "journal.yaml", JOURNAL)
+    out = initialized.ok("import", journal, "--by", "importer").output
+    assert "csto-response: 2 added, 0 already present" in out
+    assert "uzbekistan-rejoins: 1 added, 0 already present" in out
+    rows = history(initialized, Q)
+    assert [(r["at"], r["source"], r["by"], r["note"]) for r in rows] == [
+        ("2021-07-09T00:00:00Z", "prior", None, None),
+        ("2021-08-16T00:00:00Z", "manual", "ana", "Kabul fell"),
+        ("2024-01-01T00:00:00Z", "resolution", "importer", "drills only, by the close"),
+    ]
+    assert rows[1]["probabilities"] == {"deploys": 0.3, "drills": 0.6, "nothing": 0.1}
+    (uz,) = [r for r in history(initialized, UZ) if r["source"] == "manual"]
+    assert uz["note"] == "Kamilov keeps out of the war (https://example.org/kamilov)"
+    assert uz["by"] == "importer" and uz["at"] == "2022-03-17T09:30:00Z"
+    shown = json.loads(initialized.ok("show", "--json").output)["questions"]
+    assert [q["resolved_to"] for q in shown] == [None, "drills"]
+
+    before = snapshot(initialized.db_url)
+    again = json.loads(initialized.ok("import", journal, "--json").output)
+    assert again["questions"] == [{"id": Q, "added": 0, "present": 2},
+                                  {"id": UZ, "added": 0, "present": 1}]
+    assert snapshot(initialized.db_url) == before
+
+
+def test_a_dry_run_reports_and_writes_nothing(initialized: Tracker, tmp_path: Path) -> None:
+    before = snapshot(initialized.db_url)
+    out = initialized.ok("import", write(tmp_path, "j.yaml", JOURNAL), "--dry-run").output
+    assert "csto-response: 2 added" in out and "dry run: nothing written" in out
+    assert snapshot(initialized.db_url) == before
+
+
+def test_history_csv_round_trips_into_a_fresh_database(
+    initialized: Tracker, scenarios_file: Path, tmp_path: Path, db_url: str
+) -> None:
+    initialized.ok("update", Q, "deploys=0.3333333333",
+                   "--note", 'Dushanbe asks, "quietly"', "--by", "ana", "--at", "2021-08-16")
+    initialized.ok("update", Q, "nothing=7%", "--note", "a second, partial update",
+                   "--at", "2022-01-07T06:30:15.123456Z")
+    initialized.ok("resolve", Q, "drills", "--at", "2024-01-01", "--note", "by the close")
+    exported = initialized.ok("history", Q, "--format", "csv").output
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    with empty_database(backend, tmp_path, "fresh") as url:
+        fresh = Tracker(url, scenarios_file)
+        fresh.ok("init")
+        result = fresh("import", "-", "--format", "csv", "--question", Q, input=exported)
+        assert result.exit_code == 0, result.output
+        out = result.output
+        assert "csto-response: 3 added" in out and "1 prior and evidence row(s) ignored" in out
+        original, copied = history(initialized, Q), history(fresh, Q)
+        assert [(r["at"], r["source"], r["by"], r["note"]) for r in copied] == [
+            (r["at"], r["source"], r["by"], r["note"]) for r in original]
+        for a, b in zip(original, copied, strict=True):
+            assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-6)
+        assert fresh.ok("history", Q, "--format", "csv").output == exported
+    # The export adds nothing to the database it came from: equal to the 6 decimals written.
+    before = snapshot(initialized.db_url)
+    csv_file = write(tmp_path, "history.csv", exported)
+    assert "0 added, 3 already present" in initialized.ok("import", csv_file, "--question",
+                                                          Q).output
+    assert snapshot(initialized.db_url) == before
+
+
+def test_a_csv_with_a_question_column_holds_several_questions(
+    initialized: Tracker, tmp_path: Path
+) -> None:
+    text = ("question,at,rejoins,stays-out,deploys,drills,nothing,source,by,note\n"
+            "uzbekistan-rejoins,2022-01-08,2%,98%,,,,manual,ana,stayed out of Kazakhstan\n"
+            "csto-response,2021-10-18,,,0.1,0.8,0.1,manual,,Harb-Maidon drills\n")
+    out = initialized.ok("import", write(tmp_path, "j.csv", text), "--by", "bo").output
+    assert "uzbekistan-rejoins: 1 added" in out and "csto-response: 1 added" in out
+    assert [r["by"] for r in history(initialized, Q)] == [None, "bo"]
+
+
+# A valid entry first: a refusal must leave it unwritten too (nothing written on error).
+VALID = """\
+version: 1
+entries:
+  - question: csto-response
+    at: 2021-08-16
+    probabilities: {deploys: 0.3, drills: 0.6, nothing: 0.1}
+    note: valid
+"""
+REFUSALS = [
+    ("bad date", "  - {question: csto-response, at: 2022-13-01, scenario: drills}\n",
+     "journal.yaml:7: entries[1].at: bad time '2022-13-01'"),
+    ("future date", "  - {question: csto-response, at: 2099-01-01, scenario: drills}\n",
+     "journal.yaml:7: entries[1].at: time '2099-01-01' is in the future"),
+    ("unknown question",
+     "  - {question: nope, at: 2022-01-01, probabilities: {a: 1}, note: x}\n",
+     "journal.yaml:7: entries[1]: unknown question 'nope' (valid questions: "
+     "uzbekistan-rejoins, csto-response)"),
+    ("unknown scenario",
+     "  - {question: csto-response, at: 2022-01-01, scenario: deployed}\n",
+     "journal.yaml:7: entries[1]: unknown scenario 'deployed' for csto-response"),
+    ("unknown scenario in a forecast",
+     "  - {question: csto-response, at: 2022-01-01, note: x,\n"
+     "     probabilities: {deploys: 0.5, drils: 0.5, nothing: 0}}\n",
+     "journal.yaml:7: entries[1]: unknown scenario drils"),
+    ("sums", "  - {question: csto-response, at: 2022-01-01, note: x,\n"
+             "     probabilities: {deploys: 0.5, drills: 0.5, nothing: 0.2}}\n",
+     "journal.yaml:7: entries[1]: the probabilities of every scenario must sum to 1, got 1.2"),
+    ("partial forecast", "  - {question: csto-response, at: 2022-01-01, note: x,\n"
+                         "     probabilities: {deploys: 0.5}}\n",
+     "journal.yaml:7: entries[1]: no probability for drills, nothing"),
+    ("bad probability", "  - {question: csto-response, at: 2022-01-01, note: x,\n"
+                        "     probabilities: {deploys: half, drills: 0.5, nothing: 0}}\n",
+     "journal.yaml:8: entries[1].probabilities.deploys: bad probability 'half'"),
+    ("before opens", "  - {question: csto-response, at: 2021-07-08, scenario: drills}\n",
+     "journal.yaml:7: entries[1]: 2021-07-08T00:00:00Z is before the question opens "
+     "(2021-07-09)"),
+    ("no note", "  - {question: csto-response, at: 2022-01-01,\n"
+                "     probabilities: {deploys: 0.5, drills: 0.5, nothing: 0}}\n",
+     "journal.yaml:7: entries[1].note: expected a non-empty text"),
+    ("forecast after the resolution",
+     "  - {question: csto-response, at: 2023-01-01, scenario: drills}\n"
+     "  - {question: csto-response, at: 2023-06-01, note: later,\n"
+     "     probabilities: {deploys: 0.5, drills: 0.5, nothing: 0}}\n",
+     "journal.yaml:8: entries[2]: question csto-response is resolved (drills); it takes no "
+     "more forecasts"),
+    ("a resolution, then a forecast in time order",
+     "  - {question: csto-response, at: 2021-08-01, scenario: drills}\n",
+     "journal.yaml:3: entries[0]: question csto-response is resolved (drills); it takes no "
+     "more forecasts"),
+    ("malformed YAML", "  - {question: csto-response, at: [2022\n",
+     "journal.yaml:8: malformed YAML"),
+    ("unknown key", "  - {question: csto-response, at: 2022-01-01, scenario: drills, "
+                    "outcome: 1}\n",
+     "journal.yaml:7: entries[1].outcome: unknown key 'outcome'"),
+]
+
+
+@pytest.mark.parametrize(("case", "tail", "message"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_refusals_name_the_line_and_write_nothing(
+    initialized: Tracker, tmp_path: Path, case: str, tail: str, message: str
+) -> None:
+    journal = write(tmp_path, "journal.yaml", VALID + tail)
+    initialized.refused("import", journal, message=message)
+
+
+def test_a_resolution_that_contradicts_the_record_is_refused(
+    initialized: Tracker, tmp_path: Path
+) -> None:
+    initialized.ok("resolve", Q, "deploys", "--at", "2023-01-01")
+    journal = write(tmp_path, "journal.yaml", VALID.replace("valid", "x") +
+                    "  - {question: csto-response, at: 2023-01-01, scenario: drills}\n"
+                    "  - {question: csto-response, at: 2023-01-01, scenario: deploys}\n")
+    result = initialized.refused("import", journal, message=(
+        "journal.yaml:7: entries[1]: contradicts the resolution on record: csto-response "
+        "resolved to deploys at 2023-01-01T00:00:00Z"))
+    # One list of every problem: the forecast before the resolution, not the same resolution.
+    assert "journal.yaml:3: entries[0]: question csto-response is resolved" in result.output
+    assert "journal.yaml:8" not in result.output
+
+
+def test_a_resolution_before_a_stored_forecast_is_refused(
+    initialized: Tracker, tmp_path: Path
+) -> None:
+    initialized.ok("update", Q, "deploys=0.3", "--note", "x", "--at", "2022-01-01")
+    journal = write(tmp_path, "journal.yaml", "version: 1\nentries:\n"
+                    "  - {question: csto-response, at: 2021-12-01, scenario: drills}\n")
+    initialized.refused("import", journal, message=(
+        "journal.yaml:3: entries[0]: csto-response has a manual forecast at "
+        "2022-01-01T00:00:00Z, after this resolution"))
+
+
+CSV_REFUSALS = [
+    ("bad header", "at,deploys,drills,nothing,by\n2022-01-01,0.2,0.7,0.1,ana\n",
+     "journal.csv:1: missing column(s) source, note"),
+    ("a column named twice", "at,deploys,deploys,source,note\n",
+     "journal.csv:1: column(s) named twice: deploys"),
+    ("bad date", "at,deploys,drills,nothing,source,note\n"
+                 "2022-01-01,0.2,0.7,0.1,manual,ok\n2022-02-30,0.2,0.7,0.1,manual,x\n",
+     "journal.csv:3: bad time '2022-02-30'"),
+    ("short row", "at,deploys,drills,nothing,source,note\n2022-01-01,0.2,manual,x\n",
+     "journal.csv:2: expected 6 cells, got 4"),
+    ("unknown source", "at,deploys,drills,nothing,source,note\n"
+                       "2022-01-01,0.2,0.7,0.1,guess,x\n",
+     "journal.csv:2: unknown source 'guess'"),
+    ("a resolution row without one 1", "at,deploys,drills,nothing,source,note\n"
+                                       "2022-01-01,0.5,0.5,0,resolution,x\n",
+     "journal.csv:2: a resolution row gives 1 to the scenario it resolves to"),
+    ("sums on a line after a quoted note", "at,deploys,drills,nothing,source,note\n"
+     '2022-01-01,0.2,0.7,0.1,manual,"two\nlines"\n2022-02-01,0.2,0.2,0.1,manual,x\n',
+     "journal.csv:4: the probabilities of every scenario must sum to 1, got 0.5"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "message"), CSV_REFUSALS,
+                         ids=[r[0] for r in CSV_REFUSALS])
+def test_csv_refusals_name_the_line_and_write_nothing(
+    initialized: Tracker, tmp_path: Path, case: str, text: str, message: str
+) -> None:
+    initialized.refused("import", write(tmp_path, "journal.csv", text), "--question", Q,
+                        message=message)
+
+
+def test_csv_needs_a_question(initialized: Tracker, tmp_path: Path) -> None:
+    path = write(tmp_path, "j.csv", "at,deploys,drills,nothing,source,note\n")
+    initialized.refused("import", path, message="j.csv:1: no question column: add one or "
+                                                "pass --question")
+    initialized.refused("import", "--record", path, message="give a journal FILE or --record")
+    initialized.refused("import", str(tmp_path / "missing.yaml"), message="not found")
+
+
+def record_entries() -> dict[str, list[dict[str, Any]]]:
+    """The shipped record, read as plain YAML, by question."""
+    data = yaml.safe_load((REPO / "tracker" / "record.yaml").read_text(encoding="utf-8"))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for entry in data["entries"]:
+        out.setdefault(entry["question"], []).append(entry)
+    return out
+
+
+def test_init_loads_the_shipped_record_into_a_new_database_once(db_url: str) -> None:
+    shipped = Tracker(db_url, REPO / "scenarios.yaml")
+    out = shipped.ok("init").output
+    record = record_entries()
+    total = sum(len(v) for v in record.values())
+    assert f"shipped record: {total} forecasts and resolutions added to 6 question(s)" in out
+    shown = {q["id"]: q for q in json.loads(shipped.ok("show", "--json").output)["questions"]}
+    for qid, entries in record.items():
+        last = entries[-1]
+        if "scenario" in last:
+            assert shown[qid]["resolved_to"] == last["scenario"]
+        else:
+            assert shown[qid]["probabilities"] == pytest.approx(last["probabilities"])
+    assert shown["csto-article-4-deployment"]["resolved_to"] == "other-crisis"
+    assert shown["kyrgyz-tajik-border"]["resolved_to"] == "major-fighting"
+    assert shown["armenia-csto-status"]["resolved_to"] is None
+    notes = [r["note"] for r in history(shipped, "armenia-csto-status")[1:]]
+    assert all(n and "20" in n for n in notes) and any("France 24" in n for n in notes)
+    assert {r["by"] for r in history(shipped, "armenia-csto-status")[1:]} == {"tracker record"}
+
+    before = snapshot(db_url)
+    again = shipped.ok("init").output
+    assert "shipped record" not in again and snapshot(db_url) == before
+    assert "0 added" in shipped.ok("import", "--record").output
+    assert snapshot(db_url) == before
+
+
+def test_init_no_record_starts_at_the_priors(db_url: str) -> None:
+    shipped = Tracker(db_url, REPO / "scenarios.yaml")
+    assert "shipped record" not in shipped.ok("init", "--no-record").output
+    shown = json.loads(shipped.ok("show", "armenia-csto-status", "--json").output)
+    assert shown["probabilities"] == {"stays-active": 0.85, "freezes": 0.10, "withdraws": 0.05}
+    assert [r["source"] for r in history(shipped, "armenia-csto-status")] == ["prior"]
+    # A later init does not load it behind the user's back; import --record does.
+    assert "shipped record" not in shipped.ok("init").output
+    out = shipped.ok("import", "--record").output
+    assert "armenia-csto-status: 6 added" in out
+    assert json.loads(shipped.ok("show", "kyrgyz-tajik-border", "--json").output)[
+        "resolved_to"] == "major-fighting"
+
+
+def test_the_record_leaves_out_questions_that_do_not_fit(initialized: Tracker,
+                                                         db_url: str) -> None:
+    # The small file reuses the id uzbekistan-rejoins with two scenarios of its own.
+    fresh = snapshot(db_url)
+    assert fresh["forecasts"] == []
+    out = initialized.ok("import", "--record").output
+    assert "left out uzbekistan-rejoins" in out and "added" not in out
+    assert snapshot(db_url)["forecasts"] == []

@@ -1,0 +1,92 @@
+"""import: a journal of dated manual forecasts and resolutions, or the shipped record."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..config import login_name
+from ..errors import UsageError
+from ..importing import ImportReport, apply_journal, load_record
+from ..journal import parse_journal, read_journal
+from . import App, emit_json, json_option, pass_app
+
+
+def record_summary(report: ImportReport) -> None:
+    """What `tracker init` did with the shipped record."""
+    if report.questions:
+        click.echo(f"shipped record: {report.added} forecasts and resolutions added to "
+                   f"{len(report.questions)} question(s) (to start without it: tracker init "
+                   "--no-record on a new database)")
+    left_out(report)
+
+
+def left_out(report: ImportReport) -> None:
+    """Name the questions the shipped record left out, if any."""
+    if report.left_out:
+        click.echo(f"shipped record: left out {', '.join(report.left_out)} "
+                   "(scenarios or dates that differ from the record's)")
+
+
+def report_json(report: ImportReport, dry_run: bool) -> dict[str, Any]:
+    """The JSON of `tracker import --json` (docs/journal.md)."""
+    return {
+        "questions": [{"id": q.id, "added": q.added, "present": q.present}
+                      for q in report.questions],
+        "ignored": report.ignored,
+        "left_out": report.left_out,
+        "dry_run": dry_run,
+    }
+
+
+@click.command("import")
+@click.argument("file", required=False, metavar="[FILE]")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "csv"]), default=None,
+              help="The journal's format [default: csv for a .csv file, else yaml].")
+@click.option("--question", default=None,
+              help="The question of every row of a CSV without a question column.")
+@click.option("--by", "author", default=None,
+              help="Author of entries that name none (default: your login name).")
+@click.option("--record", "record", is_flag=True,
+              help="Import the shipped record of events instead of a FILE.")
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@json_option
+@pass_app
+def import_(app: App, file: str | None, fmt: str | None, question: str | None,
+            author: str | None, record: bool, dry_run: bool, as_json: bool) -> None:
+    """Import a journal of dated manual forecasts and resolutions (YAML, or the CSV of
+    `tracker history --format csv`; FILE - reads standard input). All or nothing; entries
+    already present are skipped, so importing twice adds nothing."""
+    if record == (file is not None):
+        raise UsageError("give a journal FILE or --record", hint="see tracker import --help")
+    journal = None
+    if file == "-":
+        text = sys.stdin.read().removeprefix("\ufeff")
+        journal = parse_journal(text, "<stdin>", fmt or "yaml", question)
+    elif file is not None:
+        journal = read_journal(file, fmt, question)
+    with app.session() as session:
+        savepoint = session.begin_nested()
+        if journal is None:
+            report = load_record(session)
+        else:
+            report = apply_journal(session, journal, by=author or login_name())
+        if dry_run:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+    if as_json:
+        emit_json(report_json(report, dry_run))
+        return
+    for q in report.questions:
+        click.echo(f"{q.id}: {q.added} added, {q.present} already present")
+    left_out(report)
+    if report.ignored:
+        click.echo(f"{report.ignored} prior and evidence row(s) ignored: history derives them")
+    if dry_run:
+        click.echo("dry run: nothing written")
+
+
+COMMANDS: list[click.Command] = [import_]

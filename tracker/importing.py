@@ -1,0 +1,151 @@
+"""A checked journal into the database, in the caller's transaction, through the same core
+functions as `tracker update` and `tracker resolve`; and the shipped record, loaded the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .errors import UsageError, ValidationError
+from .forecasts import get_question, record_manual
+from .journal import Entry, Journal, parse_yaml_journal
+from .models import Forecast, Question
+from .resolution import resolve
+from .timeutil import day_start, iso
+
+# Equal to the 6 decimals `history --format csv` writes, so re-importing an export adds nothing.
+SAME = 1e-6
+RECORD = "record.yaml"
+
+
+@dataclass
+class QuestionImport:
+    """What an import did to one question."""
+
+    id: str
+    added: int = 0
+    present: int = 0
+
+
+@dataclass
+class ImportReport:
+    """Per question: entries added and entries already present; derived CSV rows ignored;
+    questions of the shipped record left out because they do not fit."""
+
+    questions: list[QuestionImport] = field(default_factory=list)
+    ignored: int = 0
+    left_out: list[str] = field(default_factory=list)
+
+    @property
+    def added(self) -> int:
+        return sum(q.added for q in self.questions)
+
+
+def apply_journal(session: Session, journal: Journal, *, by: str,
+                  only_fitting: bool = False) -> ImportReport:
+    """Apply every entry, each question's in time order; ValidationError lists every refusal
+    with its line, and the caller's transaction must then be rolled back. With only_fitting
+    (the shipped record), a question that is unknown or refuses an entry is left out instead."""
+    report = ImportReport(ignored=journal.ignored)
+    problems: list[tuple[int, str]] = []
+    by_question: dict[str, list[Entry]] = {}
+    for entry in journal.entries:
+        by_question.setdefault(entry.question, []).append(entry)
+    for qid, entries in by_question.items():
+        try:
+            question = get_question(session, qid)
+        except UsageError as exc:
+            if not only_fitting:
+                problems += [(e.line, f"{e.where}: {exc}") for e in entries]
+            continue
+        entries.sort(key=lambda e: e.at)
+        if only_fitting:
+            savepoint = session.begin_nested()
+            counts, refused = _apply_question(session, question, entries, by)
+            if refused:
+                savepoint.rollback()
+                report.left_out.append(qid)
+                continue
+            savepoint.commit()
+        else:
+            counts, refused = _apply_question(session, question, entries, by)
+            problems += refused
+        report.questions.append(counts)
+    if problems:
+        raise ValidationError(journal.source, [text for _, text in sorted(problems)])
+    return report
+
+
+def _apply_question(session: Session, question: Question, entries: list[Entry],
+                    by: str) -> tuple[QuestionImport, list[tuple[int, str]]]:
+    """Apply one question's entries in order: the counts and the refusals (by line)."""
+    counts = QuestionImport(question.id)
+    refused: list[tuple[int, str]] = []
+    for entry in entries:
+        try:
+            if _apply(session, question, entry, by):
+                counts.added += 1
+            else:
+                counts.present += 1
+        except UsageError as exc:
+            refused.append((entry.line, f"{entry.where}: {exc}"))
+    return counts, refused
+
+
+def _apply(session: Session, question: Question, entry: Entry, by: str) -> bool:
+    """Record one entry; False when it is already present, UsageError when it is refused."""
+    if entry.at < day_start(question.opens):
+        raise UsageError(f"{iso(entry.at)} is before the question opens ({question.opens})")
+    if entry.scenario is not None:
+        return _resolve(session, question, entry, by)
+    if _present(session, question, entry):
+        return False
+    scenarios = {s.id for s in question.scenarios}
+    missing = scenarios - set(entry.probabilities)
+    if missing and set(entry.probabilities) <= scenarios:
+        # A partial update depends on the forecast in force at import time: not reproducible.
+        raise UsageError(f"no probability for {', '.join(sorted(missing))}: a journal's "
+                         "forecast names every scenario")
+    record_manual(session, question, entry.probabilities, note=entry.note,
+                  by=entry.by or by, at=entry.at)
+    return True
+
+
+def _present(session: Session, question: Question, entry: Entry) -> bool:
+    """Whether this manual forecast is stored already: same time, note and probabilities."""
+    rows = session.scalars(select(Forecast).where(
+        Forecast.question_id == question.id, Forecast.source == "manual",
+        Forecast.at == entry.at))
+    return any(
+        f.note == entry.note.strip()
+        and set(f.probabilities) == set(entry.probabilities)
+        and all(abs(f.probabilities[s] - p) <= SAME for s, p in entry.probabilities.items())
+        for f in rows
+    )
+
+
+def _resolve(session: Session, question: Question, entry: Entry, by: str) -> bool:
+    """Resolve as the entry says; False when the question is resolved so already."""
+    assert entry.scenario is not None
+    if question.resolved_to is not None:
+        if (question.resolved_to, question.resolved_at) == (entry.scenario, entry.at):
+            return False
+        raise UsageError(f"contradicts the resolution on record: {question.id} resolved to "
+                         f"{question.resolved_to} at {iso(question.resolved_at)}")
+    latest = session.scalar(select(func.max(Forecast.at)).where(
+        Forecast.question_id == question.id, Forecast.source == "manual"))
+    if latest is not None and latest > entry.at:
+        raise UsageError(f"{question.id} has a manual forecast at {iso(latest)}, after this "
+                         "resolution")
+    resolve(session, question, entry.scenario, by=entry.by or by, note=entry.note, at=entry.at)
+    return True
+
+
+def load_record(session: Session) -> ImportReport:
+    """The shipped record of events, for the questions of the database that fit it."""
+    text = resources.files("tracker").joinpath(RECORD).read_text(encoding="utf-8")
+    return apply_journal(session, parse_yaml_journal(text, RECORD), by="tracker record",
+                         only_fitting=True)
