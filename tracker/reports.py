@@ -25,7 +25,7 @@ from .models import Entry, Evidence, Feed, Forecast, Hit, Question, Report, Repo
 from .resources import templates_dir
 from .scenarios import Settings
 from .scores import score_question
-from .scoring import HistoryPoint, forecast_at, history
+from .scoring import HistoryPoint, exponents, forecast_at, history
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -288,7 +288,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
                                      since=as_of - CHART_WINDOW)
         sections.append(QuestionSection(
             q.id, oneline(q.title), q.closes, lines, name,
-            _moves(session, q, points, start, end, settings),
+            _moves(session, q, points, start, end, exponents(log)),
             _indicator_board(session, q, start, end),
             session.scalar(select(func.count()).select_from(Evidence).where(
                 Evidence.question_id == q.id, Evidence.state == "auto")) or 0,
@@ -321,7 +321,7 @@ def _shifts(before: dict[str, float], after: dict[str, float],
 
 
 def _moves(session: Session, q: Question, points: list[HistoryPoint], start: datetime,
-           end: datetime, settings: Settings) -> list[Move]:
+           end: datetime, power: dict[int, float]) -> list[Move]:
     """The manual forecasts and applied evidence of the period, with what each did.
 
     Evidence that arrived in the period but was observed earlier (a late feed) counts too."""
@@ -347,17 +347,18 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
         e = rows.get(point.evidence[0])
         if e is None or not (point.at >= start or start <= e.created_at < end):
             continue
-        weight = 1.0 if e.state == "confirmed" else settings.auto_weight
+        weight = power.get(e.id, 0.0)
         words = f"Sighted: {oneline(e.indicator.description)}"
         if e.state == "auto":
-            words += f" (not reviewed yet: counted at weight {weight:g})"
+            words += f" (not reviewed yet: counted at weight {weight:.3g})"
+        elif weight != 1.0:
+            words += f" (a repeat sighting: counted at weight {weight:.3g})"
         moves.append(Move(
             point.at, "evidence", words, shifts,
             headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,
                                 safe_link(h.entry.link), h.entry.observed_at)
                        for h in e.hits[:3]],
-            factor={labels[s]: float(e.indicator.likelihood.get(s, 1.0)) ** weight
-                    for s in labels},
+            factor={labels[s]: f for s, f in point.factor.items()},
             state=e.state,
         ))
     return moves
