@@ -276,7 +276,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
             continue
         now_p = forecast_at(log, as_of)
         probabilities[q.id] = now_p
-        points = history(log)
+        points = history(log, as_of)
         old = before.get(q.id, {})
         lines = [
             ScenarioLine(s.id, oneline(s.label), now_p[s.id],

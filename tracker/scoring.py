@@ -278,14 +278,16 @@ def silence_note(log: QuestionLog, at: datetime, decayed: Sequence[str]) -> str:
     return f"{weeks} week{'' if weeks == 1 else 's'} without a sighting of {names}"
 
 
-def history(log: QuestionLog) -> list[HistoryPoint]:
+def history(log: QuestionLog, until: datetime | None = None) -> list[HistoryPoint]:
     """The prior, each manual forecast, silence step and applied evidence item, and the
-    resolution, in order."""
+    resolution, in order; silence steps are on a calendar, so pass `until` (now) to stop."""
     log = log.ordered()
     out = [HistoryPoint(log.opens_at, "prior", log.prior_vector())]
     resolved = log.resolved_to is not None and log.resolved_at is not None
     for step in steps(log):
         if resolved and step.at >= log.resolved_at:  # type: ignore[operator]
+            break
+        if until is not None and step.at > until:
             break
         if step.manual is not None:
             out.append(HistoryPoint(step.at, "manual", dict(step.probabilities),

@@ -19,7 +19,7 @@ from ..forecasts import current_probabilities, get_question, question_log, recor
 from ..models import Entry, Evidence, Feed, Hit, Question
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
-from ..timeutil import iso
+from ..timeutil import iso, utcnow
 from . import App, PastTime, emit_json, json_option, pass_app
 
 
@@ -114,7 +114,7 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
                              for s in q.scenarios]
         data["indicators"] = [{"id": i.id, "description": i.description,
                                "last_sighted": iso(sighted.get(i.id))} for i in indicators]
-        points = log_history(question_log(session, q, load_settings(session)))
+        points = log_history(question_log(session, q, load_settings(session)), utcnow())
         if as_json:
             emit_json(data)
             return
@@ -193,7 +193,7 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
 def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
     """Every forecast of a question in order, as the JSON objects of DESIGN §4."""
     log = question_log(session, q, load_settings(session))
-    points = log_history(log)
+    points = log_history(log, utcnow())
     ids = [e for p in points for e in p.evidence]
     headlines: dict[int, list[dict[str, Any]]] = {}
     if ids:
