@@ -149,9 +149,9 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
 
 
 def _register() -> None:
-    from . import core, feeds, report, scores, service
+    from . import core, feeds, indicators, report, scores, service
 
-    for module in (core, feeds, scores, report, service):
+    for module in (core, feeds, scores, indicators, report, service):
         for command in module.COMMANDS:
             main.add_command(command)
 
