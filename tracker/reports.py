@@ -21,6 +21,7 @@ from .charts import colour, history_chart
 from .config import load_settings
 from .errors import UsageError
 from .forecasts import question_log
+from .indicators import indicator_cards, to_review
 from .models import Entry, Evidence, Feed, Forecast, Hit, Question, Report, ReportImage
 from .resources import templates_dir
 from .scenarios import Settings
@@ -35,6 +36,8 @@ STALE_AFTER = timedelta(days=30)
 CHART_WINDOW = timedelta(weeks=26)
 # Changes smaller than this (a twentieth of a percentage point) read as "no change".
 EPSILON = 0.0005
+# An indicator's sightings listed one by one in a period; the rest are summed up in a line.
+FLOOD_SHOWN = 3
 
 
 # --- periods -----------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ class Move:
     """One thing that moved a question in the period: an evidence item or a manual forecast."""
 
     at: datetime
-    kind: str  # evidence | manual
+    kind: str  # evidence | manual | silence | summary (of a flood of evidence)
     words: str
     shifts: list[tuple[str, float, float]]  # (scenario label, before, after), largest first
     headlines: list[Headline] = field(default_factory=list)
@@ -178,6 +181,13 @@ class Move:
     state: str = ""
     by: str = ""
     note: str = ""
+    change: dict[str, float] = field(default_factory=dict)  # scenario label -> after − before
+    indicator: str = ""  # the indicator's id and description, for evidence and summaries
+    about: str = ""
+    # A summary of a flood: how many sightings it folds, the last one's time, their net change.
+    count: int = 0
+    until: datetime | None = None
+    net: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -235,6 +245,7 @@ class ReportContext:
     feeds: list[Notice]
     past_closes: list[Notice]
     no_manual: list[Notice]
+    review: list[Notice]  # indicators to review: worst contributors, most dismissed
     images: dict[str, bytes]  # file name -> PNG
     probabilities: dict[str, dict[str, float]]
 
@@ -301,6 +312,8 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
         past_closes=[Notice(q.id, oneline(q.title), f"closed {q.closes.isoformat()}")
                      for q in open_questions if q.closes < as_of.date()],
         no_manual=_no_manual(session, open_questions, as_of),
+        review=[Notice(c.id, oneline(c.description), why)
+                for c, why in to_review(indicator_cards(session))],
         images=images, probabilities=probabilities,
     )
 
@@ -334,15 +347,21 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
     labels = {s.id: oneline(s.label) for s in q.scenarios}
     moves: list[Move] = []
     for before, point in zip(points, points[1:], strict=False):
-        if point.at >= end or point.source not in ("manual", "evidence"):
+        if point.at >= end or point.source not in ("manual", "evidence", "silence"):
             continue
         shifts = _shifts(before.probabilities, point.probabilities, labels)
-        if point.source == "manual":
+        change = {labels[s]: point.probabilities[s] - before.probabilities.get(s, 0.0)
+                  for s in point.probabilities}
+        if point.source in ("manual", "silence"):
             if point.at < start:
+                continue
+            if point.source == "silence":
+                moves.append(Move(point.at, "silence", f"Time passed: {point.note}", shifts,
+                                  change=change))
                 continue
             by, note = oneline(point.by, 100), oneline(point.note, 600)
             moves.append(Move(point.at, "manual", f"{by} set the forecast by hand", shifts,
-                              by=by, note=note))
+                              by=by, note=note, change=change))
             continue
         e = rows.get(point.evidence[0])
         if e is None or not (point.at >= start or start <= e.created_at < end):
@@ -359,9 +378,42 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
                                 safe_link(h.entry.link), h.entry.observed_at)
                        for h in e.hits[:3]],
             factor={labels[s]: f for s, f in point.factor.items()},
-            state=e.state,
+            state=e.state, change=change, indicator=e.indicator_id,
+            about=oneline(e.indicator.description),
         ))
-    return moves
+    return _fold_floods(moves)
+
+
+def _fold_floods(moves: list[Move]) -> list[Move]:
+    """Past its first FLOOD_SHOWN sightings, an indicator's evidence in the period becomes
+    one line with the count and the sum of their changes, so a flood keeps the mail small."""
+    seen: dict[str, int] = {}
+    folded: dict[str, Move] = {}
+    out: list[Move] = []
+    for m in moves:
+        if m.kind != "evidence":
+            out.append(m)
+            continue
+        seen[m.indicator] = seen.get(m.indicator, 0) + 1
+        if seen[m.indicator] <= FLOOD_SHOWN:
+            out.append(m)
+            continue
+        summary = folded.get(m.indicator)
+        if summary is None:
+            summary = folded[m.indicator] = Move(m.at, "summary", "", [], indicator=m.indicator,
+                                                 about=m.about,
+                                                 change=dict.fromkeys(m.change, 0.0))
+            out.append(summary)
+        summary.count += 1
+        summary.until = m.at
+        for label, delta in m.change.items():
+            summary.change[label] += delta
+    for summary in folded.values():
+        summary.words = (f"and {summary.count} more sighting{'' if summary.count == 1 else 's'}"
+                         f" of: {summary.about}")
+        summary.net = sorted(((label, d) for label, d in summary.change.items()
+                              if abs(d) >= EPSILON), key=lambda x: -abs(x[1]))
+    return out
 
 
 def _indicator_board(session: Session, q: Question, start: datetime,
