@@ -309,3 +309,20 @@ def test_numpy_reference_is_not_the_code_under_test() -> None:
     log = silent()
     assert np.allclose(numpy_forecast(log, jan(8) + US), [
         norm(times(PRIOR, {"a": 52 / 59, "b": 52 / 59}))[s] for s in ABC])
+
+
+def test_the_worked_example_of_docs_model_md():
+    """The numbers printed in docs/model.md's worked example, to their six decimals."""
+    r = reliability(0, 1, 0.5, 4)
+    assert r == 0.4
+    log = silent(evidence=(EvidencePoint(1, "x", jan(10), LX, r),
+                           EvidencePoint(2, "x", jan(12), LX, r)))
+    assert exponents(log) == {1: 0.4, 2: 0.2}
+    rows = history(log, until=jan(15))
+    printed = [(0.187387, 0.281081, 0.531532), (0.249155, 0.295428, 0.455417),
+               (0.283970, 0.299364, 0.416666), (0.295894, 0.269944, 0.434162)]
+    assert [r.source for r in rows[1:]] == ["silence", "evidence", "evidence", "silence"]
+    for row, numbers in zip(rows[1:], printed, strict=True):
+        assert tuple(round(row.probabilities[s], 6) for s in ABC) == numbers
+    assert rows[-1].note == "2 weeks without a sighting of b"
+    check(log, jan(15), rows[-1].probabilities)
