@@ -99,11 +99,21 @@ def independent_log(t: Tracker, spec: dict[str, Any], question: str) -> Question
     """The inputs of §5 gathered from the YAML and the commands' JSON, not from the core."""
     q = next(q for q in spec["questions"] if q["id"] == question)
     likelihood = {i["id"]: i["likelihood"] for i in q["indicators"]}
-    weights = {"confirmed": 1.0, "auto": spec["settings"]["scoring"]["auto_weight"]}
+    items = as_json(t, "evidence", question)["evidence"]
+    a, n0 = spec["settings"]["scoring"]["auto_weight"], 4.0  # reliability_strength: default
+
+    def weight(e: dict[str, Any]) -> float:
+        """1 confirmed; auto: (n0·a + c) / (n0 + c + d) over the indicator's reviews."""
+        if e["state"] == "confirmed":
+            return 1.0
+        states = [f["state"] for f in items if f["indicator"] == e["indicator"]]
+        c, d = states.count("confirmed"), states.count("dismissed")
+        return (n0 * a + c) / (n0 + c + d)
+
     evidence = tuple(
         EvidencePoint(e["id"], e["indicator"], datetime.fromisoformat(e["observed_at"]),
-                      likelihood[e["indicator"]], weights[e["state"]])
-        for e in as_json(t, "evidence", question)["evidence"] if e["state"] != "dismissed"
+                      likelihood[e["indicator"]], weight(e))
+        for e in items if e["state"] != "dismissed"
     )
     history = as_json(t, "history", question)["forecasts"]
     manual = tuple(ManualPoint(datetime.fromisoformat(f["at"]), f["probabilities"])
@@ -169,7 +179,13 @@ def test_backtest_scores_match_an_independent_computation(
     assert (manual["by"], manual["note"]) == ("analyst", "Snubbed the Yerevan summit")
     summit = next(r for r in rows if r["source"] == "evidence" and r["at"].startswith("2022-11"))
     assert summit["indicator"] == "armenia-csto-rift"
-    assert summit["factor"] == pytest.approx({"stays": 0.2, "freezes": 0.7, "leaves": 0.8})
+    # Confirmed, so w = 1, times 0.5^k for the rift items applied before it (docs/model.md).
+    k = sum(1 for e in as_json(live, "evidence", "armenia-csto")["evidence"]
+            if e["indicator"] == "armenia-csto-rift" and e["state"] != "dismissed"
+            and "2021-07-09" < e["observed_at"] < summit["at"])
+    assert k == 1
+    assert summit["factor"] == pytest.approx(
+        {"stays": 0.2 ** 0.5 ** k, "freezes": 0.7 ** 0.5 ** k, "leaves": 0.8 ** 0.5 ** k})
     assert "Yerevan" in summit["headlines"][0]["title"]
     # Evidence before `opens` (May 2021) and after the resolution (June 2024) is kept, unused.
     assert not any(r["at"].startswith(("2021-05", "2024-06")) for r in rows)

@@ -103,39 +103,68 @@ def test_the_days_run_from_opens_to_the_day_before_r():
 # --- against an independent numpy computation ------------------------------------------
 
 
-def numpy_series(log: QuestionLog) -> dict[str, np.ndarray]:
-    """§5 again, from scratch per day, in numpy: track -> days × scenarios."""
+def numpy_weights(log: QuestionLog) -> dict[int, float]:
+    """Evidence id -> w · δ^k, k counting the same indicator's items after opens before it."""
+    applied = sorted((e for e in log.evidence if e.observed_at > log.opens_at),
+                     key=lambda e: (e.observed_at, e.indicator, e.id))
+    return {e.id: e.weight * log.repeat_decay ** sum(f.indicator == e.indicator
+                                                     for f in applied[:j])
+            for j, e in enumerate(applied)}
+
+
+def numpy_forecast(log: QuestionLog, cut: datetime, use_manual: bool = True,
+                   use_evidence: bool = True) -> np.ndarray:
+    """docs/model.md again, from scratch, counting the events strictly before `cut`."""
     names = list(log.scenarios)
-    prior = np.array([log.prior[s] for s in names])
+    start, p = log.opens_at, np.array([log.prior[s] for s in names])
+    if use_manual:
+        before = [m for m in log.manual if m.at < cut]
+        if before:
+            chosen = max(before, key=lambda m: m.at)
+            start, p = chosen.at, np.array([chosen.probabilities[s] for s in names])
+    if not use_evidence:
+        return p
+    weights = numpy_weights(log)
+    steps = [((e.observed_at, 2, e.indicator, e.id),
+              np.array([e.likelihood[s] for s in names]) ** weights[e.id])
+             for e in log.evidence if start < e.observed_at < cut]
+    if log.events and log.closes_at is not None:
+        closes = log.closes_at
+        weeks = int(np.ceil((closes - log.opens_at) / timedelta(days=7)))
+        grid = [log.opens_at + timedelta(days=7 * n) for n in range(weeks)] + [closes]
+        reveal = {s: min((e.observed_at for e in log.evidence if e.indicator in ind
+                          and e.observed_at > log.opens_at), default=None)
+                  for s, ind in log.events.items()}
+        for previous, g in zip(grid, grid[1:], strict=False):
+            if not start < g < cut:
+                continue
+            a = max(previous, start)
+            decays = np.array([s in reveal and (reveal[s] is None or reveal[s] > g)
+                               for s in names])
+            if decays.any():
+                steps.append(((g, 1, "", 0),
+                              np.where(decays, (closes - g) / (closes - a), 1.0)))
+    for _, factor in sorted(steps, key=lambda x: x[0]):
+        q = p * factor
+        if q.sum() <= 0:
+            q = p
+        p = q / q.sum()
+        p = np.maximum(p, log.floor)
+        p = p / p.sum()
+    return p
+
+
+def numpy_series(log: QuestionLog) -> dict[str, np.ndarray]:
+    """Track -> days × scenarios, each day's F computed from scratch by `numpy_forecast`."""
     r = log.resolved_at
     assert r is not None
     first, last = log.opens_at.date(), r.date()
     n_days = max((last - first).days, 1)
-    out = {}
-    for track, (use_manual, use_evidence) in {"tracker": (True, True), "analyst": (True, False),
-                                              "evidence": (False, True),
-                                              "prior": (False, False)}.items():
-        rows = []
-        for i in range(n_days):
-            cut = min(datetime.combine(first + timedelta(days=i + 1), datetime.min.time(), UTC),
-                      r)
-            start, p = log.opens_at, prior.copy()
-            if use_manual:
-                before = [m for m in log.manual if m.at < cut]
-                if before:
-                    chosen = max(before, key=lambda m: m.at)
-                    start, p = chosen.at, np.array([chosen.probabilities[s] for s in names])
-            if use_evidence:
-                items = sorted((e for e in log.evidence if start < e.observed_at < cut),
-                               key=lambda e: (e.observed_at, e.indicator, e.id))
-                for e in items:
-                    p = p * np.array([e.likelihood[s] for s in names]) ** e.weight
-                    p = p / p.sum()
-                    p = np.maximum(p, log.floor)
-                    p = p / p.sum()
-            rows.append(p)
-        out[track] = np.array(rows)
-    return out
+    cuts = [min(datetime.combine(first + timedelta(days=i + 1), datetime.min.time(), UTC), r)
+            for i in range(n_days)]
+    return {track: np.array([numpy_forecast(log, cut, m, e) for cut in cuts])
+            for track, (m, e) in {"tracker": (True, True), "analyst": (True, False),
+                                  "evidence": (False, True), "prior": (False, False)}.items()}
 
 
 def numpy_scores(log: QuestionLog) -> dict[str, tuple[float, float]]:
@@ -172,9 +201,15 @@ def resolved_logs(draw: st.DrawFn) -> QuestionLog:
                       draw(st.sampled_from([0.5, 1.0])))
         for i in range(draw(st.integers(0, 15)))
     ]
+    # Some scenarios are events before `closes`, revealed by x, y or nothing; one never is.
+    events = {s: tuple(draw(st.sets(st.sampled_from(["x", "y"]))))
+              for s in names[1:] if draw(st.booleans())}
+    closes_at = OPENS + timedelta(seconds=draw(st.integers(2 * 86400, span + 60 * 86400)))
     return QuestionLog(names, prior, OPENS, tuple(manual.values()), tuple(evidence),
                        draw(st.sampled_from([0.0, 0.001, 0.02])),
-                       draw(st.sampled_from(names)), resolved_at)
+                       draw(st.sampled_from(names)), resolved_at,
+                       repeat_decay=draw(st.sampled_from([0.0, 0.5, 0.9])),
+                       closes_at=closes_at, events=events)
 
 
 @settings(max_examples=60, deadline=None)

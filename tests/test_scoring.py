@@ -62,11 +62,12 @@ def test_three_scenarios_confirmed_evidence_applies_in_full():
     approx(forecast_at(log, day(2)),
            {"deploys": 0.16 / 0.64, "drills": 0.45 / 0.64, "nothing": 0.03 / 0.64})
     approx(forecast_at(log, day(2)), {"deploys": 0.25, "drills": 0.703125, "nothing": 0.046875})
-    # A second confirmed sighting: (0.25·0.8, 0.703125·0.9, 0.046875·0.1)
-    # = (0.2, 0.6328125, 0.0046875); sum 0.8375
+    # A second confirmed sighting of the same indicator counts at δ^1 = 0.5 (docs/model.md):
+    # (0.25·√0.8, 0.703125·√0.9, 0.046875·√0.1) = (0.223607, 0.667043, 0.014823)
     log2 = QuestionLog(THREE, prior, OPENS, evidence=(ev(1, day(1), lk), ev(2, day(5), lk)))
-    approx(forecast_at(log2, day(6)),
-           {"deploys": 0.2 / 0.8375, "drills": 0.6328125 / 0.8375, "nothing": 0.0046875 / 0.8375})
+    raw = {"deploys": 0.25 * 0.8 ** 0.5, "drills": 0.703125 * 0.9 ** 0.5,
+           "nothing": 0.046875 * 0.1 ** 0.5}
+    approx(forecast_at(log2, day(6)), {s: v / sum(raw.values()) for s, v in raw.items()})
 
 
 def test_dismissed_evidence_is_absent_and_auto_weaker_than_confirmed():
@@ -104,8 +105,10 @@ def test_a_manual_forecast_cuts_the_evidence_chain():
     approx(forecast_at(log, day(15)), {"rejoins": 0.036 / 0.228, "stays-out": 0.192 / 0.228})
     # From it on: exactly the manual vector; evidence 2 (same instant) and 1 are not applied.
     assert forecast_at(log, day(20)) == {"rejoins": 0.5, "stays-out": 0.5}
-    # Evidence 3 on top of it: (0.45, 0.1) / 0.55
-    approx(forecast_at(log, day(31)), {"rejoins": 0.45 / 0.55, "stays-out": 0.1 / 0.55})
+    # Evidence 3 on top of it, the indicator's third item after opens (k = 2, counted whatever
+    # the baseline): exponent 0.5² = 0.25, (0.5·0.9^0.25, 0.5·0.2^0.25) normalized
+    a, b = 0.9 ** 0.25, 0.2 ** 0.25
+    approx(forecast_at(log, day(31)), {"rejoins": a / (a + b), "stays-out": b / (a + b)})
     assert [p.source for p in history(log)] == ["prior", "evidence", "manual", "evidence"]
     assert [p.evidence for p in history(log)] == [(), (1,), (), (3,)]
     assert history(log)[2].by == "ana" and history(log)[2].note == "talks resumed"

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings, login_name
 from .errors import UsageError
-from .forecasts import get_question, rescore
+from .forecasts import get_question, question_log, rescore
 from .matching import Blocked
-from .models import NOT_APPLIED, BlockedMatch, Entry, Evidence, Hit, Indicator, Question
+from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 from .scenarios import Settings
-from .scoring import Vector
+from .scoring import Vector, exponents
 from .timeutil import iso, utcnow
 
 STATES = ("auto", "confirmed", "dismissed", "withdrawn")
@@ -195,13 +195,19 @@ def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new:
     return plan, created
 
 
-def factor(likelihood: dict[str, Any], scenarios: Iterable[str], state: str,
-           settings: Settings) -> Vector:
-    """L_s^w: w = 1 confirmed, auto_weight auto; a dismissed item changes nothing (all 1)."""
-    if state in NOT_APPLIED:
-        return {s: 1.0 for s in scenarios}
-    w = 1.0 if state == "confirmed" else settings.auto_weight
-    return {s: float(likelihood.get(s, 1.0)) ** w for s in scenarios}
+def weights(session: Session, question_ids: Iterable[str],
+            settings: Settings) -> dict[int, float]:
+    """Evidence id -> the exponent it is applied with (w · δ^k, docs/model.md); items that
+    are not applied (dismissed, withdrawn, before `opens`) weigh 0."""
+    out: dict[int, float] = {}
+    for question in session.scalars(select(Question).where(Question.id.in_(set(question_ids)))):
+        out.update(exponents(question_log(session, question, settings)))
+    return out
+
+
+def factor(likelihood: dict[str, Any], scenarios: Iterable[str], weight: float) -> Vector:
+    """L_s^e for every scenario: all 1 for an item that weighs 0."""
+    return {s: float(likelihood.get(s, 1.0)) ** weight for s in scenarios}
 
 
 def list_evidence(
@@ -219,6 +225,7 @@ def list_evidence(
     if not items:
         return []
     settings = load_settings(session)
+    power = weights(session, {e.question_id for e in items}, settings)
     scenarios = {q.id: [s.id for s in q.scenarios] for q in session.scalars(
         select(Question).where(Question.id.in_({e.question_id for e in items})))}
     hits: dict[int, list[dict[str, Any]]] = {}
@@ -242,7 +249,9 @@ def list_evidence(
             "indicator": e.indicator_id,
             "observed_at": iso(e.observed_at),
             "state": e.state,
-            "factor": factor(e.indicator.likelihood, scenarios[e.question_id], e.state, settings),
+            "factor": factor(e.indicator.likelihood, scenarios[e.question_id],
+                             power.get(e.id, 0.0)),
+            "weight": power.get(e.id, 0.0),
             "hits": hits.get(e.id, []),
             "note": e.note,
             "reviewed_by": e.reviewed_by,

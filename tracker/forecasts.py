@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
 from .errors import UsageError
-from .models import NOT_APPLIED, Evidence, Forecast, Indicator, Question
+from .models import Evidence, Forecast, Indicator, Question
 from .scenarios import Settings
 from .scoring import (
     EvidencePoint,
@@ -20,6 +21,7 @@ from .scoring import (
     check_update,
     forecast_at,
     manual_update,
+    reliability,
 )
 from .timeutil import day_start, utcnow
 
@@ -34,6 +36,23 @@ def get_question(session: Session, question_id: str) -> Question:
     return question
 
 
+APPLIED = ("auto", "confirmed")
+
+
+def reliabilities(session: Session, question_id: str,
+                  settings: Settings) -> dict[str, tuple[Counter[str], float]]:
+    """Indicator id -> (its evidence items by review state, the weight of its auto items)."""
+    states: dict[str, Counter[str]] = {}
+    for indicator_id, state, n in session.execute(
+        select(Evidence.indicator_id, Evidence.state, func.count())
+        .where(Evidence.question_id == question_id)
+        .group_by(Evidence.indicator_id, Evidence.state)
+    ):
+        states.setdefault(indicator_id, Counter())[state] = n
+    return {i: (c, reliability(c["confirmed"], c["dismissed"], settings.auto_weight,
+                               settings.reliability_strength)) for i, c in states.items()}
+
+
 def question_log(session: Session, question: Question, settings: Settings) -> QuestionLog:
     """Everything F(t) of a question depends on, read from the database."""
     manual = [
@@ -44,16 +63,15 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
             .order_by(Forecast.at, Forecast.id)
         )
     ]
+    weights = reliabilities(session, question.id, settings)
     rows = session.execute(
         select(Evidence, Indicator.likelihood)
         .join(Indicator, Evidence.indicator_id == Indicator.id)
-        .where(Evidence.question_id == question.id, Evidence.state.not_in(NOT_APPLIED))
+        .where(Evidence.question_id == question.id, Evidence.state.in_(APPLIED))
     ).all()
     evidence = [
-        EvidencePoint(
-            e.id, e.indicator_id, e.observed_at, likelihood,
-            1.0 if e.state == "confirmed" else settings.auto_weight,
-        )
+        EvidencePoint(e.id, e.indicator_id, e.observed_at, likelihood,
+                      1.0 if e.state == "confirmed" else weights[e.indicator_id][1])
         for e, likelihood in rows
     ]
     resolution = session.scalars(
@@ -72,6 +90,9 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
         resolved_at=question.resolved_at,
         resolution_by=resolution.author if resolution else "",
         resolution_note=resolution.note if resolution else "",
+        repeat_decay=settings.repeat_decay,
+        closes_at=day_start(question.closes + timedelta(days=1)),
+        events={s.id: tuple(s.event) for s in question.scenarios if s.event is not None},
     ).ordered()
 
 

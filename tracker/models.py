@@ -104,6 +104,9 @@ class Scenario(Base):
     label: Mapped[str] = mapped_column(Text)
     prior: Mapped[float] = mapped_column(Float)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # An event before `closes`: the ids of the indicators that reveal it ([] for `event: true`);
+    # null when the scenario is not an event (docs/model.md, silence).
+    event: Mapped[list[Any] | None]
 
     question: Mapped[Question] = relationship(back_populates="scenarios")
 

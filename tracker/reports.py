@@ -22,6 +22,7 @@ from .charts import colour, history_chart
 from .config import load_settings
 from .errors import UsageError
 from .forecasts import question_log
+from .indicators import indicator_cards, to_review
 from .matching import marked
 from .models import (
     NOT_APPLIED,
@@ -37,7 +38,7 @@ from .models import (
 from .resources import templates_dir
 from .scenarios import Settings
 from .scores import score_question
-from .scoring import HistoryPoint, forecast_at, history
+from .scoring import HistoryPoint, exponents, forecast_at, history
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -47,6 +48,8 @@ STALE_AFTER = timedelta(days=30)
 CHART_WINDOW = timedelta(weeks=26)
 # Changes smaller than this (a twentieth of a percentage point) read as "no change".
 EPSILON = 0.0005
+# An indicator's sightings listed one by one in a period; the rest are summed up in a line.
+FLOOD_SHOWN = 3
 
 
 # --- periods -----------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ class Move:
     """One thing that moved a question in the period: an evidence item or a manual forecast."""
 
     at: datetime
-    kind: str  # evidence | manual
+    kind: str  # evidence | manual | silence | summary (of a flood of evidence)
     words: str
     shifts: list[tuple[str, float, float]]  # (scenario label, before, after), largest first
     headlines: list[Headline] = field(default_factory=list)
@@ -192,6 +195,13 @@ class Move:
     state: str = ""
     by: str = ""
     note: str = ""
+    change: dict[str, float] = field(default_factory=dict)  # scenario label -> after − before
+    indicator: str = ""  # the indicator's id and description, for evidence and summaries
+    about: str = ""
+    # A summary of a flood: how many sightings it folds, the last one's time, their net change.
+    count: int = 0
+    until: datetime | None = None
+    net: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -249,6 +259,7 @@ class ReportContext:
     feeds: list[Notice]
     past_closes: list[Notice]
     no_manual: list[Notice]
+    review: list[Notice]  # indicators to review: worst contributors, most dismissed
     images: dict[str, bytes]  # file name -> PNG
     probabilities: dict[str, dict[str, float]]
 
@@ -290,7 +301,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
             continue
         now_p = forecast_at(log, as_of)
         probabilities[q.id] = now_p
-        points = history(log)
+        points = history(log, as_of)
         old = before.get(q.id, {})
         lines = [
             ScenarioLine(s.id, oneline(s.label), now_p[s.id],
@@ -302,7 +313,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
                                      since=as_of - CHART_WINDOW)
         sections.append(QuestionSection(
             q.id, oneline(q.title), q.closes, lines, name,
-            _moves(session, q, points, start, end, settings),
+            _moves(session, q, points, start, end, exponents(log)),
             _indicator_board(session, q, start, end),
             session.scalar(select(func.count()).select_from(Evidence).where(
                 Evidence.question_id == q.id, Evidence.state == "auto")) or 0,
@@ -315,6 +326,8 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
         past_closes=[Notice(q.id, oneline(q.title), f"closed {q.closes.isoformat()}")
                      for q in open_questions if q.closes < as_of.date()],
         no_manual=_no_manual(session, open_questions, as_of),
+        review=[Notice(c.id, oneline(c.description), why)
+                for c, why in to_review(indicator_cards(session))],
         images=images, probabilities=probabilities,
     )
 
@@ -335,7 +348,7 @@ def _shifts(before: dict[str, float], after: dict[str, float],
 
 
 def _moves(session: Session, q: Question, points: list[HistoryPoint], start: datetime,
-           end: datetime, settings: Settings) -> list[Move]:
+           end: datetime, power: dict[int, float]) -> list[Move]:
     """The manual forecasts and applied evidence of the period, with what each did.
 
     Evidence that arrived in the period but was observed earlier (a late feed) counts too."""
@@ -348,34 +361,74 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
     labels = {s.id: oneline(s.label) for s in q.scenarios}
     moves: list[Move] = []
     for before, point in zip(points, points[1:], strict=False):
-        if point.at >= end or point.source not in ("manual", "evidence"):
+        if point.at >= end or point.source not in ("manual", "evidence", "silence"):
             continue
         shifts = _shifts(before.probabilities, point.probabilities, labels)
-        if point.source == "manual":
+        change = {labels[s]: point.probabilities[s] - before.probabilities.get(s, 0.0)
+                  for s in point.probabilities}
+        if point.source in ("manual", "silence"):
             if point.at < start:
+                continue
+            if point.source == "silence":
+                moves.append(Move(point.at, "silence", f"Time passed: {point.note}", shifts,
+                                  change=change))
                 continue
             by, note = oneline(point.by, 100), oneline(point.note, 600)
             moves.append(Move(point.at, "manual", f"{by} set the forecast by hand", shifts,
-                              by=by, note=note))
+                              by=by, note=note, change=change))
             continue
         e = rows.get(point.evidence[0])
         if e is None or not (point.at >= start or start <= e.created_at < end):
             continue
-        weight = 1.0 if e.state == "confirmed" else settings.auto_weight
+        weight = power.get(e.id, 0.0)
         words = f"Sighted: {oneline(e.indicator.description)}"
         if e.state == "auto":
-            words += f" (not reviewed yet: counted at weight {weight:g})"
+            words += f" (not reviewed yet: counted at weight {weight:.3g})"
+        elif weight != 1.0:
+            words += f" (a repeat sighting: counted at weight {weight:.3g})"
         moves.append(Move(
             point.at, "evidence", words, shifts,
             headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,
                                 safe_link(h.entry.link), h.entry.observed_at,
                                 h.sentence or "", tuple(map(tuple, h.marks or ())))
                        for h in [h for h in e.hits if h.withdrawn_at is None][:3]],
-            factor={labels[s]: float(e.indicator.likelihood.get(s, 1.0)) ** weight
-                    for s in labels},
-            state=e.state,
+            factor={labels[s]: f for s, f in point.factor.items()},
+            state=e.state, change=change, indicator=e.indicator_id,
+            about=oneline(e.indicator.description),
         ))
-    return moves
+    return _fold_floods(moves)
+
+
+def _fold_floods(moves: list[Move]) -> list[Move]:
+    """Past its first FLOOD_SHOWN sightings, an indicator's evidence in the period becomes
+    one line with the count and the sum of their changes, so a flood keeps the mail small."""
+    seen: dict[str, int] = {}
+    folded: dict[str, Move] = {}
+    out: list[Move] = []
+    for m in moves:
+        if m.kind != "evidence":
+            out.append(m)
+            continue
+        seen[m.indicator] = seen.get(m.indicator, 0) + 1
+        if seen[m.indicator] <= FLOOD_SHOWN:
+            out.append(m)
+            continue
+        summary = folded.get(m.indicator)
+        if summary is None:
+            summary = folded[m.indicator] = Move(m.at, "summary", "", [], indicator=m.indicator,
+                                                 about=m.about,
+                                                 change=dict.fromkeys(m.change, 0.0))
+            out.append(summary)
+        summary.count += 1
+        summary.until = m.at
+        for label, delta in m.change.items():
+            summary.change[label] += delta
+    for summary in folded.values():
+        summary.words = (f"and {summary.count} more sighting{'' if summary.count == 1 else 's'}"
+                         f" of: {summary.about}")
+        summary.net = sorted(((label, d) for label, d in summary.change.items()
+                              if abs(d) >= EPSILON), key=lambda x: -abs(x[1]))
+    return out
 
 
 def _indicator_board(session: Session, q: Question, start: datetime,

@@ -6,7 +6,7 @@ import math
 import re
 import zoneinfo
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ class Scenario:
     id: str
     label: str
     prior: float
+    # An event before `closes`: the indicators whose sightings reveal it (() for `event: true`);
+    # None when the scenario is not an event.
+    event: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class Settings:
     poll_interval: timedelta = timedelta(minutes=30)
     concurrency: int = 8
     tick: timedelta = timedelta(seconds=60)
+    reliability_strength: float = 4.0
+    repeat_decay: float = 0.5
     # settings.matching as validated: {"window": N, "cues": {kind: [..] | {add, remove}}}
     matching: dict[str, Any] = field(default_factory=dict)
 
@@ -256,7 +261,7 @@ def _settings(c: _Checker, raw: Any) -> Settings:
             c.fail(f"settings.report.recipients[{i}]", f"bad mail address {addr!r}")
         recipients.append(addr)
     scoring = c.mapping(raw.get("scoring") or {}, "settings.scoring",
-                        {"auto_weight", "floor"}, set())
+                        {"auto_weight", "floor", "reliability_strength", "repeat_decay"}, set())
     auto_weight, floor = d.auto_weight, d.floor
     if "auto_weight" in scoring:
         w = c.number(scoring["auto_weight"], "settings.scoring.auto_weight")
@@ -268,6 +273,7 @@ def _settings(c: _Checker, raw: Any) -> Settings:
         if f is not None and not 0 <= f < 0.5:
             c.fail("settings.scoring.floor", f"floor {f} outside [0, 0.5)")
         floor = f if f is not None else floor
+    strength, decay = _model_settings(c, scoring, d)
     polling = c.mapping(raw.get("polling") or {}, "settings.polling",
                         {"interval", "concurrency", "tick"}, set())
     interval, tick, concurrency = d.poll_interval, d.tick, d.concurrency
@@ -283,7 +289,26 @@ def _settings(c: _Checker, raw: Any) -> Settings:
             concurrency = n
     matching = _matching(c, raw["matching"]) if "matching" in raw else {}
     return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick,
-                    matching)
+                    reliability_strength=strength, repeat_decay=decay, matching=matching)
+
+
+def _model_settings(c: _Checker, scoring: dict, d: Settings) -> tuple[float, float]:
+    """settings.scoring's reliability_strength (> 0) and repeat_decay ([0, 1)), docs/model.md."""
+    strength, decay = d.reliability_strength, d.repeat_decay
+    if "reliability_strength" in scoring:
+        n = c.number(scoring["reliability_strength"], "settings.scoring.reliability_strength")
+        if n is not None and not n > 0:
+            c.fail("settings.scoring.reliability_strength",
+                   f"reliability_strength {n} must be above 0")
+        elif n is not None:
+            strength = n
+    if "repeat_decay" in scoring:
+        r = c.number(scoring["repeat_decay"], "settings.scoring.repeat_decay")
+        if r is not None and not 0 <= r < 1:
+            c.fail("settings.scoring.repeat_decay", f"repeat_decay {r} outside [0, 1)")
+        elif r is not None:
+            decay = r
+    return strength, decay
 
 
 def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:
@@ -410,10 +435,11 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
     if opens and closes and closes <= opens:
         c.fail(f"{path}.closes", f"closes {closes} is not after opens {opens}")
     scenarios: list[Scenario] = []
+    raw_events: list[tuple[str, Any]] = []
     seen: dict[str, str] = {}
     for i, s in c.items(m.get("scenarios"), f"{path}.scenarios"):
         sp = f"{path}.scenarios[{i}]"
-        sm = c.mapping(s, sp, {"id", "label", "prior"}, {"id", "label", "prior"})
+        sm = c.mapping(s, sp, {"id", "label", "prior", "event"}, {"id", "label", "prior"})
         if not sm:
             continue
         sid = c.ident(sm.get("id"), f"{sp}.id")
@@ -422,6 +448,7 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
         if prior is not None and not 0 <= prior <= 1:
             c.fail(f"{sp}.prior", f"prior {prior} outside [0, 1]")
         scenarios.append(Scenario(sid, c.text(sm.get("label"), f"{sp}.label"), prior or 0.0))
+        raw_events.append((f"{sp}.event", sm.get("event")))
     if "scenarios" in m and len(scenarios) < 2:
         c.fail(f"{path}.scenarios",
                f"a question needs at least two scenarios, got {len(scenarios)}")
@@ -460,9 +487,34 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
             cooldown = c.duration(im["cooldown"], f"{ip}.cooldown") or cooldown
         indicators.append(Indicator(iid, c.text(im.get("description"), f"{ip}.description"),
                                     rule, likelihood, cooldown))
+    scenarios = _events(c, scenarios, raw_events, {i.id for i in indicators})
     if opens is None or closes is None:
         return None
     return Question(qid, title, opens, closes, resolution, tuple(scenarios), tuple(indicators))
+
+
+def _events(c: _Checker, scenarios: list[Scenario], raw_events: list[tuple[str, Any]],
+            indicators: set[str]) -> list[Scenario]:
+    """Each scenario with its `event:` as revealing indicator ids (docs/model.md, silence):
+    `true`, or a list of the question's own indicators; never every scenario."""
+    out = []
+    for s, (ep, raw) in zip(scenarios, raw_events, strict=True):
+        event: tuple[str, ...] | None = None
+        if raw is True:
+            event = ()
+        elif isinstance(raw, list) and raw:
+            for j, iid in enumerate(raw):
+                if not isinstance(iid, str) or iid not in indicators:
+                    c.fail(f"{ep}[{j}]", f"{iid!r} is not an indicator of this question "
+                           f"(indicators: {', '.join(sorted(indicators)) or 'none'})")
+            event = tuple(str(iid) for iid in raw)
+        elif raw is not None and raw is not False:
+            c.fail(ep, "expected true, false or a non-empty list of indicator ids")
+        out.append(replace(s, event=event))
+    if out and all(s.event is not None for s in out):
+        c.fail(raw_events[-1][0],
+               "every scenario is an event: at least one must hold without an event")
+    return out
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, _Checker]:

@@ -74,13 +74,25 @@ def log_score(p: Mapping[str, float], k: str) -> float:
     return math.log(p[k]) if p[k] > 0 else -math.inf
 
 
-def score_question(log: QuestionLog) -> QuestionScore:
-    """The four tracks' mean Brier and log scores over the days of a resolved question."""
+def _days(log: QuestionLog) -> tuple[str, list[date], list[datetime]]:
+    """The outcome, the scored days and their cutoffs of a resolved question."""
     if log.resolved_to is None or log.resolved_at is None:
         raise ValueError("the question is not resolved")
-    k = log.resolved_to
     days = score_days(log.opens_at, log.resolved_at)
-    cutoffs = day_cutoffs(days, log.resolved_at)
+    return log.resolved_to, days, day_cutoffs(days, log.resolved_at)
+
+
+def mean_log_score(log: QuestionLog, track: str) -> float:
+    """One track's mean log score over the days of a resolved question."""
+    k, _, cutoffs = _days(log)
+    manual, evidence = TRACKS[track]
+    vectors = forecasts_before(log, cutoffs, manual=manual, evidence=evidence)
+    return math.fsum(log_score(p, k) for p in vectors) / len(vectors)
+
+
+def score_question(log: QuestionLog) -> QuestionScore:
+    """The four tracks' mean Brier and log scores over the days of a resolved question."""
+    k, days, cutoffs = _days(log)
     series = {name: forecasts_before(log, cutoffs, manual=m, evidence=e)
               for name, (m, e) in TRACKS.items()}
     means = {}

@@ -1,17 +1,21 @@
-"""The forecast in force F(t) (DESIGN §5) and manual updates: pure functions, no database.
+"""The forecast in force F(t) (DESIGN §5 as extended by docs/model.md) and manual updates:
+pure functions, no database.
 
-Readings of §5 kept here: the prior's time is `opens` at 00:00 UTC; evidence counts only when
+Readings kept here: the prior's time is `opens` at 00:00 UTC; evidence counts only when
 observed strictly after the baseline's time; ties in observed time go by (indicator id, evidence
-id); once resolved, F is the outcome vector.
+id); at one instant a manual forecast comes first, then a silence step, then evidence; once
+resolved, F is the outcome vector.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 Vector = dict[str, float]
+WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,8 @@ class ManualPoint:
 
 @dataclass(frozen=True)
 class EvidencePoint:
-    """An evidence item that is not dismissed; weight is 1 (confirmed) or auto_weight (auto)."""
+    """An applied evidence item (auto or confirmed); weight w is 1 when confirmed, the
+    indicator's reliability when auto."""
 
     id: int
     indicator: str
@@ -37,7 +42,8 @@ class EvidencePoint:
 
 @dataclass(frozen=True)
 class QuestionLog:
-    """Everything F(t) depends on for one question."""
+    """Everything F(t) depends on for one question. `events` maps each event scenario to the
+    indicators whose sightings reveal it (none for `event: true`); silence needs `closes_at`."""
 
     scenarios: tuple[str, ...]
     prior: Mapping[str, float]
@@ -49,6 +55,9 @@ class QuestionLog:
     resolved_at: datetime | None = None
     resolution_by: str = ""
     resolution_note: str = ""
+    repeat_decay: float = 0.5
+    closes_at: datetime | None = None
+    events: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     _sorted: bool = field(default=False, repr=False)
 
     def ordered(self) -> QuestionLog:
@@ -64,18 +73,71 @@ class QuestionLog:
         """The prior as a vector in scenario order."""
         return {s: float(self.prior[s]) for s in self.scenarios}
 
+    def without(self, indicator: str) -> QuestionLog:
+        """The same log with every item of one indicator removed."""
+        return replace(self, evidence=tuple(e for e in self.evidence if e.indicator != indicator))
+
 
 def evidence_order(e: EvidencePoint) -> tuple[datetime, str, int]:
     """Observed-time order; ties broken by indicator id so ingestion order never matters."""
     return (e.observed_at, e.indicator, e.id)
 
 
-def apply_evidence(p: Mapping[str, float], e: EvidencePoint, floor: float) -> Vector:
-    """One Bayesian step: p_s · L_s^w, normalize, raise to the floor, normalize again."""
-    raw = {s: p[s] * e.likelihood.get(s, 1.0) ** e.weight for s in p}
+def reliability(confirmed: int, dismissed: int, auto_weight: float, strength: float) -> float:
+    """The weight of an indicator's unreviewed items: the posterior mean of a
+    Beta(strength·auto_weight, strength·(1 − auto_weight)) prior after its reviews."""
+    return (strength * auto_weight + confirmed) / (strength + confirmed + dismissed)
+
+
+def exponents(log: QuestionLog) -> dict[int, float]:
+    """Evidence id -> its exponent e = w · δ^k, k the indicator's earlier items after `opens`;
+    0 for items at or before `opens`, which are never applied."""
+    log = log.ordered()
+    seen: dict[str, int] = {}
+    out: dict[int, float] = {}
+    for e in log.evidence:
+        if e.observed_at <= log.opens_at:
+            out[e.id] = 0.0
+            continue
+        k = seen.get(e.indicator, 0)
+        seen[e.indicator] = k + 1
+        out[e.id] = e.weight * log.repeat_decay ** k
+    return out
+
+
+def evidence_factor(e: EvidencePoint, exponent: float, scenarios: Sequence[str]) -> Vector:
+    """L_s^e for every scenario."""
+    return {s: float(e.likelihood.get(s, 1.0)) ** exponent for s in scenarios}
+
+
+def reveal_times(log: QuestionLog) -> dict[str, datetime | None]:
+    """Event scenario -> observed time of its first revealing item after `opens` (None: never)."""
+    first: dict[str, datetime | None] = {}
+    for s, indicators in log.events.items():
+        times = [e.observed_at for e in log.evidence
+                 if e.indicator in indicators and e.observed_at > log.opens_at]
+        first[s] = min(times) if times else None
+    return first
+
+
+def silence_grid(log: QuestionLog) -> list[datetime]:
+    """opens + 7n days (n ≥ 1) before `closes_at`, then `closes_at`; empty without events."""
+    if log.closes_at is None or not log.events:
+        return []
+    grid, g = [], log.opens_at + WEEK
+    while g < log.closes_at:
+        grid.append(g)
+        g += WEEK
+    return [*grid, log.closes_at]
+
+
+def update(p: Mapping[str, float], factor: Mapping[str, float], floor: float) -> Vector:
+    """One step: p_s · factor_s, normalize, raise to the floor, normalize again."""
+    raw = {s: p[s] * factor.get(s, 1.0) for s in p}
     total = sum(raw.values())
     if total <= 0:
-        # Likelihoods are in (0, 1], so only underflow gets here: the item cannot be weighed.
+        # Factors are positive except at `closes`, so only underflow or a vector whose every
+        # weight sits on decayed scenarios gets here: the step cannot be weighed.
         raw, total = dict(p), sum(p.values())
     out = {s: v / total for s, v in raw.items()}
     if floor > 0:
@@ -83,6 +145,63 @@ def apply_evidence(p: Mapping[str, float], e: EvidencePoint, floor: float) -> Ve
         total = sum(out.values())
         out = {s: v / total for s, v in out.items()}
     return out
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change of F (resolution aside): its cause, the factor applied and F just after."""
+
+    at: datetime
+    source: str  # manual | silence | evidence
+    probabilities: Vector
+    factor: Vector = field(default_factory=dict)
+    manual: ManualPoint | None = None
+    evidence: EvidencePoint | None = None
+    decayed: tuple[str, ...] = ()
+
+
+_MANUAL, _SILENCE, _EVIDENCE = 0, 1, 2
+
+
+def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> Iterator[Step]:
+    """Every step of F in order, the resolution ignored. With manual=False the baseline is
+    always the prior (the evidence track); with evidence=False neither evidence nor silence
+    applies (the analyst track)."""
+    log = log.ordered()
+    queue: list[tuple[tuple[datetime, int, str, int], ManualPoint | EvidencePoint | None]] = []
+    if manual:
+        queue += [((m.at, _MANUAL, "", i), m) for i, m in enumerate(log.manual)]
+    if evidence:
+        queue += [((g, _SILENCE, "", 0), None) for g in silence_grid(log)]
+        queue += [((e.observed_at, _EVIDENCE, e.indicator, e.id), e) for e in log.evidence]
+    queue.sort(key=lambda x: x[0])
+    power = exponents(log) if evidence else {}
+    revealed = reveal_times(log) if evidence else {}
+    p, start, previous_grid = log.prior_vector(), log.opens_at, log.opens_at
+    for (at, *_), item in queue:
+        if isinstance(item, ManualPoint):
+            start = at
+            p = {s: float(item.probabilities.get(s, 0.0)) for s in log.scenarios}
+            yield Step(at, "manual", p, manual=item)
+        elif isinstance(item, EvidencePoint):
+            if at > start:
+                factor = evidence_factor(item, power[item.id], log.scenarios)
+                p = update(p, factor, log.floor)
+                yield Step(at, "evidence", p, factor, evidence=item)
+        else:
+            since, previous_grid = max(previous_grid, start), at
+            if at <= start or log.closes_at is None:
+                continue
+            decayed = tuple(s for s in log.scenarios if s in revealed
+                            and (revealed[s] is None or revealed[s] > at))  # type: ignore[operator]
+            if not decayed:
+                continue
+            # Uniform arrival of the event over what is left of the window: surviving from
+            # `since` to `at` without it has probability (closes − at) / (closes − since).
+            survive = (log.closes_at - at) / (log.closes_at - since)
+            factor = {s: survive if s in decayed else 1.0 for s in log.scenarios}
+            p = update(p, factor, log.floor)
+            yield Step(at, "silence", p, factor, decayed=decayed)
 
 
 def baseline(log: QuestionLog, t: datetime) -> tuple[datetime, Vector, ManualPoint | None]:
@@ -103,21 +222,15 @@ def forecast_at(
     log: QuestionLog, t: datetime, *, manual: bool = True, evidence: bool = True
 ) -> Vector:
     """F(t), every event at or before t counted. With manual=False the baseline is always the
-    prior (the evidence track); with evidence=False no evidence is applied (the analyst track)."""
-    log = log.ordered()
+    prior (the evidence track); with evidence=False no evidence or silence applies (the analyst
+    track)."""
     if log.resolved_to is not None and log.resolved_at is not None and t >= log.resolved_at:
         return outcome(log.scenarios, log.resolved_to)
-    if manual:
-        start, p, _ = baseline(log, t)
-    else:
-        start, p = log.opens_at, log.prior_vector()
-    if evidence:
-        for e in log.evidence:
-            if e.observed_at <= start:
-                continue
-            if e.observed_at > t:
-                break
-            p = apply_evidence(p, e, log.floor)
+    p = log.prior_vector()
+    for step in steps(log, manual=manual, evidence=evidence):
+        if step.at > t:
+            break
+        p = step.probabilities
     return p
 
 
@@ -126,23 +239,13 @@ def forecasts_before(
 ) -> list[Vector]:
     """F counting only events strictly before each of the ascending `cutoffs`, resolution
     ignored; walks the log once, with the same steps in the same order as `forecast_at`."""
-    log = log.ordered()
-    events: list[tuple[tuple[datetime, int, str, int], ManualPoint | EvidencePoint]] = []
-    if manual:
-        events += [((m.at, 0, "", i), m) for i, m in enumerate(log.manual)]
-    if evidence:
-        events += [((e.observed_at, 1, e.indicator, e.id), e) for e in log.evidence]
-    events.sort(key=lambda x: x[0])
-    p, start, i, out = log.prior_vector(), log.opens_at, 0, []
+    walk = steps(log, manual=manual, evidence=evidence)
+    p, out = log.prior_vector(), []
+    pending = next(walk, None)
     for cutoff in cutoffs:
-        while i < len(events) and events[i][0][0] < cutoff:
-            item = events[i][1]
-            i += 1
-            if isinstance(item, ManualPoint):
-                start = item.at
-                p = {s: float(item.probabilities.get(s, 0.0)) for s in log.scenarios}
-            elif item.observed_at > start:
-                p = apply_evidence(p, item, log.floor)
+        while pending is not None and pending.at < cutoff:
+            p = pending.probabilities
+            pending = next(walk, None)
         out.append(p)
     return out
 
@@ -154,39 +257,49 @@ def outcome(scenarios: Sequence[str], resolved_to: str) -> Vector:
 
 @dataclass(frozen=True)
 class HistoryPoint:
-    """One change of F: what caused it and F just after it."""
+    """One change of F: what caused it, the factor it applied and F just after it."""
 
     at: datetime
-    source: str  # prior | manual | evidence | resolution
+    source: str  # prior | manual | silence | evidence | resolution
     probabilities: Vector
     by: str = ""
     note: str = ""
     evidence: tuple[int, ...] = ()
     indicator: str | None = None
+    factor: Vector = field(default_factory=dict)
 
 
-def history(log: QuestionLog) -> list[HistoryPoint]:
-    """The prior, each manual forecast, each applied evidence item and the resolution, in order."""
+def silence_note(log: QuestionLog, at: datetime, decayed: Sequence[str]) -> str:
+    """Words for a silence step: how long the decayed scenarios have gone unsighted."""
+    names = ", ".join(decayed)
+    if log.closes_at is not None and at >= log.closes_at:
+        return f"closed without a sighting of {names}"
+    weeks = math.floor((at - log.opens_at) / WEEK)
+    return f"{weeks} week{'' if weeks == 1 else 's'} without a sighting of {names}"
+
+
+def history(log: QuestionLog, until: datetime | None = None) -> list[HistoryPoint]:
+    """The prior, each manual forecast, silence step and applied evidence item, and the
+    resolution, in order; silence steps are on a calendar, so pass `until` (now) to stop."""
     log = log.ordered()
-    # Manual forecasts before evidence at the same time: evidence must come after its baseline.
-    events: list[tuple[tuple[datetime, int, str, int], ManualPoint | EvidencePoint]] = []
-    events += [((m.at, 0, "", i), m) for i, m in enumerate(log.manual)]
-    events += [((e.observed_at, 1, e.indicator, e.id), e) for e in log.evidence]
-    events.sort(key=lambda x: x[0])
-    p = log.prior_vector()
-    out = [HistoryPoint(log.opens_at, "prior", dict(p))]
-    start = log.opens_at
-    for (at, *_), item in events:
-        if log.resolved_at is not None and log.resolved_to is not None and at >= log.resolved_at:
+    out = [HistoryPoint(log.opens_at, "prior", log.prior_vector())]
+    resolved = log.resolved_to is not None and log.resolved_at is not None
+    for step in steps(log):
+        if resolved and step.at >= log.resolved_at:  # type: ignore[operator]
             break
-        if isinstance(item, ManualPoint):
-            start = at
-            p = {s: float(item.probabilities.get(s, 0.0)) for s in log.scenarios}
-            out.append(HistoryPoint(at, "manual", dict(p), item.by, item.note))
-        elif isinstance(item, EvidencePoint) and at > start:
-            p = apply_evidence(p, item, log.floor)
-            out.append(HistoryPoint(at, "evidence", dict(p), evidence=(item.id,),
-                                    indicator=item.indicator))
+        if until is not None and step.at > until:
+            break
+        if step.manual is not None:
+            out.append(HistoryPoint(step.at, "manual", dict(step.probabilities),
+                                    step.manual.by, step.manual.note))
+        elif step.evidence is not None:
+            out.append(HistoryPoint(step.at, "evidence", dict(step.probabilities),
+                                    evidence=(step.evidence.id,),
+                                    indicator=step.evidence.indicator, factor=step.factor))
+        else:
+            out.append(HistoryPoint(step.at, "silence", dict(step.probabilities),
+                                    note=silence_note(log, step.at, step.decayed),
+                                    factor=step.factor))
     if log.resolved_to is not None and log.resolved_at is not None:
         out.append(HistoryPoint(log.resolved_at, "resolution",
                                 outcome(log.scenarios, log.resolved_to),

@@ -56,8 +56,8 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
         if row is None:
             row = Question(id=q.id, title=q.title, resolution_criteria=q.resolution,
                            opens=q.opens, closes=q.closes, position=pos, retired=False)
-            row.scenarios = [Scenario(id=s.id, label=s.label, prior=s.prior, position=i)
-                             for i, s in enumerate(q.scenarios)]
+            row.scenarios = [Scenario(id=s.id, label=s.label, prior=s.prior, position=i,
+                                      event=_event(s.event)) for i, s in enumerate(q.scenarios)]
             session.add(row)
             report.added.append(f"question {q.id}")
         else:
@@ -80,9 +80,11 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
                 srow = by_id.get(s.id)
                 if srow is None:
                     row.scenarios.append(Scenario(id=s.id, label=s.label, prior=s.prior,
-                                                  position=i))
-                elif (srow.label, srow.prior, srow.position) != (s.label, s.prior, i):
+                                                  position=i, event=_event(s.event)))
+                elif (srow.label, srow.prior, srow.position, srow.event) != (
+                        s.label, s.prior, i, _event(s.event)):
                     srow.label, srow.prior, srow.position = s.label, s.prior, i
+                    srow.event = _event(s.event)
                     changed = True
             row.title, row.resolution_criteria = q.title, q.resolution
             row.opens, row.closes, row.position, row.retired = q.opens, q.closes, pos, False
@@ -104,6 +106,11 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
         ids = None if cues_changed else new_rules
         report.rematch = [c for c in plan(session, indicator_ids=ids) if c.added or c.lost]
     return report
+
+
+def _event(event: tuple[str, ...] | None) -> list[str] | None:
+    """A scenario's `event:` as stored: the revealing indicator ids, or null."""
+    return None if event is None else list(event)
 
 
 def _sync_indicators(session: Session, spec: ScenarioFile, report: SyncReport) -> None:

@@ -149,9 +149,9 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
 
 
 def _register() -> None:
-    from . import core, feeds, journal, report, rules, scores, service
+    from . import core, feeds, indicators, journal, report, rules, scores, service
 
-    for module in (core, journal, feeds, scores, report, service, rules):
+    for module in (core, journal, feeds, scores, indicators, report, service, rules):
         for command in module.COMMANDS:
             main.add_command(command)
 

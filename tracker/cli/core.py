@@ -17,11 +17,11 @@ from ..db import migrate
 from ..errors import UsageError
 from ..forecasts import current_probabilities, get_question, question_log, record_manual
 from ..importing import load_record
-from ..models import NOT_APPLIED, Entry, Evidence, Feed, Hit, Indicator, Question
+from ..models import NOT_APPLIED, Entry, Evidence, Feed, Hit, Question
 from ..rematch import IndicatorChange
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
-from ..timeutil import iso
+from ..timeutil import iso, utcnow
 from . import App, PastTime, emit_json, json_option, pass_app
 from .journal import record_summary
 
@@ -134,7 +134,7 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
                              for s in q.scenarios]
         data["indicators"] = [{"id": i.id, "description": i.description,
                                "last_sighted": iso(sighted.get(i.id))} for i in indicators]
-        points = log_history(question_log(session, q, load_settings(session)))
+        points = log_history(question_log(session, q, load_settings(session)), utcnow())
         if as_json:
             emit_json(data)
             return
@@ -163,6 +163,8 @@ def _cause(point: Any) -> str:
         return f"  by {point.by}: {point.note}"
     if point.source == "evidence":
         return f"  indicator {point.indicator} (evidence {', '.join(map(str, point.evidence))})"
+    if point.source == "silence":
+        return f"  {point.note}"
     return ""
 
 
@@ -211,7 +213,7 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
 def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
     """Every forecast of a question in order, as the JSON objects of DESIGN §4."""
     log = question_log(session, q, load_settings(session))
-    points = log_history(log)
+    points = log_history(log, utcnow())
     ids = [e for p in points for e in p.evidence]
     headlines: dict[int, list[dict[str, Any]]] = {}
     if ids:
@@ -222,19 +224,15 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
         ).all()
         for eid, title, link, feed in rows:
             headlines.setdefault(eid, []).append({"title": title, "link": link, "feed": feed})
-    likelihoods = {i.id: i.likelihood for i in session.scalars(
-        select(Indicator).where(Indicator.question_id == q.id))}
-    weights = {e.id: e.weight for e in log.evidence}
     out = []
     for p in points:
         row: dict[str, Any] = {"at": iso(p.at), "source": p.source,
                                "probabilities": p.probabilities, "by": p.by or None,
                                "note": p.note or None, "evidence": list(p.evidence)}
+        if p.source in ("evidence", "silence"):
+            row["factor"] = p.factor
         if p.source == "evidence" and p.indicator is not None:
-            lk = likelihoods.get(p.indicator, {})
-            w = weights.get(p.evidence[0], 1.0)
             row["indicator"] = p.indicator
-            row["factor"] = {s: float(lk.get(s, 1.0)) ** w for s in p.probabilities}
             row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
         out.append(row)
     return _with_withdrawn(session, q, out)
@@ -293,7 +291,7 @@ def history(app: App, question: str, fmt: str, as_json: bool) -> None:
             cause = f"{r.get('indicator')} (evidence {', '.join(map(str, r['evidence']))})"
             if heads:
                 cause += f": {heads}"
-        elif r["source"] == "resolution":
+        elif r["source"] in ("resolution", "silence"):
             cause = r["note"] or ""
         vec = " ".join(f"{s}={pct(r['probabilities'][s])}" for s in scenarios)
         click.echo(f"{r['at']}  {r['source']:<10} {vec}  {cause}".rstrip())

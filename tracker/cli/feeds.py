@@ -158,7 +158,7 @@ _QUESTION = "tracker.evidence.question"
 @click.pass_context
 def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
     """List evidence, of one QUESTION or all: id, indicator, observed time, state, headline,
-    link, factor (L^w: w = 1 confirmed, auto_weight auto; 1 for dismissed).
+    link, factor (L^e: e the weight it is applied with, docs/model.md; 1 when not applied).
 
     Usage: tracker evidence [QUESTION] [--state S] [--json]
     """

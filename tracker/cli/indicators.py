@@ -1,0 +1,48 @@
+"""indicators: the indicator report card."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from ..indicators import IndicatorCard, indicator_cards
+from . import App, emit_json, json_option, pass_app
+
+COLUMNS = ("sightings", "confirmed", "dismissed", "pending", "withdrawn")
+
+
+def _table(cards: list[IndicatorCard]) -> list[str]:
+    """One line per indicator under a line naming its question."""
+    width = max(len("indicator"), *(len(c.id) for c in cards))
+    header = f"  {'indicator':<{width}} {' '.join(COLUMNS)} reliability contribution"
+    lines: list[str] = []
+    for i, c in enumerate(cards):
+        if i == 0 or c.question != cards[i - 1].question:
+            lines += [c.question, header]
+        counts = " ".join(f"{getattr(c, k):>{len(k)}}" for k in COLUMNS)
+        contribution = "n/a" if c.contribution is None else f"{c.contribution:+.4f}"
+        lines.append(f"  {c.id:<{width}} {counts} {c.reliability:>11.3f} {contribution:>12}")
+    return lines
+
+
+@click.command()
+@click.argument("question", required=False)
+@json_option
+@pass_app
+def indicators(app: App, question: str | None, as_json: bool) -> None:
+    """Per indicator: sightings by review state, the reliability weight of its unreviewed
+    sightings, and, once its question is resolved, its contribution to the evidence track's
+    mean log score (with it minus without it; positive: it helped)."""
+    with app.session() as session:
+        cards = indicator_cards(session, question)
+    if as_json:
+        emit_json({"indicators": [asdict(c) for c in cards]})
+        return
+    if not cards:
+        click.echo("no indicators: run `tracker sync`")
+        return
+    click.echo("\n".join(_table(cards)))
+
+
+COMMANDS: list[click.Command] = [indicators]
