@@ -197,7 +197,8 @@ def flood_feed() -> bytes:
 
 @pytest.fixture
 def shipped(db_url: str, tmp_path: Path) -> Iterator[tuple[Tracker, dict[str, Any]]]:
-    """The shipped scenarios with one local feed serving the flood, after `tracker init`."""
+    """The shipped scenarios with one local feed serving the flood, after `tracker init`
+    without the shipped record (no analyst: the flood alone moves the questions)."""
     spec = yaml.safe_load((REPO / "scenarios.yaml").read_text(encoding="utf-8"))
     with FeedServer() as server:
         server.set("/archive.xml", flood_feed())
@@ -205,7 +206,7 @@ def shipped(db_url: str, tmp_path: Path) -> Iterator[tuple[Tracker, dict[str, An
         path = tmp_path / "scenarios.yaml"
         path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
         t = Tracker(db_url, path)
-        t.ok("init")
+        t.ok("init", "--no-record")
         yield t, spec
 
 

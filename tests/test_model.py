@@ -135,13 +135,15 @@ def test_silence_decays_event_scenarios_week_by_week():
     assert rows[2].factor == {"a": 45 / 52, "b": 45 / 52, "c": 1.0}
 
 
-def test_silence_after_a_manual_forecast_mid_week_counts_from_it():
+def test_a_manual_forecast_takes_over_the_clock():
     manual = ManualPoint(jan(11, 12), {"a": 0.4, "b": 0.4, "c": 0.2}, "ana", "new talks")
     log = silent(manual=(manual,))
+    # Before it, the prior decayed on Jan 8: survive (C − Jan 8) / (C − Jan 1) = 52 / 59.
+    check(log, jan(9), norm(times(PRIOR, {"a": 52 / 59, "b": 52 / 59})))
+    # After it, the analyst's numbers stand: no silence step on Jan 15 or later.
     check(log, jan(14), {"a": 0.4, "b": 0.4, "c": 0.2})
-    # From Jan 11 12:00 to Jan 15: survive (C − Jan 15) / (C − Jan 11 12:00) = 45 / 48.5.
-    f = 45 / 48.5
-    check(log, jan(15), norm({"a": 0.4 * f, "b": 0.4 * f, "c": 0.2}))
+    check(log, jan(15), {"a": 0.4, "b": 0.4, "c": 0.2})
+    assert [r.source for r in history(log, until=jan(30))] == ["prior", "silence", "manual"]
     # The evidence track ignores the manual forecast: the prior decayed to 45/59.
     assert forecast_at(log, jan(15), manual=False) == pytest.approx(
         norm(times(PRIOR, {"a": 45 / 59, "b": 45 / 59})), abs=1e-12)
@@ -183,11 +185,13 @@ def test_a_resolution_cuts_the_silence_steps():
 
 
 def test_at_one_instant_manual_comes_before_silence_and_silence_before_evidence():
-    # A manual forecast exactly at a grid time: no silence step then (no time has passed).
+    # A manual forecast exactly at a grid time comes first: no silence step then, or after.
     manual = ManualPoint(jan(15), {"a": 0.3, "b": 0.3, "c": 0.4})
     log = silent(manual=(manual,))
     check(log, jan(15), {"a": 0.3, "b": 0.3, "c": 0.4})
-    check(log, jan(22), norm({"a": 0.3 * 38 / 45, "b": 0.3 * 38 / 45, "c": 0.4}))
+    check(log, jan(22), {"a": 0.3, "b": 0.3, "c": 0.4})
+    assert [r.source for r in history(log, until=jan(22))] == [
+        "prior", "silence", "manual"]
     # Evidence exactly at a grid time comes after that time's silence step.
     log = silent(evidence=(EvidencePoint(1, "y", jan(15), LY, 1.0),))
     rows = history(log, until=jan(15))

@@ -117,18 +117,20 @@ def numpy_forecast(log: QuestionLog, cut: datetime, use_manual: bool = True,
     """docs/model.md again, from scratch, counting the events strictly before `cut`."""
     names = list(log.scenarios)
     start, p = log.opens_at, np.array([log.prior[s] for s in names])
+    by_hand = False  # after a manual forecast no silence step applies (docs/model.md)
     if use_manual:
         before = [m for m in log.manual if m.at < cut]
         if before:
             chosen = max(before, key=lambda m: m.at)
             start, p = chosen.at, np.array([chosen.probabilities[s] for s in names])
+            by_hand = True
     if not use_evidence:
         return p
     weights = numpy_weights(log)
     steps = [((e.observed_at, 2, e.indicator, e.id),
               np.array([e.likelihood[s] for s in names]) ** weights[e.id])
              for e in log.evidence if start < e.observed_at < cut]
-    if log.events and log.closes_at is not None:
+    if log.events and log.closes_at is not None and not by_hand:
         closes = log.closes_at
         weeks = int(np.ceil((closes - log.opens_at) / timedelta(days=7)))
         grid = [log.opens_at + timedelta(days=7 * n) for n in range(weeks)] + [closes]
@@ -136,9 +138,9 @@ def numpy_forecast(log: QuestionLog, cut: datetime, use_manual: bool = True,
                           and e.observed_at > log.opens_at), default=None)
                   for s, ind in log.events.items()}
         for previous, g in zip(grid, grid[1:], strict=False):
-            if not start < g < cut:
+            if not g < cut:
                 continue
-            a = max(previous, start)
+            a = previous
             decays = np.array([s in reveal and (reveal[s] is None or reveal[s] > g)
                                for s in names])
             if decays.any():

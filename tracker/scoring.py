@@ -178,9 +178,10 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
     power = exponents(log) if evidence else {}
     revealed = reveal_times(log) if evidence else {}
     p, start, previous_grid = log.prior_vector(), log.opens_at, log.opens_at
+    by_hand = False  # a manual forecast takes over the clock: no silence after it
     for (at, *_), item in queue:
         if isinstance(item, ManualPoint):
-            start = at
+            start, by_hand = at, True
             p = {s: float(item.probabilities.get(s, 0.0)) for s in log.scenarios}
             yield Step(at, "manual", p, manual=item)
         elif isinstance(item, EvidencePoint):
@@ -189,8 +190,8 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
                 p = update(p, factor, log.floor)
                 yield Step(at, "evidence", p, factor, evidence=item)
         else:
-            since, previous_grid = max(previous_grid, start), at
-            if at <= start or log.closes_at is None:
+            since, previous_grid = previous_grid, at
+            if by_hand or log.closes_at is None:
                 continue
             decayed = tuple(s for s in log.scenarios if s in revealed
                             and (revealed[s] is None or revealed[s] > at))  # type: ignore[operator]
