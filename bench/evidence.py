@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("dev", "test"), required=True)
     parser.add_argument("--root", type=Path, default=HERE, help="the checkout to run")
     parser.add_argument("--scenarios", type=Path, help="default: ROOT/scenarios.yaml")
+    parser.add_argument("--keep", type=Path, help="keep the database in this file")
     parser.add_argument("--show-errors", action="store_true",
                         help="list missed and false sightings (never for the test half "
                              "while tuning)")
@@ -102,13 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     spec_text = (args.scenarios or root / "scenarios.yaml").read_text("utf-8")
     spec = yaml.safe_load(spec_text)
 
+    if args.keep:
+        args.keep.unlink(missing_ok=True)
     server, url = serve(feed(items))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             spec["feeds"] = [{"id": "corpus", "url": url}]
             scenarios = Path(tmp) / "scenarios.yaml"
             scenarios.write_text(yaml.safe_dump(spec, allow_unicode=True), "utf-8")
-            run = Run(root, Path(tmp) / "eval.sqlite3", scenarios)
+            run = Run(root, (args.keep or Path(tmp) / "eval.sqlite3").resolve(), scenarios)
             init_help = run("init", "--help")
             run("init", *(["--no-record"] if "--no-record" in init_help else []))
             run("poll", "--all")
