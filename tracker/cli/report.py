@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..config import load_settings
 from ..errors import TrackerError, UsageError
-from ..mail import send_report, write_html
+from ..mail import mail_to, send_report, smtp_settings, write_html
 from ..models import Report
 from ..reports import latest_due_period, make_report, period_bounds
 from ..timeutil import iso, utcnow
@@ -39,6 +39,9 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         if end > now:
             raise UsageError(f"period {period} is not over: it ends {iso(end)}",
                              hint="pick an earlier period, or leave out --period")
+        if send and smtp_settings() is not None:
+            # Refused before anything is stored: a retry would never help, so none is queued.
+            mail_to(session)
         make_report(session, period, now=now, force=force)
     if send:
         delivery = send_report(app.sessions, period, force=force, now=now)
