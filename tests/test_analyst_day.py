@@ -23,3 +23,33 @@ def test_send_with_smtp_but_no_recipients_is_a_configuration_error_not_a_retry(
     initialized.refused("report", "--send", message="no recipients")
     status = json.loads(initialized.ok("status", "--json").output)
     assert status["outbox"] == []
+
+
+BINARY_YAML = """\
+version: 1
+questions:
+  - id: azerbaijan-joins
+    title: Will Azerbaijan join the CSTO?
+    opens: 2021-07-09
+    closes: 2027-12-31
+    resolution: Resolves yes if Azerbaijan becomes a member.
+    scenarios:
+      - {id: yes, label: Azerbaijan joins, prior: 0.02}
+      - {id: no, label: Azerbaijan stays out, prior: 0.98}
+    indicators:
+      - id: az-talks
+        description: Baku talks about the CSTO
+        match: {all: [[Azerbaijan, Baku], [CSTO]], none: [no, off]}
+        likelihood: {yes: 0.8, no: 0.2}
+"""
+
+
+def test_yes_and_no_are_scenario_ids_not_booleans(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_text(BINARY_YAML, encoding="utf-8")
+    t = Tracker(db_url, path)
+    t.ok("init")
+    t.ok("update", "azerbaijan-joins", "yes=5%", "--note", "Aliyev visits Moscow")
+    data = json.loads(t.ok("show", "azerbaijan-joins", "--json").output)
+    assert data["probabilities"] == pytest.approx({"yes": 0.05, "no": 0.95})
+    assert [s["id"] for s in data["scenarios"]] == ["yes", "no"]

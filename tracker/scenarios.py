@@ -82,6 +82,13 @@ _Loader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# Booleans as YAML 1.2 reads them, true and false only: the ids of a binary question are
+# yes and no (and on/off are words too), which YAML 1.1 would turn into True and False.
+_BOOL = "tag:yaml.org,2002:bool"
+for _resolvers in _Loader.yaml_implicit_resolvers.values():
+    _resolvers[:] = [(tag, rx) for tag, rx in _resolvers if tag != _BOOL]
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 class _Lines:
