@@ -53,3 +53,23 @@ def test_yes_and_no_are_scenario_ids_not_booleans(db_url: str, tmp_path: Path) -
     data = json.loads(t.ok("show", "azerbaijan-joins", "--json").output)
     assert data["probabilities"] == pytest.approx({"yes": 0.05, "no": 0.95})
     assert [s["id"] for s in data["scenarios"]] == ["yes", "no"]
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("update", Q, "deploys=0.3"), "missing option '--note' (try `tracker update --help`)"),
+    (("update", Q, "deploys=0.3", "--note", "n", "--at", "2999-01-01"), "in the future"),
+    (("history", Q, "--format", "xml"), "invalid value for '--format'"),
+    (("evidence", "approve", "2"), "'approve' is not an evidence command: use `confirm ID`"),
+    (("evidence", "confrim", "2"), "did you mean `confirm`?"),
+    (("shw",), "did you mean 'show'?"),
+])
+def test_usage_errors_are_one_line(initialized: Tracker, args: tuple[str, ...],
+                                   said: str) -> None:
+    result = initialized.refused(*args, message=said)
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: ") and "--help`)" in result.stderr
+
+
+def test_a_question_id_still_lists_its_evidence(initialized: Tracker) -> None:
+    assert initialized.ok("evidence", Q, "--state", "auto").output == "no evidence\n"

@@ -80,12 +80,41 @@ class PastTime(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def one_line(message: str) -> str:
+    """Click's message as a line of ours: lower-case start, no closing full stop."""
+    text = " ".join(message.split()).rstrip(".")
+    for said, ours in ((". Did you mean", "; did you mean"), (". (Did you mean", " (did you mean")):
+        text = text.replace(said, ours)
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
 
 
 class TrackerGroup(click.Group):
     """Turns the core's errors into one clear line on stderr and the right exit status."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
+             ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            # Click would print the usage, a hint and the error on four lines: one is enough.
+            path = exc.ctx.command_path if exc.ctx is not None else "tracker"
+            click.echo(f"error: {one_line(exc.format_message())} (try `{path} --help`)",
+                       err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

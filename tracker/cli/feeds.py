@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import sys
 from typing import Any
 
@@ -136,13 +137,27 @@ class _EvidenceGroup(click.Group):
                 i += 1
             else:
                 if args[i] not in self.commands:
+                    if _words(args[i + 1:]):
+                        # `evidence approve 2`: a second word means the first was a command.
+                        self._no_such_command(ctx, args[i])
                     ctx.meta[_QUESTION] = args[i]
                     args = args[:i] + args[i + 1:]
                 break
         return super().parse_args(ctx, args)
 
+    def _no_such_command(self, ctx: click.Context, word: str) -> None:
+        close = difflib.get_close_matches(word, list(self.commands), n=1)
+        hint = f"did you mean `{close[0]}`?" if close else "use `confirm ID` or `dismiss ID`"
+        raise click.UsageError(f"{word!r} is not an evidence command: {hint}", ctx)
+
 
 _QUESTION = "tracker.evidence.question"
+
+
+def _words(args: list[str]) -> list[str]:
+    """The arguments that are neither options nor the value of --state."""
+    return [a for i, a in enumerate(args)
+            if not a.startswith("-") and (i == 0 or args[i - 1] != "--state")]
 
 
 @click.group(cls=_EvidenceGroup, invoke_without_command=True)
