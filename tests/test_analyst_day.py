@@ -73,3 +73,40 @@ def test_usage_errors_are_one_line(initialized: Tracker, args: tuple[str, ...],
 
 def test_a_question_id_still_lists_its_evidence(initialized: Tracker) -> None:
     assert initialized.ok("evidence", Q, "--state", "auto").output == "no evidence\n"
+
+
+@pytest.mark.parametrize("command", [("show",), ("status",), ("evidence",), ("history", Q)])
+def test_read_commands_create_no_database_file_or_folder(
+    command: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from tracker.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRACKER_DATABASE_URL", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(main, list(command), prog_name="tracker")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: no database at {Path('db/tracker.sqlite3')} "
+                             "(run `tracker init` to create it)\n")
+    missing = tmp_path / "nowhere" / "deeper" / "x.db"
+    result = runner.invoke(main, ["--db", f"sqlite:///{missing}", *command], prog_name="tracker")
+    assert result.exit_code == 1 and str(missing) in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_still_creates_the_default_database(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from tests.conftest import SMALL_YAML
+    from tracker.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRACKER_DATABASE_URL", raising=False)
+    (tmp_path / "scenarios.yaml").write_text(SMALL_YAML, encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    assert (tmp_path / "db" / "tracker.sqlite3").is_file()
+    assert "uzbekistan-rejoins" in runner.invoke(main, ["show"]).output

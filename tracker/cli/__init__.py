@@ -26,8 +26,10 @@ from ..timeutil import parse_time
 class App:
     """What every command shares: the options, a lazily made engine, sessions."""
 
-    def __init__(self, db: str | None, scenarios: str | None, verbose: bool) -> None:
+    def __init__(self, db: str | None, scenarios: str | None, verbose: bool,
+                 create: bool = False) -> None:
         self.db_url = database_url(db)
+        self.create = create
         self.scenarios_path = scenarios_path(scenarios)
         self.verbose = verbose
         self._engine: Engine | None = None
@@ -36,7 +38,7 @@ class App:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.db_url)
+            self._engine = make_engine(self.db_url, create=self.create)
         return self._engine
 
     @property
@@ -174,7 +176,8 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     if not verbose:
         for noisy in ("httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = App(db, scenarios, verbose)
+    # Only init makes the database: a read command in the wrong folder must not leave one.
+    ctx.obj = App(db, scenarios, verbose, create=ctx.invoked_subcommand == "init")
 
 
 def _register() -> None:
