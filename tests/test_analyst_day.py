@@ -110,3 +110,44 @@ def test_init_still_creates_the_default_database(tmp_path: Path,
     assert runner.invoke(main, ["init"]).exit_code == 0
     assert (tmp_path / "db" / "tracker.sqlite3").is_file()
     assert "uzbekistan-rejoins" in runner.invoke(main, ["show"]).output
+
+
+def _inside_latest_period() -> str:
+    """A time inside the latest period whose report is due (default schedule)."""
+    from datetime import timedelta
+
+    from tracker.reports import latest_due_period, period_bounds
+    from tracker.scenarios import Settings
+    from tracker.timeutil import iso, utcnow
+
+    _, end = period_bounds(latest_due_period(utcnow(), Settings()), Settings())
+    return str(iso(end - timedelta(days=1)))
+
+
+def test_report_out_renders_afresh_until_sent_and_counts_the_bytes_it_wrote(
+    initialized: Tracker, tmp_path: Path,
+) -> None:
+    first, second = tmp_path / "first.html", tmp_path / "second.html"
+    initialized.ok("report", "--out", str(first))
+    initialized.ok("update", Q, "deploys=35%", "--note", "Dushanbe asks for a deployment",
+                   "--at", _inside_latest_period())
+    said = initialized.ok("report", "--out", str(second)).output
+    assert "Dushanbe asks for a deployment" not in first.read_text(encoding="utf-8")
+    assert "Dushanbe asks for a deployment" in second.read_text(encoding="utf-8")
+    assert f"({second.stat().st_size} bytes of HTML)" in said
+
+
+def test_report_out_of_a_sent_period_is_the_copy_sent(
+    initialized: Tracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
+    monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "sent"))
+    initialized.ok("report", "--send")
+    initialized.ok("update", Q, "deploys=35%", "--note", "A late note", "--at",
+                   _inside_latest_period())
+    out = tmp_path / "again.html"
+    said = initialized.ok("report", "--out", str(out)).output
+    assert "A late note" not in out.read_text(encoding="utf-8")
+    assert "the copy sent" in said and "--force" in said
+    initialized.ok("report", "--out", str(out), "--force")
+    assert "A late note" in out.read_text(encoding="utf-8")

@@ -26,11 +26,12 @@ from . import App, pass_app
               help="Send it through the outbox (SMTP from TRACKER_SMTP_*, else files in "
                    "reports/).")
 @click.option("--force", is_flag=True,
-              help="Render the stored report again, and send it even if it was sent.")
+              help="Render a report that was sent again, and send it again.")
 @pass_app
 def report(app: App, period: str | None, out: Path | None, send: bool, force: bool) -> None:
     """Render a period's report and keep it in the outbox; print its text, write it to
-    --out, or --send it. A period already sent is not sent again without --force."""
+    --out, or --send it. A report is rendered afresh each time until it is sent; a period
+    already sent is kept as sent, and not sent again, without --force."""
     now = utcnow()
     with app.session() as session:
         settings = load_settings(session)
@@ -42,7 +43,9 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         if send and smtp_settings() is not None:
             # Refused before anything is stored: a retry would never help, so none is queued.
             mail_to(session)
-        make_report(session, period, now=now, force=force)
+        state = session.scalar(select(Report.state).where(Report.period == period))
+        # What is sent is kept as sent; anything else shows what the database says now.
+        make_report(session, period, now=now, force=force or state != "sent")
     if send:
         delivery = send_report(app.sessions, period, force=force, now=now)
         if delivery.already_sent:
@@ -57,8 +60,10 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
                 write_html(stored, out)
             except OSError as exc:
                 raise TrackerError(f"cannot write {out}: {exc.strerror or exc}") from None
-            click.echo(f"wrote {out} ({len(stored.html.encode())} bytes of HTML) and "
-                       f"{len(stored.images)} chart images beside it")
+            sent = (f"; the copy sent {iso(stored.sent_at)} (--force renders it again)"
+                    if stored.state == "sent" and not force else "")
+            click.echo(f"wrote {out} ({out.stat().st_size} bytes of HTML) and "
+                       f"{len(stored.images)} chart images beside it{sent}")
         elif not send:
             click.echo(stored.text, nl=False)
 
