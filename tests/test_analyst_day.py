@@ -151,3 +151,58 @@ def test_report_out_of_a_sent_period_is_the_copy_sent(
     assert "the copy sent" in said and "--force" in said
     initialized.ok("report", "--out", str(out), "--force")
     assert "A late note" in out.read_text(encoding="utf-8")
+
+
+def test_a_backdated_update_that_is_not_in_force_says_so(initialized: Tracker) -> None:
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=8%", "--note", "talks", "--by",
+                   "ana", "--at", "2023-01-01")
+    result = initialized.ok("update", "uzbekistan-rejoins", "rejoins=20%", "--note", "older",
+                            "--at", "2022-01-01")
+    assert "rejoins: 4.0% -> 20.0%" in result.stdout
+    assert result.stderr == ("warning: not in force now: the manual forecast of 2023-01-01 "
+                             "00:00Z by ana overrides it; now rejoins=8.0% stays-out=92.0%\n")
+    assert "rejoins=8.0%" in initialized.ok("show", "uzbekistan-rejoins").output
+    # An update that is in force says nothing more.
+    assert initialized.ok("update", "uzbekistan-rejoins", "rejoins=10%", "--note",
+                          "now").stderr == ""
+
+
+def test_a_no_op_update_records_nothing(initialized: Tracker) -> None:
+    initialized.ok("update", Q, "deploys=25%", "--note", "first")
+    result = initialized.ok("update", Q, "deploys=0.25", "--note", "the same again")
+    assert "no change" in result.output and "nothing recorded" in result.output
+    history = json.loads(initialized.ok("history", Q, "--json").output)["forecasts"]
+    assert [f["source"] for f in history] == ["prior", "manual"]
+
+
+def test_a_probability_over_1_hints_at_a_percentage(initialized: Tracker) -> None:
+    initialized.refused("update", Q, "deploys=8", "--note", "n",
+                        message="probability 8 for deploys is outside [0, 1] "
+                                "(did you mean deploys=8%?)")
+
+
+def test_show_and_history_round_the_same_way_halves_up(initialized: Tracker) -> None:
+    # deploys and nothing share 86.25 % in proportion 2 : 3: 34.5 % and 51.75 %.
+    initialized.ok("update", Q, "drills=13.75%", "--note", "n")
+    show = initialized.ok("show", Q).output
+    history = initialized.ok("history", Q).output.splitlines()[-1]
+    assert "51.8%  nothing" in show and "13.8%  drills" in show
+    assert "drills=13.8%" in history and "nothing=51.8%" in history
+
+
+def test_confirming_a_confirmed_sighting_says_already_confirmed(
+    db_url: str, tmp_path: Path,
+) -> None:
+    from tests.feedserver import FeedServer
+    from tests.test_evidence import rss
+    from tests.test_poll import setup_tracker
+
+    with FeedServer() as server:
+        server.set("/a.xml", rss(("a1", "Tashkent may return to the CSTO", "2021-08-02")))
+        t = setup_tracker(db_url, tmp_path, {"a": server.url("/a.xml")})
+        t.ok("poll")
+    [item] = json.loads(t.ok("evidence", "--json").output)["evidence"]
+    t.ok("evidence", "confirm", str(item["id"]), "--by", "ana")
+    again = t.ok("evidence", "confirm", str(item["id"]))
+    assert again.output.startswith(f"evidence #{item['id']} is already confirmed (by ana ")
+    assert "->" not in again.output

@@ -105,6 +105,16 @@ def current_probabilities(question: Question) -> Vector:
     return {s.id: s.prior for s in question.scenarios}
 
 
+def later_manual(session: Session, question: Question, at: datetime) -> Forecast | None:
+    """The first manual forecast after `at`, which overrides one made at `at` from then on."""
+    return session.scalars(
+        select(Forecast)
+        .where(Forecast.question_id == question.id, Forecast.source == "manual",
+               Forecast.at > at)
+        .order_by(Forecast.at, Forecast.id).limit(1)
+    ).first()
+
+
 def check_time(question: Question, at: datetime, now: datetime) -> None:
     """Refuse a forecast or resolution time in the future or before the question opens."""
     if at > now:
@@ -122,7 +132,8 @@ def record_manual(
     by: str,
     at: datetime | None = None,
 ) -> tuple[Vector, Vector]:
-    """Append a manual forecast; returns (forecast in force before, new forecast)."""
+    """Append a manual forecast; returns (forecast in force before, new forecast). A forecast
+    equal to the one in force is not recorded: the two returned vectors are then the same."""
     now = utcnow()
     at = at or now
     if question.resolved_to is not None:
@@ -138,6 +149,9 @@ def record_manual(
     settings = load_settings(session)
     old = forecast_at(question_log(session, question, settings), at)
     new = manual_update(old, named)
+    if all(abs(new[s] - old[s]) < 1e-12 for s in new):
+        # Nothing would change: no forecast is recorded (the caller tells the user).
+        return old, old
     session.add(Forecast(question_id=question.id, at=at, source="manual", probabilities=new,
                          author=by, note=note.strip(), created_at=now))
     session.flush()

@@ -26,6 +26,7 @@ from .resources import templates_dir
 from .scenarios import Settings
 from .scores import score_question
 from .scoring import HistoryPoint, forecast_at, history
+from .text import pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -430,7 +431,7 @@ def _environment() -> jinja2.Environment:
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
-    env.filters["pct"] = lambda p: f"{p * 100:.1f}%"
+    env.filters["pct"] = pct
     env.filters["arrow_html"] = _arrow
     env.filters["arrow_text"] = lambda c: "" if c is None else (
         "=" if abs(c) < EPSILON else f"{'↑' if c > 0 else '↓'} {c * 100:+.1f} pts")

@@ -15,17 +15,19 @@ from sqlalchemy.orm import Session
 from ..config import load_settings, login_name
 from ..db import migrate
 from ..errors import UsageError
-from ..forecasts import current_probabilities, get_question, question_log, record_manual
+from ..forecasts import (
+    current_probabilities,
+    get_question,
+    later_manual,
+    question_log,
+    record_manual,
+)
 from ..models import Entry, Evidence, Feed, Hit, Indicator, Question
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
+from ..text import pct, when
 from ..timeutil import iso
 from . import App, PastTime, emit_json, json_option, pass_app
-
-
-def pct(p: float) -> str:
-    """A probability as a percentage for people."""
-    return f"{p * 100:.1f}%"
 
 
 @click.command()
@@ -159,6 +161,9 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
             raise UsageError(f"bad assignment {pair!r}: use SCENARIO=P, e.g. rejoins=0.1 or "
                              "rejoins=10%")
         p = float(m.group(1)) / (100 if m.group(2) else 1)
+        if 1 < p <= 100 and not m.group(2):
+            raise UsageError(f"probability {m.group(1)} for {sid.strip()} is outside [0, 1]",
+                             hint=f"did you mean {sid.strip()}={m.group(1)}%?")
         if sid.strip() in named:
             raise UsageError(f"scenario {sid.strip()} named twice")
         named[sid.strip()] = p
@@ -182,9 +187,20 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
     with app.session() as session:
         q = get_question(session, question)
         old, new = record_manual(session, q, named, note=note, by=by, at=at)
-    click.echo(f"{question}: manual forecast by {by}")
+        now = current_probabilities(q)
+        later = later_manual(session, q, at) if at is not None else None
+    if old == new:
+        click.echo(f"{question}: no change, the forecast in force is already "
+                   f"{_vector(new)}; nothing recorded")
+        return
+    click.echo(f"{question}: manual forecast by {by}" + (f" at {when(at)}" if at else ""))
     for sid in new:
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
+    if later is not None:
+        click.echo(f"warning: not in force now: the manual forecast of {when(later.at)} by "
+                   f"{later.author} overrides it; now {_vector(now)}", err=True)
+    elif at is not None and any(pct(now[s]) != pct(new[s]) for s in new):
+        click.echo(f"note: evidence since {when(at)} moves it; now {_vector(now)}", err=True)
 
 
 

@@ -12,8 +12,10 @@ from ..config import login_name
 from ..db import check_schema
 from ..errors import UsageError
 from ..evidence import STATES, list_evidence, review
+from ..models import Evidence
 from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
+from ..text import pct, when
 from ..timeutil import iso
 from . import App, emit_json, json_option, pass_app
 
@@ -193,10 +195,15 @@ def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:
     with app.session() as session:
+        item = session.get(Evidence, evidence_id)
+        if item is not None and item.state == state:
+            click.echo(f"evidence #{evidence_id} is already {state} (by {item.reviewed_by} "
+                       f"{when(item.reviewed_at)}); nothing changed")
+            return
         done = review(session, evidence_id, state, note=note, by=by or login_name())
     click.echo(f"evidence #{done.evidence_id} {done.state}; {done.question_id}:")
     for s, new in done.new.items():
-        click.echo(f"  {s}: {done.old[s] * 100:.1f}% -> {new * 100:.1f}%")
+        click.echo(f"  {s}: {pct(done.old[s])} -> {pct(new)}")
 
 
 def _evidence_id(value: str) -> int:

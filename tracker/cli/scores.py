@@ -15,9 +15,9 @@ from ..models import Question
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
+from ..text import pct
 from ..timeutil import iso, utcnow
 from . import App, PastTime, emit_json, json_option, pass_app
-from .core import pct
 
 
 @click.command()
