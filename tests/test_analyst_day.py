@@ -206,3 +206,30 @@ def test_confirming_a_confirmed_sighting_says_already_confirmed(
     again = t.ok("evidence", "confirm", str(item["id"]))
     assert again.output.startswith(f"evidence #{item['id']} is already confirmed (by ana ")
     assert "->" not in again.output
+
+
+def test_changing_a_prior_after_forecasts_is_refused(initialized: Tracker) -> None:
+    initialized.ok("update", Q, "deploys=30%", "--note", "n")
+    yaml_text = initialized.scenarios.read_text(encoding="utf-8")
+    initialized.scenarios.write_text(
+        yaml_text.replace("prior: 0.2}", "prior: 0.25}").replace("prior: 0.5}", "prior: 0.45}"),
+        encoding="utf-8")
+    initialized.refused("sync", message="question csto-response: the prior of deploys, drills "
+                                        "changed but the question already has forecasts")
+    # Before any forecast beyond the prior, the priors may still be changed.
+    fresh = initialized.scenarios.read_text(encoding="utf-8").replace(
+        "prior: 0.04}", "prior: 0.05}").replace("prior: 0.96}", "prior: 0.95}")
+    initialized.scenarios.write_text(fresh.replace("prior: 0.25}", "prior: 0.2}").replace(
+        "prior: 0.45}", "prior: 0.5}"), encoding="utf-8")
+    initialized.ok("sync")
+    show = json.loads(initialized.ok("show", "uzbekistan-rejoins", "--json").output)
+    assert show["probabilities"] == {"rejoins": 0.05, "stays-out": 0.95}
+
+
+def test_retired_questions_are_named_and_take_no_forecast(initialized: Tracker) -> None:
+    initialized.scenarios.write_text("version: 1\nquestions: []\n", encoding="utf-8")
+    initialized.ok("sync")
+    assert initialized.ok("show").output == (
+        "every question is retired (2): `tracker show --all` lists them\n")
+    initialized.refused("update", Q, "deploys=30%", "--note", "n",
+                        message="question csto-response is retired")

@@ -139,6 +139,9 @@ def record_manual(
     if question.resolved_to is not None:
         raise UsageError(f"question {question.id} is resolved ({question.resolved_to}); "
                          "it takes no more forecasts")
+    if question.retired:
+        raise UsageError(f"question {question.id} is retired (it left scenarios.yaml); "
+                         "it takes no more forecasts")
     if not note or not note.strip():
         raise UsageError("a note is required: say why (--note TEXT)")
     scenarios = [s.id for s in question.scenarios]

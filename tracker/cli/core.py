@@ -98,7 +98,9 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
                 emit_json({"questions": [question_json(q) for q in rows]})
                 return
             if not rows:
-                click.echo("no questions yet: run `tracker init`")
+                retired = session.scalar(select(func.count()).select_from(Question)) or 0
+                click.echo(f"every question is retired ({retired}): `tracker show --all` lists "
+                           "them" if retired else "no questions yet: run `tracker init`")
             for q in rows:
                 click.echo(f"{q.id}  [{q.status}]  {q.title}")
                 probs = current_probabilities(q)
