@@ -159,8 +159,9 @@ def test_a_backdated_update_that_is_not_in_force_says_so(initialized: Tracker) -
     result = initialized.ok("update", "uzbekistan-rejoins", "rejoins=20%", "--note", "older",
                             "--at", "2022-01-01")
     assert "rejoins: 4.0% -> 20.0%" in result.stdout
-    assert result.stderr == ("warning: not in force now: the manual forecast of 2023-01-01 "
-                             "00:00Z by ana overrides it; now rejoins=8.0% stays-out=92.0%\n")
+    assert result.stderr == ("warning: not in force now: the manual forecast of "
+                             "2023-01-01T00:00:00Z by ana overrides it; now rejoins=8.0% "
+                             "stays-out=92.0%\n")
     assert "rejoins=8.0%" in initialized.ok("show", "uzbekistan-rejoins").output
     # An update that is in force says nothing more.
     assert initialized.ok("update", "uzbekistan-rejoins", "rejoins=10%", "--note",
@@ -185,7 +186,8 @@ def test_show_and_history_round_the_same_way_halves_up(initialized: Tracker) -> 
     # deploys and nothing share 86.25 % in proportion 2 : 3: 34.5 % and 51.75 %.
     initialized.ok("update", Q, "drills=13.75%", "--note", "n")
     show = initialized.ok("show", Q).output
-    history = initialized.ok("history", Q).output.splitlines()[-1]
+    [history] = [line for line in initialized.ok("history", Q).output.splitlines()
+                 if " manual " in line]
     assert "51.8%  nothing" in show and "13.8%  drills" in show
     assert "drills=13.8%" in history and "nothing=51.8%" in history
 
@@ -233,3 +235,63 @@ def test_retired_questions_are_named_and_take_no_forecast(initialized: Tracker) 
         "every question is retired (2): `tracker show --all` lists them\n")
     initialized.refused("update", Q, "deploys=30%", "--note", "n",
                         message="question csto-response is retired")
+
+
+LONG = ("Resolves to the scenario that matches the largest action the CSTO takes on the "
+        "Afghan border before it closes, as reported by two independent outlets, and not "
+        "counting exercises announced but never held")
+
+
+def test_no_line_over_100_columns_at_columns_100(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    from tests.feedserver import FeedServer
+    from tests.test_evidence import rss
+    from tests.test_poll import setup_tracker
+
+    monkeypatch.setenv("COLUMNS", "100")
+    title = "Tashkent may return to the CSTO, " + "says a long headline " * 6
+    with FeedServer() as server:
+        server.set("/a.xml", rss(("a1", title, "2021-08-02")))
+        server.set_fault("/" + "gone-" * 12 + ".xml", status=404)
+        t = setup_tracker(db_url, tmp_path, {
+            "a": server.url("/a.xml"),
+            "a-feed-with-a-rather-long-name": server.url("/" + "gone-" * 12 + ".xml")})
+        text = t.scenarios.read_text(encoding="utf-8")
+        t.scenarios.write_text(re.sub(r"resolution: .*", f"resolution: {LONG}", text),
+                               encoding="utf-8")
+        t.ok("sync")
+        t("poll")
+    question = json.loads(t.ok("evidence", "--json").output)["evidence"][0]["question"]
+    t.ok("update", question, f"{_first_scenario(t, question)}=12.5%", "--note",
+         "a long reason " * 12, "--at", "2022-03-04T05:06:07.123456Z")
+    for args in (("show",), ("show", question), ("status",), ("history", question),
+                 ("evidence",)):
+        out = t.ok(*args).output
+        assert out.strip()
+        assert max(len(line) for line in out.splitlines()) <= 100, (args, out)
+    assert "2022-03-04T05:06:07Z" in t.ok("history", question).output
+    assert ".123456" not in t.ok("show", question).output
+
+
+def _first_scenario(t: Tracker, question: str) -> str:
+    return str(json.loads(t.ok("show", question, "--json").output)["scenarios"][0]["id"])
+
+
+def test_status_says_whether_a_daemon_runs(initialized: Tracker) -> None:
+    from tracker.db import make_engine, make_sessionmaker
+    from tracker.jobs import record_job
+
+    out = initialized.ok("status").output
+    assert out.startswith("daemon: not running (never run; start it with `tracker daemon`)")
+    assert "next" not in out.split("jobs:", 1)[1].split("outbox", 1)[0]
+    engine = make_engine(initialized.db_url)
+    with record_job(make_sessionmaker(engine), "outbox", owner="host-a:1"):
+        pass
+    engine.dispose()
+    out = initialized.ok("status").output
+    assert out.startswith("daemon: running (last job started ")
+    assert "; next " in out
+    assert json.loads(initialized.ok("status", "--json").output)["daemon"]["running"] is True

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracker.daemon")
 
 OUTBOX_EVERY = timedelta(minutes=1)
+# A running daemon starts the outbox job every minute: no job for this long means none runs.
+DAEMON_SEEN = 3 * OUTBOX_EVERY
 # How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
 STOP_GRACE = 6.0
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.

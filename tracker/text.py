@@ -18,5 +18,5 @@ def pct(p: float) -> str:
 
 
 def when(moment: datetime | None, default: str = "-") -> str:
-    """A UTC time to the minute for a terminal column: 2026-11-23 07:00Z."""
-    return as_utc(moment).strftime("%Y-%m-%d %H:%MZ") if moment is not None else default
+    """A UTC time to the second for a terminal column, always 20 wide: 2026-11-23T07:00:00Z."""
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else default

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -80,6 +82,17 @@ class PastTime(click.ParamType):
             return parse_time(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def width() -> int:
+    """The terminal's columns (COLUMNS when set), 100 when there is no terminal."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def wrapped(text: str, indent: str = "", hang: str = "    ") -> str:
+    """`text` filled to the terminal's width, continuation lines indented a little more."""
+    return textwrap.fill(text, max(width(), 40), initial_indent=indent,
+                         subsequent_indent=indent + hang, break_on_hyphens=False)
 
 
 def one_line(message: str) -> str:
@@ -190,4 +203,5 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["App", "PastTime", "UnavailableError", "emit_json", "json_option", "main", "pass_app"]
+__all__ = ["App", "PastTime", "UnavailableError", "emit_json", "json_option", "main", "pass_app",
+           "width", "wrapped"]

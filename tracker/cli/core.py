@@ -27,7 +27,7 @@ from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
 from ..text import pct, when
 from ..timeutil import iso
-from . import App, PastTime, emit_json, json_option, pass_app
+from . import App, PastTime, emit_json, json_option, pass_app, wrapped
 
 
 @click.command()
@@ -102,7 +102,7 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
                 click.echo(f"every question is retired ({retired}): `tracker show --all` lists "
                            "them" if retired else "no questions yet: run `tracker init`")
             for q in rows:
-                click.echo(f"{q.id}  [{q.status}]  {q.title}")
+                click.echo(wrapped(f"{q.id}  [{q.status}]  {q.title}"))
                 probs = current_probabilities(q)
                 for s in q.scenarios:
                     mark = " <- resolved" if q.resolved_to == s.id else ""
@@ -122,31 +122,39 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
         if as_json:
             emit_json(data)
             return
-        click.echo(f"{q.id}  [{q.status}]  {q.title}")
+        click.echo(wrapped(f"{q.id}  [{q.status}]  {q.title}"))
         click.echo(f"  opens {q.opens}, closes {q.closes}")
-        click.echo(f"  resolves: {q.resolution_criteria}")
+        click.echo(wrapped(f"resolves: {q.resolution_criteria}", "  "))
         click.echo("scenarios:")
         for s in q.scenarios:
-            click.echo(f"  {pct(probs[s.id]):>6}  {s.id}: {s.label}")
+            click.echo(wrapped(f"{pct(probs[s.id]):>6}  {s.id}: {s.label}", "  ", " " * 8))
         click.echo("indicators:")
         for i in indicators:
-            seen = iso(sighted.get(i.id)) or "never sighted"
-            click.echo(f"  {i.id}: {i.description} (last: {seen})")
+            seen = when(sighted.get(i.id), "never sighted")
+            click.echo(wrapped(f"{i.id}: {i.description} (last: {seen})", "  "))
         click.echo("recent history:")
         for point in points[-8:]:
-            click.echo(f"  {iso(point.at)}  {point.source:<10} {_vector(point.probabilities)}"
-                       f"{_cause(point)}")
+            _echo_point(point.at, point.source, point.probabilities, _cause(point))
 
 
 def _vector(p: dict[str, float]) -> str:
     return " ".join(f"{k}={pct(v)}" for k, v in p.items())
 
 
+def _echo_point(at: Any, source: str, p: dict[str, float], cause: str) -> None:
+    """A forecast in history: time, source and vector, its cause on the lines below."""
+    click.echo(wrapped(f"{when(at)}  {source:<10} {_vector(p)}", "  ", " " * 33))
+    if cause:
+        click.echo(wrapped(cause, " " * 24, ""))
+
+
 def _cause(point: Any) -> str:
     if point.source == "manual":
-        return f"  by {point.by}: {point.note}"
+        return f"by {point.by}: {point.note}"
     if point.source == "evidence":
-        return f"  indicator {point.indicator} (evidence {', '.join(map(str, point.evidence))})"
+        return f"indicator {point.indicator} (evidence {', '.join(map(str, point.evidence))})"
+    if point.source == "resolution":
+        return point.note or ""
     return ""
 
 
@@ -275,8 +283,8 @@ def history(app: App, question: str, fmt: str, as_json: bool) -> None:
                 cause += f": {heads}"
         elif r["source"] == "resolution":
             cause = r["note"] or ""
-        vec = " ".join(f"{s}={pct(r['probabilities'][s])}" for s in scenarios)
-        click.echo(f"{r['at']}  {r['source']:<10} {vec}  {cause}".rstrip())
+        _echo_point(datetime.fromisoformat(r["at"]), r["source"],
+                    {s: r["probabilities"][s] for s in scenarios}, cause)
 
 
 COMMANDS: list[click.Command] = [init, sync, show, update, history]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from datetime import datetime
 from typing import Any
 
 import click
@@ -17,7 +18,7 @@ from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
 from ..text import pct, when
 from ..timeutil import iso
-from . import App, emit_json, json_option, pass_app
+from . import App, emit_json, json_option, pass_app, wrapped
 
 
 def _plural(n: int, word: str) -> str:
@@ -187,10 +188,13 @@ def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
         return
     for e in items:
         factor = " ".join(f"{s}={v:.3g}" for s, v in e["factor"].items())
-        click.echo(f"#{e['id']}  {e['observed_at']}  {e['state']:<9} {e['question']}/"
-                   f"{e['indicator']}  x[{factor}]")
+        observed = when(datetime.fromisoformat(e["observed_at"]))
+        click.echo(wrapped(f"#{e['id']}  {observed}  {e['state']:<9} {e['question']}/"
+                           f"{e['indicator']}  x[{factor}]"))
         for h in e["hits"]:
-            click.echo(f"    {h['feed']}: {h['title']}  {h['link'] or ''}".rstrip())
+            click.echo(wrapped(f"{h['feed']}: {h['title']}", "    "))
+            if h["link"]:
+                click.echo(wrapped(h["link"], "      ", ""))
 
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:
