@@ -295,3 +295,40 @@ def test_status_says_whether_a_daemon_runs(initialized: Tracker) -> None:
     assert out.startswith("daemon: running (last job started ")
     assert "; next " in out
     assert json.loads(initialized.ok("status", "--json").output)["daemon"]["running"] is True
+
+
+def test_report_labels_say_when_it_was_made_and_what_week_it_covers(
+    db_url: str, tmp_path: Path,
+) -> None:
+    from tracker.timeutil import utcnow
+
+    shipped = Path(__file__).resolve().parent.parent / "scenarios.yaml"
+    t = Tracker(db_url, shipped)
+    t.ok("init")
+    t.ok("update", "csto-afghanistan-response", "collective-deployment=35%", "--note",
+         "Dushanbe asks for help", "--at", _inside_latest_period())
+    text = t.ok("report").output
+    first = text.splitlines()[0]
+    assert first.startswith("Tracker report 20") and ": the week ending " in first
+    assert "probabilities as of" in text
+    assert text.rstrip().splitlines()[-1].startswith(
+        f"Made by tracker at {utcnow().strftime('%a %d %b %Y')}")
+    assert max(len(line) for line in text.splitlines()) <= 100
+    # The scenario shifts of a manual update keep their indentation.
+    assert any(line.startswith("     CSTO collective forces deployed") and "-> 35.0%" in line
+               for line in text.splitlines()), text
+
+
+def test_report_out_removes_the_period_s_old_charts_only(initialized: Tracker,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    initialized.ok("report", "--out", str(out))
+    charts = sorted(p.name for p in tmp_path.glob("*.png"))
+    period = charts[0].split("-", 2)
+    stale = tmp_path / f"{period[0]}-{period[1]}-retired-question.png"
+    stale.write_bytes(b"old")
+    other = tmp_path / "2020-W01-csto-response.png"
+    other.write_bytes(b"another period")
+    initialized.ok("report", "--out", str(out))
+    assert not stale.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([*charts, other.name])

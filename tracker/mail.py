@@ -155,6 +155,11 @@ def _text(raw: Any) -> str:
 def write_html(report: Report, path: Path) -> None:
     """The report's HTML at `path`, its chart images beside it under their own file names."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    current = {image.filename for image in report.images}
+    for old in path.parent.glob(f"{report.period}-*.png"):
+        if old.name not in current:
+            # A chart of an earlier rendering (a question since retired) would only mislead.
+            old.unlink()
     for image in report.images:
         (path.parent / image.filename).write_bytes(image.content)
     path.write_text(html_for_files(report), encoding="utf-8")

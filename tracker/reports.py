@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import textwrap
 import unicodedata
 import zoneinfo
 from dataclasses import dataclass, field
@@ -238,6 +239,12 @@ class ReportContext:
     no_manual: list[Notice]
     images: dict[str, bytes]  # file name -> PNG
     probabilities: dict[str, dict[str, float]]
+    made: datetime  # when it was rendered, which may be long after `as_of`
+
+    @property
+    def partial(self) -> bool:
+        """Rendered before the period ended: a preview, not the week's report."""
+        return self.as_of < self.end
 
     @property
     def subject(self) -> str:
@@ -302,7 +309,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
         past_closes=[Notice(q.id, oneline(q.title), f"closed {q.closes.isoformat()}")
                      for q in open_questions if q.closes < as_of.date()],
         no_manual=_no_manual(session, open_questions, as_of),
-        images=images, probabilities=probabilities,
+        images=images, probabilities=probabilities, made=now,
     )
 
 
@@ -453,11 +460,27 @@ def _arrow(change: float | None) -> tuple[str, str, str]:
     return "▼", f"{change * 100:.1f} pts", "#b3261e"
 
 
+def fill_text(text: str, width: int = 100) -> str:
+    """The plain-text report with every line within `width` columns, continuation lines
+    indented under their text; a link longer than a line is left whole, to stay clickable."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        body = line.lstrip(" ")
+        indent = " " * (len(line) - len(body))
+        hang = indent + ("  " if body.startswith("- ") else "    ")
+        out.extend(textwrap.wrap(body, width, initial_indent=indent, subsequent_indent=hang,
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def render(context: ReportContext, sources: dict[str, str]) -> tuple[str, str]:
     """(HTML with CSS inlined, plain text); `sources` maps image file names to their src."""
     env = _environment()
     html = env.get_template("report.html.j2").render(r=context, sources=sources)
-    text = env.get_template("report.txt.j2").render(r=context)
+    text = fill_text(env.get_template("report.txt.j2").render(r=context))
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
                                     keep_link_tags=False)
     return inliner.inline(html), text
