@@ -332,3 +332,44 @@ def test_report_out_removes_the_period_s_old_charts_only(initialized: Tracker,
     initialized.ok("report", "--out", str(out))
     assert not stale.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([*charts, other.name])
+
+
+def _ink_bands(rows: list[bool]) -> list[tuple[int, int]]:
+    """(first, last) of each run of rows that hold ink."""
+    bands: list[tuple[int, int]] = []
+    for y, inked in enumerate(rows):
+        if inked and bands and bands[-1][1] == y - 1:
+            bands[-1] = (bands[-1][0], y)
+        elif inked:
+            bands.append((y, y))
+    return bands
+
+
+def test_charts_read_at_400_px_and_nothing_is_cut_off(initialized: Tracker,
+                                                      tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=2%", "--note", "low", "--at",
+                   _inside_latest_period())
+    out = tmp_path / "report.html"
+    initialized.ok("report", "--out", str(out))
+    html = out.read_text(encoding="utf-8")
+    for png in sorted(tmp_path.glob("*.png")):
+        with Image.open(png) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=int)
+        height, png_width, _ = pixels.shape
+        css_width = int(html.split(f'src="{png.name}" width="', 1)[1].split('"', 1)[0])
+        assert png_width == 2 * css_width  # drawn at twice the density
+        ink = (pixels.max(axis=2) < 140)  # text and axes: dark grey or darker
+        # Nothing drawn touches the border: a label cut off at the edge would.
+        assert not ink[0].any() and not ink[-1].any()
+        assert not ink[:, 0].any() and not ink[:, -1].any()
+        # The date labels under the axis: the first band of ink below the x axis line.
+        axis = max(y for y in range(height) if ink[y].sum() > png_width * 0.5)
+        bands = _ink_bands([bool(r.any()) for r in ink[axis + 1:]])
+        labels = [b for b in bands if b[0] > 0 and b[1] - b[0] > 3]  # not the tick marks
+        first, last = labels[0]
+        scale = 400 / png_width  # shown 400 px wide on a phone
+        assert (last - first + 1) * scale >= 9, (png.name, last - first + 1)
+        assert len(labels) >= 2, "the year is not shown under the dates"

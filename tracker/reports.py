@@ -33,8 +33,8 @@ from .timeutil import as_utc, day_start, utcnow
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 SILENT_AFTER = timedelta(days=7)
 STALE_AFTER = timedelta(days=30)
-# Charts show the last half year: over a question's whole life a week's move is invisible.
-CHART_WINDOW = timedelta(weeks=26)
+# Charts show the last 12 weeks: over half a year a week's move is a sliver.
+CHART_WINDOW = timedelta(weeks=12)
 # Changes smaller than this (a twentieth of a percentage point) read as "no change".
 EPSILON = 0.0005
 
