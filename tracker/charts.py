@@ -88,7 +88,7 @@ def _end_labels(ax: Axes, ends: list[tuple[float, int]]) -> None:
     lines ending at 2 % and 3 % still read as two."""
     gap = 0.11
     placed: list[float] = []
-    for value, i in sorted(ends):
+    for value, _ in sorted(ends):
         y = max(value, placed[-1] + gap) if placed else value
         placed.append(y)
     top = 1.0
