@@ -373,3 +373,33 @@ def test_charts_read_at_400_px_and_nothing_is_cut_off(initialized: Tracker,
         scale = 400 / png_width  # shown 400 px wide on a phone
         assert (last - first + 1) * scale >= 9, (png.name, last - first + 1)
         assert len(labels) >= 2, "the year is not shown under the dates"
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("show", "csto-responce"), "unknown question 'csto-responce' (did you mean csto-response? "
+                                "valid questions: uzbekistan-rejoins, csto-response)"),
+    (("update", Q, "deploy=30%", "--note", "n"), "unknown scenario 'deploy' of csto-response "
+     "(did you mean deploys? valid scenarios: deploys, drills, nothing)"),
+    (("resolve", Q, "drill"), "did you mean drills?"),
+    (("history", "nothing-like-it"), "unknown question 'nothing-like-it' (valid questions: "),
+])
+def test_unknown_ids_suggest_the_closest(initialized: Tracker, args: tuple[str, ...],
+                                         said: str) -> None:
+    initialized.refused(*args, message=said)
+
+
+def test_yaml_typos_suggest_the_key_and_priors_take_percentages(initialized: Tracker) -> None:
+    from tests.conftest import SMALL_YAML
+
+    initialized.scenarios.write_text(
+        SMALL_YAML.replace("closes: 2027", "clozes: 2027").replace("{rejoins: 0.9",
+                                                                     "{rejoin: 0.9"),
+        encoding="utf-8")
+    result = initialized.refused("sync", message="unknown key 'clozes' (did you mean closes?")
+    assert "unknown scenario 'rejoin' (did you mean rejoins?" in result.output
+    initialized.scenarios.write_text(
+        SMALL_YAML.replace("prior: 0.2}", "prior: 25%}").replace("prior: 0.5}", "prior: 45%}"),
+        encoding="utf-8")
+    initialized.ok("sync")
+    assert json.loads(initialized.ok("show", Q, "--json").output)["probabilities"] == (
+        pytest.approx({"deploys": 0.25, "drills": 0.45, "nothing": 0.3}))

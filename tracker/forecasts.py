@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .errors import UsageError
+from .errors import UsageError, valid
 from .models import Evidence, Forecast, Indicator, Question
 from .scenarios import Settings
 from .scoring import (
@@ -30,7 +30,8 @@ def get_question(session: Session, question_id: str) -> Question:
     if question is None:
         ids = session.scalars(select(Question.id).order_by(Question.position)).all()
         raise UsageError(f"unknown question {question_id!r}",
-                         hint=f"valid questions: {', '.join(ids) or 'none; run tracker sync'}")
+                         hint=valid("questions", question_id, ids) if ids else
+                         "no questions yet; run tracker sync")
     return question
 
 
@@ -145,6 +146,10 @@ def record_manual(
     if not note or not note.strip():
         raise UsageError("a note is required: say why (--note TEXT)")
     scenarios = [s.id for s in question.scenarios]
+    for sid in named:
+        if sid not in scenarios:
+            raise UsageError(f"unknown scenario {sid!r} of {question.id}",
+                             hint=valid("scenarios", sid, scenarios))
     problem = check_update(scenarios, named)
     if problem:
         raise UsageError(problem)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .errors import UsageError, ValidationError
+from .errors import UsageError, ValidationError, valid
 from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
@@ -146,7 +146,7 @@ class _Checker:
         for key in value:
             if str(key) not in allowed:
                 self.fail(f"{path}.{key}" if path else str(key),
-                          f"unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})")
+                          f"unknown key {key!r} ({valid('keys', str(key), sorted(allowed))})")
         for key in sorted(required - {str(k) for k in value}):
             self.fail(path, f"missing required key {key!r}")
         return value
@@ -339,6 +339,16 @@ def _match(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
     return rule
 
 
+def _percent(value: Any) -> Any:
+    """`4%` as 0.04, as `tracker update` takes it; anything else as it is, to be checked."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            return value
+    return value
+
+
 def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) -> Question | None:
     keys = {"id", "title", "opens", "closes", "resolution", "scenarios", "indicators"}
     m = c.mapping(item, path, keys, {"id", "title", "opens", "closes", "resolution", "scenarios"})
@@ -360,7 +370,7 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
             continue
         sid = c.ident(sm.get("id"), f"{sp}.id")
         c.unique(seen, sid, f"{sp}.id", "scenario")
-        prior = c.number(sm.get("prior"), f"{sp}.prior")
+        prior = c.number(_percent(sm.get("prior")), f"{sp}.prior")
         if prior is not None and not 0 <= prior <= 1:
             c.fail(f"{sp}.prior", f"prior {prior} outside [0, 1]")
         scenarios.append(Scenario(sid, c.text(sm.get("label"), f"{sp}.label"), prior or 0.0))
@@ -389,7 +399,8 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
         for sid, value in lm.items():
             lp = f"{ip}.likelihood.{sid}"
             if sid not in ids:
-                c.fail(lp, f"unknown scenario {sid!r} (scenarios: {', '.join(sorted(ids))})")
+                hint = valid("scenarios", str(sid), sorted(ids))
+                c.fail(lp, f"unknown scenario {sid!r} ({hint})")
                 continue
             v = c.number(value, lp)
             if v is not None and not 0 < v <= 1:
