@@ -345,9 +345,26 @@ def _ink_bands(rows: list[bool]) -> list[tuple[int, int]]:
     return bands
 
 
+def date_labels(png: Path) -> list[tuple[int, int]]:
+    """The bands of ink (first row, last row) under a chart's x axis: the dates, then the
+    year; after checking that nothing drawn touches the image's border."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=int)
+    height, png_width, _ = pixels.shape
+    ink = (pixels.max(axis=2) < 140)  # text and axes: dark grey or darker
+    # Nothing drawn touches the border: a label cut off at the edge would.
+    assert not ink[0].any() and not ink[-1].any(), png
+    assert not ink[:, 0].any() and not ink[:, -1].any(), png
+    axis = max(y for y in range(height) if ink[y].sum() > png_width * 0.5)
+    bands = _ink_bands([bool(r.any()) for r in ink[axis + 1:]])
+    return [b for b in bands if b[0] > 0 and b[1] - b[0] > 3]  # not the tick marks
+
+
 def test_charts_read_at_400_px_and_nothing_is_cut_off(initialized: Tracker,
                                                       tmp_path: Path) -> None:
-    import numpy as np
     from PIL import Image
 
     initialized.ok("update", "uzbekistan-rejoins", "rejoins=2%", "--note", "low", "--at",
@@ -357,18 +374,10 @@ def test_charts_read_at_400_px_and_nothing_is_cut_off(initialized: Tracker,
     html = out.read_text(encoding="utf-8")
     for png in sorted(tmp_path.glob("*.png")):
         with Image.open(png) as image:
-            pixels = np.asarray(image.convert("RGB"), dtype=int)
-        height, png_width, _ = pixels.shape
+            png_width = image.size[0]
         css_width = int(html.split(f'src="{png.name}" width="', 1)[1].split('"', 1)[0])
         assert png_width == 2 * css_width  # drawn at twice the density
-        ink = (pixels.max(axis=2) < 140)  # text and axes: dark grey or darker
-        # Nothing drawn touches the border: a label cut off at the edge would.
-        assert not ink[0].any() and not ink[-1].any()
-        assert not ink[:, 0].any() and not ink[:, -1].any()
-        # The date labels under the axis: the first band of ink below the x axis line.
-        axis = max(y for y in range(height) if ink[y].sum() > png_width * 0.5)
-        bands = _ink_bands([bool(r.any()) for r in ink[axis + 1:]])
-        labels = [b for b in bands if b[0] > 0 and b[1] - b[0] > 3]  # not the tick marks
+        labels = date_labels(png)
         first, last = labels[0]
         scale = 400 / png_width  # shown 400 px wide on a phone
         assert (last - first + 1) * scale >= 9, (png.name, last - first + 1)
