@@ -412,3 +412,51 @@ def test_yaml_typos_suggest_the_key_and_priors_take_percentages(initialized: Tra
     initialized.ok("sync")
     assert json.loads(initialized.ok("show", Q, "--json").output)["probabilities"] == (
         pytest.approx({"deploys": 0.25, "drills": 0.45, "nothing": 0.3}))
+
+
+def test_history_since_and_limit(initialized: Tracker) -> None:
+    for at, p in (("2022-01-01", "10%"), ("2023-01-01", "20%"), ("2024-01-01", "30%")):
+        initialized.ok("update", Q, f"deploys={p}", "--note", f"on {at}", "--at", at)
+    rows = json.loads(initialized.ok("history", Q, "--json", "--since", "2022-06-01").output)
+    assert [f["note"] for f in rows["forecasts"]] == ["on 2023-01-01", "on 2024-01-01"]
+    csv_text = initialized.ok("history", Q, "--format", "csv", "--limit", "1").output
+    assert csv_text.splitlines()[1].startswith("2024-01-01T00:00:00Z,0.300000,")
+    assert len(csv_text.splitlines()) == 2
+    initialized.refused("history", Q, "--limit", "0", message="invalid value for '--limit'")
+
+
+def test_evidence_since_limit_and_csv(db_url: str, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from tests.feedserver import FeedServer
+    from tests.test_evidence import rss
+    from tests.test_poll import setup_tracker
+
+    title = "Tashkent may return to the CSTO"
+    with FeedServer() as server:
+        server.set("/a.xml", rss(("a1", title, "2021-08-02"), ("a2", title, "2021-10-01"),
+                                 ("a3", title, "2022-01-10")))
+        t = setup_tracker(db_url, tmp_path, {"a": server.url("/a.xml")})
+        t.ok("poll")
+    listed = json.loads(t.ok("evidence", "--since", "2021-09-01", "--json").output)["evidence"]
+    assert [e["observed_at"][:10] for e in listed] == ["2022-01-10", "2021-10-01"]
+    latest = json.loads(t.ok("evidence", "uzbekistan-rejoins", "--limit", "1",
+                             "--json").output)["evidence"]
+    assert [e["observed_at"][:10] for e in latest] == ["2022-01-10"]
+    rows = list(csv.DictReader(io.StringIO(t.ok("evidence", "--format", "csv").output)))
+    assert [r["observed_at"][:10] for r in rows] == ["2022-01-10", "2021-10-01", "2021-08-02"]
+    assert rows[0]["feed"] == "a" and rows[0]["title"] == title and rows[0]["state"] == "auto"
+    assert rows[0]["factor"].startswith("rejoins=0.948")
+
+
+def test_scores_as_csv(initialized: Tracker) -> None:
+    import csv
+    import io
+
+    initialized.ok("resolve", Q, "drills", "--at", "2022-07-09", "--note", "drills only")
+    rows = list(csv.DictReader(io.StringIO(initialized.ok("scores", "--format", "csv").output)))
+    assert [(r["question"], r["track"]) for r in rows] == [
+        (Q, "tracker"), (Q, "analyst"), (Q, "evidence"), (Q, "prior")]
+    assert rows[0]["resolved_to"] == "drills" and rows[0]["days"] == "365"
+    assert float(rows[3]["brier"]) == pytest.approx(0.2 ** 2 + 0.5 ** 2 + 0.3 ** 2)

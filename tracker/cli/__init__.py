@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import shutil
@@ -101,6 +103,23 @@ def one_line(message: str) -> str:
     for said, ours in ((". Did you mean", "; did you mean"), (". (Did you mean", " (did you mean")):
         text = text.replace(said, ours)
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def emit_csv(header: list[str], rows: list[list[Any]]) -> None:
+    """Print CSV the same way in every command: a header, then the rows."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    click.echo(buf.getvalue(), nl=False)
+
+
+def since_options(f: Any) -> Any:
+    """--since and --limit of the commands that list what happened."""
+    f = click.option("--limit", type=click.IntRange(min=1), metavar="N",
+                     help="Only the latest N.")(f)
+    return click.option("--since", type=PastTime(), metavar="TIME",
+                        help="Only from this date or time on (ISO 8601, UTC).")(f)
 
 
 def json_option(f: Any) -> Any:
@@ -203,5 +222,5 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["App", "PastTime", "UnavailableError", "emit_json", "json_option", "main", "pass_app",
-           "width", "wrapped"]
+__all__ = ["App", "PastTime", "UnavailableError", "emit_csv", "emit_json", "json_option", "main",
+           "pass_app", "since_options", "width", "wrapped"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import datetime
 from typing import Any
@@ -27,7 +25,7 @@ from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
 from ..text import pct, when
 from ..timeutil import iso
-from . import App, PastTime, emit_json, json_option, pass_app, wrapped
+from . import App, PastTime, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
 
 @click.command()
@@ -250,27 +248,28 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
 @click.argument("question")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
+@since_options
 @json_option
 @pass_app
-def history(app: App, question: str, fmt: str, as_json: bool) -> None:
+def history(app: App, question: str, fmt: str, since: datetime | None, limit: int | None,
+            as_json: bool) -> None:
     """Every forecast of a question in order: time, probabilities, source, author, note,
-    evidence."""
+    evidence. --since and --limit keep the latest ones."""
     with app.session() as session:
         q = get_question(session, question)
         rows = history_rows(session, q)
         scenarios = [s.id for s in q.scenarios]
+    if since is not None:
+        rows = [r for r in rows if datetime.fromisoformat(r["at"]) >= since]
+    rows = rows[-limit:] if limit else rows
     if as_json or fmt == "json":
         emit_json({"question": question, "forecasts": rows})
         return
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["at", *scenarios, "source", "by", "note", "evidence"])
-        for r in rows:
-            writer.writerow([r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios),
-                             r["source"], r["by"] or "", r["note"] or "",
-                             " ".join(map(str, r["evidence"]))])
-        click.echo(buf.getvalue(), nl=False)
+        emit_csv(["at", *scenarios, "source", "by", "note", "evidence"],
+                 [[r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios), r["source"],
+                   r["by"] or "", r["note"] or "", " ".join(map(str, r["evidence"]))]
+                  for r in rows])
         return
     for r in rows:
         cause = ""

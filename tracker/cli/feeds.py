@@ -18,7 +18,7 @@ from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
 from ..text import pct, when
 from ..timeutil import iso
-from . import App, emit_json, json_option, pass_app, wrapped
+from . import App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
 
 def _plural(n: int, word: str) -> str:
@@ -134,7 +134,7 @@ class _EvidenceGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         i = 0
         while i < len(args):
-            if args[i] == "--state":
+            if args[i] in _VALUED:
                 i += 2
             elif args[i].startswith("-"):
                 i += 1
@@ -157,21 +157,28 @@ class _EvidenceGroup(click.Group):
 _QUESTION = "tracker.evidence.question"
 
 
+_VALUED = ("--state", "--since", "--limit", "--format")
+
+
 def _words(args: list[str]) -> list[str]:
-    """The arguments that are neither options nor the value of --state."""
+    """The arguments that are neither options nor the value of one."""
     return [a for i, a in enumerate(args)
-            if not a.startswith("-") and (i == 0 or args[i - 1] != "--state")]
+            if not a.startswith("-") and (i == 0 or args[i - 1] not in _VALUED)]
 
 
 @click.group(cls=_EvidenceGroup, invoke_without_command=True)
 @click.option("--state", type=click.Choice(STATES), help="Only items in this review state.")
+@since_options
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
 @json_option
 @click.pass_context
-def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
-    """List evidence, of one QUESTION or all: id, indicator, observed time, state, headline,
-    link, factor (L^w: w = 1 confirmed, auto_weight auto; 1 for dismissed).
+def evidence(ctx: click.Context, state: str | None, since: datetime | None, limit: int | None,
+             fmt: str, as_json: bool) -> None:
+    """List evidence, newest first, of one QUESTION or all: id, indicator, observed time,
+    state, headline, link, factor (L^w: w = 1 confirmed, auto_weight auto; 1 for dismissed).
 
-    Usage: tracker evidence [QUESTION] [--state S] [--json]
+    Usage: tracker evidence [QUESTION] [--state S] [--since TIME] [--limit N] [--json]
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -180,8 +187,19 @@ def evidence(ctx: click.Context, state: str | None, as_json: bool) -> None:
     question = ctx.meta.get(_QUESTION)
     with app.session() as session:
         items = list_evidence(session, question, state)
-    if as_json:
+    if since is not None:
+        items = [e for e in items if datetime.fromisoformat(e["observed_at"]) >= since]
+    items = items[:limit] if limit else items
+    if as_json or fmt == "json":
         emit_json({"evidence": items})
+        return
+    if fmt == "csv":
+        emit_csv(["id", "question", "indicator", "observed_at", "state", "factor", "hits",
+                  "feed", "title", "link"],
+                 [[e["id"], e["question"], e["indicator"], e["observed_at"], e["state"],
+                   " ".join(f"{s}={v:.6g}" for s, v in e["factor"].items()), len(e["hits"]),
+                   *(str((e["hits"] or [{}])[0].get(k) or "") for k in ("feed", "title", "link"))
+                   ] for e in items])
         return
     if not items:
         click.echo("no evidence")
