@@ -460,3 +460,23 @@ def test_scores_as_csv(initialized: Tracker) -> None:
         (Q, "tracker"), (Q, "analyst"), (Q, "evidence"), (Q, "prior")]
     assert rows[0]["resolved_to"] == "drills" and rows[0]["days"] == "365"
     assert float(rows[3]["brier"]) == pytest.approx(0.2 ** 2 + 0.5 ** 2 + 0.3 ** 2)
+
+
+def test_report_preview_of_the_current_period_is_partial_and_never_stored(
+    initialized: Tracker, tmp_path: Path,
+) -> None:
+    from tests.conftest import snapshot
+
+    before = snapshot(initialized.db_url)
+    text = initialized.ok("report", "--period", "current").output
+    assert "PARTIAL: a preview of a period that is not over" in text
+    out = tmp_path / "preview.html"
+    said = initialized.ok("report", "--period", "current", "--out", str(out)).output
+    assert said.startswith("wrote a partial report of ")
+    assert ">Partial</span>" in out.read_text(encoding="utf-8")
+    assert len(list(tmp_path.glob("*.png"))) == 2
+    assert snapshot(initialized.db_url) == before
+    initialized.refused("report", "--period", "current", "--send",
+                        message="the current period is not over")
+    # The report of a period that is over says nothing of the kind.
+    assert "PARTIAL" not in initialized.ok("report").output

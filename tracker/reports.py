@@ -493,6 +493,31 @@ def message_id(session: Session, period: str) -> str:
     return f"<report-{period}.{digest}@tracker>"
 
 
+def _rendered(session: Session, period: str, now: datetime, mid: str
+              ) -> tuple[ReportContext, str, str, list[ReportImage]]:
+    """The report of `period` as of `now`: its context, HTML, text and chart images."""
+    context = build_context(session, period, now)
+    cid_base = mid.strip("<>").split("@", 1)[0]
+    cids = {name: f"{name.removesuffix('.png')}.{cid_base}@tracker" for name in context.images}
+    html, text = render(context, {name: f"cid:{cid}" for name, cid in cids.items()})
+    images = [ReportImage(cid=cids[name], filename=name, content=png)
+              for name, png in context.images.items()]
+    return context, html, text, images
+
+
+def preview_report(session: Session, now: datetime | None = None) -> Report:
+    """The report of the period under way, as it stands now: never stored, so the outbox and
+    the daemon's report of that period are untouched. Its text and HTML say it is partial."""
+    now = as_utc(now) if now else utcnow()
+    period = period_of(now, load_settings(session))
+    context, html, text, images = _rendered(session, period, now,
+                                            message_id(session, period))
+    return Report(period=period, period_start=context.start, period_end=context.end,
+                  created_at=now, subject=context.subject, html=html, text=text,
+                  message_id=message_id(session, period), probabilities=context.probabilities,
+                  state="preview", attempts=0, images=images)
+
+
 def make_report(session: Session, period: str, *, now: datetime | None = None,
                 force: bool = False) -> Report:
     """Render the report of `period` and store it in the outbox; an existing one is returned
@@ -501,13 +526,8 @@ def make_report(session: Session, period: str, *, now: datetime | None = None,
     existing = session.scalars(select(Report).where(Report.period == period)).first()
     if existing is not None and not force:
         return existing
-    context = build_context(session, period, now)
     mid = existing.message_id if existing is not None else message_id(session, period)
-    cid_base = mid.strip("<>").split("@", 1)[0]
-    cids = {name: f"{name.removesuffix('.png')}.{cid_base}@tracker" for name in context.images}
-    html, text = render(context, {name: f"cid:{cid}" for name, cid in cids.items()})
-    images = [ReportImage(cid=cids[name], filename=name, content=png)
-              for name, png in context.images.items()]
+    context, html, text, images = _rendered(session, period, now, mid)
     if existing is not None:
         existing.subject, existing.html, existing.text = context.subject, html, text
         existing.probabilities = context.probabilities
