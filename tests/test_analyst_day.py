@@ -480,3 +480,25 @@ def test_report_preview_of_the_current_period_is_partial_and_never_stored(
                         message="the current period is not over")
     # The report of a period that is over says nothing of the kind.
     assert "PARTIAL" not in initialized.ok("report").output
+
+
+def test_show_as_of_is_the_question_as_it_stood_then(initialized: Tracker) -> None:
+    import time
+
+    from tracker.timeutil import iso, utcnow
+
+    initialized.ok("update", Q, "deploys=30%", "--note", "first view")
+    time.sleep(0.01)
+    between = str(iso(utcnow()))
+    time.sleep(0.01)
+    initialized.ok("update", Q, "deploys=60%", "--note", "second view")
+    initialized.ok("resolve", Q, "deploys", "--note", "it happened")
+    then = json.loads(initialized.ok("show", Q, "--as-of", between, "--json").output)
+    assert then["as_of"] == between and then["status"] == "open" and then["resolved_to"] is None
+    assert then["probabilities"]["deploys"] == pytest.approx(0.3)
+    text = initialized.ok("show", Q, "--as-of", between).output
+    assert "[open]" in text and "first view" in text and "second view" not in text
+    # A backdated forecast recorded later was not known then.
+    assert json.loads(initialized.ok("show", Q, "--as-of", "2022-01-01", "--json").output)[
+        "probabilities"] == {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
+    initialized.refused("show", "--as-of", "2022-01-01", message="--as-of needs a QUESTION")

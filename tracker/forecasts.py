@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,20 +35,25 @@ def get_question(session: Session, question_id: str) -> Question:
     return question
 
 
-def question_log(session: Session, question: Question, settings: Settings) -> QuestionLog:
-    """Everything F(t) of a question depends on, read from the database."""
+def question_log(session: Session, question: Question, settings: Settings,
+                 known_at: datetime | None = None) -> QuestionLog:
+    """Everything F(t) of a question depends on, read from the database; with `known_at`,
+    only what had been recorded by then (review states are today's)."""
+    recorded = known_at or datetime.max.replace(tzinfo=UTC)
     manual = [
         ManualPoint(f.at, f.probabilities, f.author, f.note)
         for f in session.scalars(
             select(Forecast)
-            .where(Forecast.question_id == question.id, Forecast.source == "manual")
+            .where(Forecast.question_id == question.id, Forecast.source == "manual",
+                   Forecast.created_at <= recorded)
             .order_by(Forecast.at, Forecast.id)
         )
     ]
     rows = session.execute(
         select(Evidence, Indicator.likelihood)
         .join(Indicator, Evidence.indicator_id == Indicator.id)
-        .where(Evidence.question_id == question.id, Evidence.state != "dismissed")
+        .where(Evidence.question_id == question.id, Evidence.state != "dismissed",
+               Evidence.created_at <= recorded)
     ).all()
     evidence = [
         EvidencePoint(
@@ -59,7 +64,8 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
     ]
     resolution = session.scalars(
         select(Forecast)
-        .where(Forecast.question_id == question.id, Forecast.source == "resolution")
+        .where(Forecast.question_id == question.id, Forecast.source == "resolution",
+               Forecast.created_at <= recorded)
         .order_by(Forecast.id.desc())
     ).first()
     return QuestionLog(
@@ -69,8 +75,8 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
         manual=tuple(manual),
         evidence=tuple(evidence),
         floor=settings.floor,
-        resolved_to=question.resolved_to,
-        resolved_at=question.resolved_at,
+        resolved_to=question.resolved_to if resolution or not known_at else None,
+        resolved_at=question.resolved_at if resolution or not known_at else None,
         resolution_by=resolution.author if resolution else "",
         resolution_note=resolution.note if resolution else "",
     ).ordered()

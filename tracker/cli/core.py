@@ -21,6 +21,7 @@ from ..forecasts import (
     record_manual,
 )
 from ..models import Entry, Evidence, Feed, Hit, Indicator, Question
+from ..scoring import forecast_at
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
 from ..text import pct, when
@@ -69,23 +70,31 @@ def question_json(q: Question) -> dict[str, Any]:
     }
 
 
-def last_sightings(session: Session, question_id: str) -> dict[str, Any]:
-    """Indicator id -> observed time of its latest evidence that is not dismissed."""
-    rows = session.execute(
-        select(Evidence.indicator_id, func.max(Evidence.observed_at))
-        .where(Evidence.question_id == question_id, Evidence.state != "dismissed")
-        .group_by(Evidence.indicator_id)
-    ).all()
+def last_sightings(session: Session, question_id: str,
+                   as_of: datetime | None = None) -> dict[str, Any]:
+    """Indicator id -> observed time of its latest evidence that is not dismissed (and, with
+    `as_of`, was observed and recorded by then)."""
+    query = (select(Evidence.indicator_id, func.max(Evidence.observed_at))
+             .where(Evidence.question_id == question_id, Evidence.state != "dismissed")
+             .group_by(Evidence.indicator_id))
+    if as_of is not None:
+        query = query.where(Evidence.observed_at <= as_of, Evidence.created_at <= as_of)
+    rows = session.execute(query).all()
     return {iid: at for iid, at in rows}
 
 
 @click.command()
 @click.argument("question", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Include retired questions.")
+@click.option("--as-of", "as_of", type=PastTime(), metavar="TIME",
+              help="One question as it stood then: F(TIME) and what had been recorded by then.")
 @json_option
 @pass_app
-def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
+def show(app: App, question: str | None, show_all: bool, as_of: datetime | None,
+         as_json: bool) -> None:
     """Every question with its current probabilities, or one question in full."""
+    if as_of is not None and question is None:
+        raise UsageError("--as-of needs a QUESTION", hint="e.g. tracker show Q --as-of 2024-01-01")
     with app.session() as session:
         if question is None:
             query = select(Question).order_by(Question.position, Question.id)
@@ -107,20 +116,29 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
                     click.echo(f"  {pct(probs[s.id]):>6}  {s.id}{mark}")
             return
         q = get_question(session, question)
-        probs = current_probabilities(q)
-        sighted = last_sightings(session, q.id)
-        indicators = [i for i in q.indicators if not i.retired]
         data = question_json(q)
+        log = question_log(session, q, load_settings(session), known_at=as_of)
+        points = log_history(log)
+        probs = current_probabilities(q)
+        if as_of is not None:
+            probs = forecast_at(log, as_of)
+            points = [p for p in points if p.at <= as_of]
+            then = log.resolved_at is not None and log.resolved_at <= as_of
+            data.update(as_of=iso(as_of), probabilities=probs,
+                        status="resolved" if then else "open",
+                        resolved_to=log.resolved_to if then else None)
+        sighted = last_sightings(session, q.id, as_of)
+        indicators = [i for i in q.indicators if not i.retired]
         data["resolution"] = q.resolution_criteria
         data["scenarios"] = [{"id": s.id, "label": s.label, "probability": probs[s.id]}
                              for s in q.scenarios]
         data["indicators"] = [{"id": i.id, "description": i.description,
                                "last_sighted": iso(sighted.get(i.id))} for i in indicators]
-        points = log_history(question_log(session, q, load_settings(session)))
         if as_json:
             emit_json(data)
             return
-        click.echo(wrapped(f"{q.id}  [{q.status}]  {q.title}"))
+        stood = f"  (as of {when(as_of)})" if as_of else ""
+        click.echo(wrapped(f"{q.id}  [{data['status']}]  {q.title}{stood}"))
         click.echo(f"  opens {q.opens}, closes {q.closes}")
         click.echo(wrapped(f"resolves: {q.resolution_criteria}", "  "))
         click.echo("scenarios:")
