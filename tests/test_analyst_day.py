@@ -502,3 +502,46 @@ def test_show_as_of_is_the_question_as_it_stood_then(initialized: Tracker) -> No
     assert json.loads(initialized.ok("show", Q, "--as-of", "2022-01-01", "--json").output)[
         "probabilities"] == {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
     initialized.refused("show", "--as-of", "2022-01-01", message="--as-of needs a QUESTION")
+
+
+def test_void_a_manual_forecast_keeps_both_in_history(initialized: Tracker) -> None:
+    from tests.conftest import snapshot
+
+    initialized.ok("update", Q, "deploys=30%", "--note", "good", "--by", "ana")
+    initialized.ok("update", Q, "deploys=90%", "--note", "a typo: meant 9%", "--by", "ana")
+    rows = json.loads(initialized.ok("history", Q, "--json").output)["forecasts"]
+    wrong = rows[-1]["id"]
+    said = initialized.ok("void", str(wrong), "--note", "typo", "--by", "ben").output
+    assert f"manual #{wrong} of " in said and "voided" in said and "deploys=30.0%" in said
+    assert json.loads(initialized.ok("show", Q, "--json").output)["probabilities"][
+        "deploys"] == pytest.approx(0.3)
+    rows = json.loads(initialized.ok("history", Q, "--json").output)["forecasts"]
+    assert [r["source"] for r in rows] == ["prior", "manual", "manual", "void"]
+    assert rows[2]["id"] == wrong and rows[2]["voided_by"] == rows[3]["id"]
+    assert rows[3]["voids"] == wrong and rows[3]["by"] == "ben" and rows[3]["note"] == "typo"
+    assert rows[3]["probabilities"]["deploys"] == pytest.approx(0.3)
+    table = initialized.ok("history", Q).output
+    assert f"[voided by #{rows[3]['id']}]" in table and f"voids #{wrong}, by ben: typo" in table
+    initialized.refused("void", str(wrong), "--note", "again",
+                        message=f"forecast #{wrong} was already voided by ben")
+    initialized.refused("void", "999", "--note", "x", message="no manual forecast or resolution")
+    before = snapshot(initialized.db_url)
+    assert initialized("void", str(rows[1]["id"])).exit_code == 2  # --note is required
+    assert snapshot(initialized.db_url) == before
+
+
+def test_unresolve_opens_the_question_again_with_the_trail_kept(initialized: Tracker) -> None:
+    initialized.ok("resolve", Q, "nothing", "--at", "2022-07-01", "--note", "misread")
+    said = initialized.ok("unresolve", Q, "--note", "it was drills, not nothing").output
+    assert said.startswith(f"{Q}: resolution #") and "(nothing) voided" in said
+    show = json.loads(initialized.ok("show", Q, "--json").output)
+    assert show["status"] == "open" and show["resolved_to"] is None
+    assert "no resolved questions yet" in initialized.ok("scores").output
+    initialized.ok("resolve", Q, "drills", "--at", "2022-07-02", "--note", "drills only")
+    rows = json.loads(initialized.ok("history", Q, "--json").output)["forecasts"]
+    assert [r["source"] for r in rows] == ["prior", "resolution", "resolution", "void"]
+    assert rows[1]["note"] == "misread" and rows[1]["voided_by"] == rows[3]["id"]
+    assert rows[2]["note"] == "drills only" and "voided_by" not in rows[2]
+    assert json.loads(initialized.ok("show", Q, "--json").output)["resolved_to"] == "drills"
+    initialized.refused("unresolve", "uzbekistan-rejoins", "--note", "x",
+                        message="question uzbekistan-rejoins is not resolved")

@@ -40,12 +40,15 @@ def question_log(session: Session, question: Question, settings: Settings,
     """Everything F(t) of a question depends on, read from the database; with `known_at`,
     only what had been recorded by then (review states are today's)."""
     recorded = known_at or datetime.max.replace(tzinfo=UTC)
+    voided = select(Forecast.voids).where(Forecast.question_id == question.id,
+                                          Forecast.voids.is_not(None),
+                                          Forecast.created_at <= recorded)
     manual = [
         ManualPoint(f.at, f.probabilities, f.author, f.note)
         for f in session.scalars(
             select(Forecast)
             .where(Forecast.question_id == question.id, Forecast.source == "manual",
-                   Forecast.created_at <= recorded)
+                   Forecast.created_at <= recorded, Forecast.id.not_in(voided))
             .order_by(Forecast.at, Forecast.id)
         )
     ]
@@ -65,7 +68,7 @@ def question_log(session: Session, question: Question, settings: Settings,
     resolution = session.scalars(
         select(Forecast)
         .where(Forecast.question_id == question.id, Forecast.source == "resolution",
-               Forecast.created_at <= recorded)
+               Forecast.created_at <= recorded, Forecast.id.not_in(voided))
         .order_by(Forecast.id.desc())
     ).first()
     return QuestionLog(

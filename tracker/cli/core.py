@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..config import load_settings, login_name
+from ..corrections import void
 from ..db import migrate
 from ..errors import UsageError
 from ..forecasts import (
@@ -20,7 +21,7 @@ from ..forecasts import (
     question_log,
     record_manual,
 )
-from ..models import Entry, Evidence, Feed, Hit, Indicator, Question
+from ..models import Entry, Evidence, Feed, Forecast, Hit, Indicator, Question
 from ..scoring import forecast_at
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
@@ -259,7 +260,32 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
             row["factor"] = {s: float(lk.get(s, 1.0)) ** w for s in p.probabilities}
             row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
         out.append(row)
-    return out
+    return _with_voids(session, q, log, out)
+
+
+def _with_voids(session: Session, q: Question, log: Any,
+                rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the id of each manual forecast and resolution (what `tracker void`
+    takes), plus each voided one and each void, in time order: the audit trail."""
+    stored = session.scalars(select(Forecast).where(Forecast.question_id == q.id)
+                             .order_by(Forecast.at, Forecast.id)).all()
+    voided = {f.voids: f.id for f in stored if f.voids is not None}
+    live: dict[tuple[str, str | None, str, str], list[int]] = {}
+    for f in stored:
+        if f.source in ("manual", "resolution") and f.id not in voided:
+            live.setdefault((f.source, iso(f.at), f.author, f.note), []).append(f.id)
+    for r in rows:
+        key = (r["source"], r["at"], r["by"] or "", r["note"] or "")
+        if live.get(key):
+            r["id"] = live[key].pop(0)
+    for f in stored:
+        row: dict[str, Any] = {"id": f.id, "at": iso(f.at), "source": f.source, "by": f.author,
+                               "note": f.note or None, "evidence": []}
+        if f.id in voided:
+            rows.append({**row, "probabilities": f.probabilities, "voided_by": voided[f.id]})
+        elif f.source == "void":
+            rows.append({**row, "probabilities": forecast_at(log, f.at), "voids": f.voids})
+    return sorted(rows, key=lambda r: datetime.fromisoformat(r["at"]))
 
 
 @click.command()
@@ -299,9 +325,30 @@ def history(app: App, question: str, fmt: str, since: datetime | None, limit: in
             if heads:
                 cause += f": {heads}"
         elif r["source"] == "resolution":
-            cause = r["note"] or ""
+            cause = f"by {r['by']}: {r['note'] or ''}"
+        elif r["source"] == "void":
+            cause = f"voids #{r['voids']}, by {r['by']}: {r['note']}"
+        if "id" in r and r["source"] != "void":
+            cause = f"#{r['id']} " + cause
+        if r.get("voided_by"):
+            cause += f" [voided by #{r['voided_by']}]"
         _echo_point(datetime.fromisoformat(r["at"]), r["source"],
                     {s: r["probabilities"][s] for s in scenarios}, cause)
 
 
-COMMANDS: list[click.Command] = [init, sync, show, update, history]
+@click.command(name="void")
+@click.argument("forecast_id", metavar="ID", type=int)
+@click.option("--note", required=True, help="Why it is withdrawn: kept with the void.")
+@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@pass_app
+def void_command(app: App, forecast_id: int, note: str, author: str | None) -> None:
+    """Withdraw a manual forecast or a resolution (its ID from `tracker history`). Nothing is
+    deleted: a void row names it, and history shows both. The question is rescored."""
+    with app.session() as session:
+        target, row = void(session, forecast_id, note=note, by=author or login_name())
+        now = current_probabilities(get_question(session, target.question_id))
+    click.echo(f"{target.question_id}: {target.source} #{target.id} of {when(target.at)} "
+               f"voided (#{row.id}); now {_vector(now)}")
+
+
+COMMANDS: list[click.Command] = [init, sync, show, update, history, void_command]

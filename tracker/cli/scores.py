@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 
 from ..config import login_name
+from ..corrections import current_resolution, void
 from ..forecasts import get_question, rescore
 from ..models import Question
 from ..resolution import question_score, resolved_scores
@@ -136,4 +137,20 @@ def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
                    f"{_number(b.observed, '.3f'):>8}")
 
 
-COMMANDS: list[click.Command] = [score, resolve, scores]
+@click.command()
+@click.argument("question")
+@click.option("--note", required=True, help="Why the resolution is withdrawn.")
+@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@pass_app
+def unresolve(app: App, question: str, note: str, author: str | None) -> None:
+    """Withdraw a question's resolution: it is open again, and history keeps the resolution
+    and its void."""
+    with app.session() as session:
+        q = get_question(session, question)
+        target, row = void(session, current_resolution(session, q).id, note=note,
+                           by=author or login_name())
+    was = ", ".join(k for k, v in target.probabilities.items() if v == 1)
+    click.echo(f"{question}: resolution #{target.id} ({was}) voided (#{row.id}); open again")
+
+
+COMMANDS: list[click.Command] = [score, resolve, unresolve, scores]
