@@ -117,7 +117,7 @@ class Tracker:
 
         return self.runner.invoke(
             main, ["--db", self.db_url, "--scenarios", str(self.scenarios), *args],
-            input=input, catch_exceptions=True,
+            input=input, catch_exceptions=True, prog_name="tracker",
         )
 
     def ok(self, *args: str) -> Result:

@@ -99,7 +99,7 @@ UPDATE_REFUSALS = [
     ([Q, "deploys=120%", "--note", "x"], "outside [0, 1]"),
     ([Q, "deploys=0.7", "drills=0.5", "--note", "x"], "over 1"),
     ([Q, "deploys=0.2", "drills=0.2", "nothing=0.2", "--note", "x"], "must sum to 1"),
-    ([Q, "deploys=0.2"], "Missing option '--note'"),
+    ([Q, "deploys=0.2"], "missing option '--note'"),
     ([Q, "deploys=0.2", "--note", "   "], "a note is required"),
     ([Q, "deploys=half", "--note", "x"], "bad assignment"),
     ([Q, "deploys=0.2", "--note", "x", "--at", "2999-01-01"], "in the future"),

@@ -406,3 +406,35 @@ def test_two_daemons_on_one_database_poll_each_due_feed_once(
     assert len(smtp.messages) == 1
     assert db.value("SELECT count(*) FROM reports") == 1
     assert db.value("SELECT count(*) FROM entries") == 8 * 10
+
+
+def test_the_catch_up_report_is_made_after_the_first_poll(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+    smtp: SmtpServer,
+) -> None:
+    # A slow feed: a report made alongside the first poll would find it never polled.
+    feeds.set("/slow.xml", rss("slow", 3, matching=1))
+    feeds.set_fault("/slow.xml", delay=1.0)
+    path, db = setup({"slow": (feeds.url("/slow.xml"), "1h")}, tick="1h")
+    d = daemons(path)
+    wait_until(lambda: len(smtp.messages) == 1, "the catch-up report", [d])
+    assert d.terminate() == 0
+    text_part = smtp.messages[0].message.get_body(("plain",)).get_content()
+    assert "never polled" not in text_part
+    assert db.entries("slow") == 3
+
+
+def test_skipped_ticks_of_a_long_poll_stay_out_of_the_log(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+) -> None:
+    # A poll of 2.5 s under a 1 s tick: APScheduler skips the ticks that come meanwhile.
+    feeds.set("/slow.xml", rss("slow", 2))
+    feeds.set_fault("/slow.xml", delay=2.5)
+    path, db = setup({"slow": (feeds.url("/slow.xml"), "1s")})
+    d = daemons(path)
+    mark = datetime.now(UTC)
+    wait_until(lambda: db.runs_done_since("poll", mark) >= 2, "two slow polls", [d])
+    assert d.terminate() == 0
+    log = d.text()
+    assert "maximum number of running instances" not in log
+    assert "poll:" in log

@@ -1,9 +1,12 @@
-"""The report of the shipped scenarios in headless Chromium: it shows, and fits 700 px.
+"""The report of the shipped scenarios in headless Chromium: it shows, fits 700 px, and its
+charts read on a phone 400 px wide.
 
 Set TRACKER_UPDATE_SCREENSHOT=1 to copy the screenshot to docs/report.png."""
 
 from __future__ import annotations
 
+import html as html_lib
+import json
 import os
 import re
 import shutil
@@ -23,6 +26,7 @@ from tracker.models import Feed, Report
 from tracker.reports import make_report
 
 from .conftest import Tracker
+from .test_analyst_day import date_labels
 from .test_report import REPO, add_evidence
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,3 +107,27 @@ def test_the_report_renders_and_fits_a_phone_width(tmp_path: Path) -> None:
     assert viewport <= 700 and scroll_width <= viewport, (scroll_width, viewport)
     if os.environ.get("TRACKER_UPDATE_SCREENSHOT"):
         shutil.copy(shot, REPO / "docs" / "report.png")
+
+
+def test_the_charts_read_at_400_px(tmp_path: Path) -> None:
+    page = shipped_report(tmp_path)
+    probe = page.with_name("probe400.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace(
+        # Headless Chromium's window is at least 500 px wide: the page is held to 400 inside.
+        "</body>", "<script>addEventListener('load', () => {"
+        "document.documentElement.style.width = '400px';"
+        "document.body.setAttribute('data-charts', JSON.stringify("
+        "[...document.querySelectorAll('img.chart')].map(i => [i.getAttribute('src'), "
+        "i.getBoundingClientRect().right, i.getBoundingClientRect().width, i.naturalWidth])"
+        ".concat([[document.body.scrollWidth, document.documentElement.offsetWidth]])))})"
+        "</script></body>"), encoding="utf-8")
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()).stdout
+    found = re.search(r"data-charts=\"([^\"]*)\"", dom)
+    assert found, dom[:500]
+    *charts, (scroll_width, viewport) = json.loads(html_lib.unescape(found.group(1)))
+    assert viewport <= 400 and scroll_width <= viewport, (scroll_width, viewport)
+    assert len(charts) >= 5
+    for src, right, shown, natural in charts:
+        assert right <= viewport, src  # nothing cut off at the right
+        first, last = date_labels(page.parent / src)[0]
+        assert (last - first + 1) * shown / natural >= 9, (src, last - first + 1, shown)

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracker.daemon")
 
 OUTBOX_EVERY = timedelta(minutes=1)
+# A running daemon starts the outbox job every minute: no job for this long means none runs.
+DAEMON_SEEN = 3 * OUTBOX_EVERY
 # How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
 STOP_GRACE = 6.0
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
@@ -56,6 +58,7 @@ class Context:
     settings: Settings
     stop: threading.Event = field(default_factory=threading.Event)
     scheduler: BlockingScheduler | None = None
+    caught_up: bool = False
     _busy: int = field(default=0, init=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, init=False)
 
@@ -100,12 +103,24 @@ def poll_job(ctx: Context, note: RunNote) -> None:
     # Imported here, as in the other jobs, so that every CLI command need not load them.
     from .poll import poll
 
-    summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
+    try:
+        summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
+    finally:
+        _catch_up(ctx)
     note.detail = (f"{len(summary.feeds)} feeds, {summary.failed} failed, "
                    f"{summary.new_entries} new entries, {summary.new_evidence} new evidence"
                    + (", offline" if summary.offline else ""))
     if summary.feeds:
         log.info("poll: %s", note.detail)
+
+
+def _catch_up(ctx: Context) -> None:
+    """After the first poll, run the report job at once: a report missed while the daemon was
+    down is made then, with what that poll found, not before it with every feed unpolled."""
+    if ctx.caught_up or ctx.scheduler is None or ctx.stop.is_set():
+        return
+    ctx.caught_up = True
+    ctx.scheduler.modify_job("report", next_run_time=datetime.now(UTC))
 
 
 def _log_feed(outcome: FeedOutcome) -> None:
@@ -258,7 +273,7 @@ def _is_dead_here(owner: str | None, host: str) -> bool:
 
 
 def build_scheduler(ctx: Context) -> BlockingScheduler:
-    """The scheduler with the three jobs; the report job also runs at once, to catch up."""
+    """The scheduler with the three jobs; the report job also runs after the first poll."""
     now = datetime.now(UTC)
     scheduler = BlockingScheduler(
         timezone=UTC,
@@ -272,7 +287,7 @@ def build_scheduler(ctx: Context) -> BlockingScheduler:
                       name="poll", next_run_time=now, misfire_grace_time=max(int(tick), 1))
     # A report is wanted however late it is (a suspended laptop, a slow start).
     scheduler.add_job(report_job, report_trigger(ctx.settings), args=[ctx], id="report",
-                      name="report", next_run_time=now, misfire_grace_time=None)
+                      name="report", misfire_grace_time=None)
     scheduler.add_job(outbox_job, IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
                       args=[ctx], id="outbox", name="outbox",
                       misfire_grace_time=int(OUTBOX_EVERY.total_seconds()))
@@ -327,12 +342,23 @@ def _queue_sync(ctx: Context, scheduler: BlockingScheduler) -> None:
                       misfire_grace_time=None)
 
 
+class _SkippedTick(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances": a tick that comes
+    while the last poll still runs is meant to be skipped, and is no news for the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
 def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: str, *,
                owner: str | None = None) -> None:
     """Check the schema, sync scenarios.yaml, then run the jobs until SIGTERM or SIGINT."""
     if not log.isEnabledFor(logging.DEBUG):
         # Our own lines say what each job did; APScheduler's INFO would double them.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedTick) for f in scheduler_log.filters):
+        scheduler_log.addFilter(_SkippedTick())
     check_schema(engine)
     spec = load_scenarios(scenarios_path)
     with transaction(sessions) as session:

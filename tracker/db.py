@@ -25,8 +25,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str = DEFAULT_URL) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str = DEFAULT_URL, *, create: bool = True) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys. Without
+    `create`, a SQLite file that does not exist is refused rather than made."""
     example = "e.g. sqlite:///db/tracker.sqlite3 or postgresql://user@host/db"
     try:
         parsed = make_url(normalize_url(url))
@@ -38,7 +39,11 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
                          hint=example)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database).expanduser()
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise SchemaError(f"no database at {path}", hint="run `tracker init` to create it")
         engine = create_engine(parsed, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -130,7 +135,9 @@ def check_schema(engine: Engine) -> None:
     """Refuse to work on a database whose schema is missing or behind the code."""
     current, head = current_revision(engine), head_revision()
     if current is None:
-        raise SchemaError("the database has no tracker schema", hint="run `tracker init`")
+        where = engine.url.render_as_string(hide_password=True)
+        raise SchemaError(f"the database {where} has no tracker schema",
+                          hint="run `tracker init`")
     if current != head:
         raise SchemaError(f"the database schema is at {current}, the code needs {head}",
                           hint="run `tracker init` to migrate")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class TrackerError(Exception):
     """Something the user can fix or retry; printed as one line, never as a traceback."""
@@ -42,3 +45,11 @@ class UnavailableError(TrackerError):
 
 class SchemaError(UnavailableError):
     """The database schema is missing or behind the code."""
+
+
+def valid(what: str, given: str, choices: Iterable[str]) -> str:
+    """The hint of an unknown id: the closest valid one first, then all of them."""
+    names = list(choices)
+    close = difflib.get_close_matches(given, names, n=1, cutoff=0.6)
+    listed = f"valid {what}: {', '.join(names) or 'none'}"
+    return f"did you mean {close[0]}? {listed}" if close else listed

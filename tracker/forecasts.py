@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .errors import UsageError
+from .errors import UsageError, valid
 from .models import Evidence, Forecast, Indicator, Question
 from .scenarios import Settings
 from .scoring import (
@@ -32,7 +32,8 @@ def get_question(session: Session, question_id: str) -> Question:
     if question is None:
         ids = session.scalars(select(Question.id).order_by(Question.position)).all()
         raise UsageError(f"unknown question {question_id!r}",
-                         hint=f"valid questions: {', '.join(ids) or 'none; run tracker sync'}")
+                         hint=valid("questions", question_id, ids) if ids else
+                         "no questions yet; run tracker sync")
     return question
 
 
@@ -53,13 +54,20 @@ def reliabilities(session: Session, question_id: str,
                                settings.reliability_strength)) for i, c in states.items()}
 
 
-def question_log(session: Session, question: Question, settings: Settings) -> QuestionLog:
-    """Everything F(t) of a question depends on, read from the database."""
+def question_log(session: Session, question: Question, settings: Settings,
+                 known_at: datetime | None = None) -> QuestionLog:
+    """Everything F(t) of a question depends on, read from the database; with `known_at`,
+    only what had been recorded by then (review states are today's)."""
+    recorded = known_at or datetime.max.replace(tzinfo=UTC)
+    voided = select(Forecast.voids).where(Forecast.question_id == question.id,
+                                          Forecast.voids.is_not(None),
+                                          Forecast.created_at <= recorded)
     manual = [
         ManualPoint(f.at, f.probabilities, f.author, f.note)
         for f in session.scalars(
             select(Forecast)
-            .where(Forecast.question_id == question.id, Forecast.source == "manual")
+            .where(Forecast.question_id == question.id, Forecast.source == "manual",
+                   Forecast.created_at <= recorded, Forecast.id.not_in(voided))
             .order_by(Forecast.at, Forecast.id)
         )
     ]
@@ -67,7 +75,8 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
     rows = session.execute(
         select(Evidence, Indicator.likelihood)
         .join(Indicator, Evidence.indicator_id == Indicator.id)
-        .where(Evidence.question_id == question.id, Evidence.state.in_(APPLIED))
+        .where(Evidence.question_id == question.id, Evidence.state.in_(APPLIED),
+               Evidence.created_at <= recorded)
     ).all()
     evidence = [
         EvidencePoint(e.id, e.indicator_id, e.observed_at, likelihood,
@@ -76,7 +85,8 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
     ]
     resolution = session.scalars(
         select(Forecast)
-        .where(Forecast.question_id == question.id, Forecast.source == "resolution")
+        .where(Forecast.question_id == question.id, Forecast.source == "resolution",
+               Forecast.created_at <= recorded, Forecast.id.not_in(voided))
         .order_by(Forecast.id.desc())
     ).first()
     return QuestionLog(
@@ -86,8 +96,8 @@ def question_log(session: Session, question: Question, settings: Settings) -> Qu
         manual=tuple(manual),
         evidence=tuple(evidence),
         floor=settings.floor,
-        resolved_to=question.resolved_to,
-        resolved_at=question.resolved_at,
+        resolved_to=question.resolved_to if resolution or not known_at else None,
+        resolved_at=question.resolved_at if resolution or not known_at else None,
         resolution_by=resolution.author if resolution else "",
         resolution_note=resolution.note if resolution else "",
         repeat_decay=settings.repeat_decay,
@@ -126,6 +136,16 @@ def current_probabilities(question: Question) -> Vector:
     return {s.id: s.prior for s in question.scenarios}
 
 
+def later_manual(session: Session, question: Question, at: datetime) -> Forecast | None:
+    """The first manual forecast after `at`, which overrides one made at `at` from then on."""
+    return session.scalars(
+        select(Forecast)
+        .where(Forecast.question_id == question.id, Forecast.source == "manual",
+               Forecast.at > at)
+        .order_by(Forecast.at, Forecast.id).limit(1)
+    ).first()
+
+
 def check_time(question: Question, at: datetime, now: datetime) -> None:
     """Refuse a forecast or resolution time in the future or before the question opens."""
     if at > now:
@@ -143,15 +163,23 @@ def record_manual(
     by: str,
     at: datetime | None = None,
 ) -> tuple[Vector, Vector]:
-    """Append a manual forecast; returns (forecast in force before, new forecast)."""
+    """Append a manual forecast; returns (forecast in force before, new forecast). A forecast
+    equal to the one in force is not recorded: the two returned vectors are then the same."""
     now = utcnow()
     at = at or now
     if question.resolved_to is not None:
         raise UsageError(f"question {question.id} is resolved ({question.resolved_to}); "
                          "it takes no more forecasts")
+    if question.retired:
+        raise UsageError(f"question {question.id} is retired (it left scenarios.yaml); "
+                         "it takes no more forecasts")
     if not note or not note.strip():
         raise UsageError("a note is required: say why (--note TEXT)")
     scenarios = [s.id for s in question.scenarios]
+    for sid in named:
+        if sid not in scenarios:
+            raise UsageError(f"unknown scenario {sid!r} of {question.id}",
+                             hint=valid("scenarios", sid, scenarios))
     problem = check_update(scenarios, named)
     if problem:
         raise UsageError(problem)
@@ -159,6 +187,9 @@ def record_manual(
     settings = load_settings(session)
     old = forecast_at(question_log(session, question, settings), at)
     new = manual_update(old, named)
+    if all(abs(new[s] - old[s]) < 1e-12 for s in new):
+        # Nothing would change: no forecast is recorded (the caller tells the user).
+        return old, old
     session.add(Forecast(question_id=question.id, at=at, source="manual", probabilities=new,
                          author=by, note=note.strip(), created_at=now))
     session.flush()

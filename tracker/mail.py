@@ -155,6 +155,11 @@ def _text(raw: Any) -> str:
 def write_html(report: Report, path: Path) -> None:
     """The report's HTML at `path`, its chart images beside it under their own file names."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    current = {image.filename for image in report.images}
+    for old in path.parent.glob(f"{report.period}-*.png"):
+        if old.name not in current:
+            # A chart of an earlier rendering (a question since retired) would only mislead.
+            old.unlink()
     for image in report.images:
         (path.parent / image.filename).write_bytes(image.content)
     path.write_text(html_for_files(report), encoding="utf-8")
@@ -205,10 +210,7 @@ def _send_claimed(sessions: sessionmaker[Session], report_id: int, now: datetime
             if smtp is None:
                 where = write_files(report, reports_folder())
             else:
-                recipients = mail_recipients(load_settings(session))
-                if not recipients:
-                    raise UsageError("no recipients", hint="set TRACKER_MAIL_TO or "
-                                     "settings.report.recipients in scenarios.yaml")
+                recipients = mail_to(session)
                 where = smtp_send(smtp, build_message(report, smtp.sender, recipients, now),
                                   recipients)
         except (OSError, smtplib.SMTPException, TrackerError) as exc:
@@ -228,6 +230,15 @@ def _send_claimed(sessions: sessionmaker[Session], report_id: int, now: datetime
             report.next_attempt = now + min(FIRST_RETRY * 2 ** (report.attempts - 1), MAX_RETRY)
     return Delivery(period, error is None, where, error)
 
+
+
+def mail_to(session: Session) -> list[str]:
+    """Who gets the mail; UsageError (a configuration to fix, not an outage) when nobody."""
+    found = mail_recipients(load_settings(session))
+    if not found:
+        raise UsageError("no recipients", hint="set TRACKER_MAIL_TO or "
+                         "settings.report.recipients in scenarios.yaml")
+    return found
 
 
 def deliver_due(sessions: sessionmaker[Session], *, now: datetime | None = None,

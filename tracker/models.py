@@ -242,6 +242,8 @@ class Forecast(Base):
     author: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # A `void` row withdraws the manual forecast or resolution it names; both stay.
+    voids: Mapped[int | None] = mapped_column(ForeignKey("forecasts.id"), unique=True)
 
 
 class Report(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import textwrap
 import unicodedata
 import zoneinfo
 from dataclasses import dataclass, field
@@ -39,13 +40,14 @@ from .resources import templates_dir
 from .scenarios import Settings
 from .scores import score_question
 from .scoring import HistoryPoint, exponents, forecast_at, history
+from .text import pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 SILENT_AFTER = timedelta(days=7)
 STALE_AFTER = timedelta(days=30)
-# Charts show the last half year: over a question's whole life a week's move is invisible.
-CHART_WINDOW = timedelta(weeks=26)
+# Charts show the last 12 weeks: over half a year a week's move is a sliver.
+CHART_WINDOW = timedelta(weeks=12)
 # Changes smaller than this (a twentieth of a percentage point) read as "no change".
 EPSILON = 0.0005
 # An indicator's sightings listed one by one in a period; the rest are summed up in a line.
@@ -262,6 +264,12 @@ class ReportContext:
     review: list[Notice]  # indicators to review: worst contributors, most dismissed
     images: dict[str, bytes]  # file name -> PNG
     probabilities: dict[str, dict[str, float]]
+    made: datetime  # when it was rendered, which may be long after `as_of`
+
+    @property
+    def partial(self) -> bool:
+        """Rendered before the period ended: a preview, not the week's report."""
+        return self.as_of < self.end
 
     @property
     def subject(self) -> str:
@@ -328,7 +336,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
         no_manual=_no_manual(session, open_questions, as_of),
         review=[Notice(c.id, oneline(c.description), why)
                 for c, why in to_review(indicator_cards(session))],
-        images=images, probabilities=probabilities,
+        images=images, probabilities=probabilities, made=now,
     )
 
 
@@ -498,7 +506,7 @@ def _environment() -> jinja2.Environment:
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
-    env.filters["pct"] = lambda p: f"{p * 100:.1f}%"
+    env.filters["pct"] = pct
     env.filters["arrow_html"] = _arrow
     env.filters["arrow_text"] = lambda c: "" if c is None else (
         "=" if abs(c) < EPSILON else f"{'↑' if c > 0 else '↓'} {c * 100:+.1f} pts")
@@ -524,11 +532,27 @@ def _arrow(change: float | None) -> tuple[str, str, str]:
     return "▼", f"{change * 100:.1f} pts", "#b3261e"
 
 
+def fill_text(text: str, width: int = 100) -> str:
+    """The plain-text report with every line within `width` columns, continuation lines
+    indented under their text; a link longer than a line is left whole, to stay clickable."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        body = line.lstrip(" ")
+        indent = " " * (len(line) - len(body))
+        hang = indent + ("  " if body.startswith("- ") else "    ")
+        out.extend(textwrap.wrap(body, width, initial_indent=indent, subsequent_indent=hang,
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def render(context: ReportContext, sources: dict[str, str]) -> tuple[str, str]:
     """(HTML with CSS inlined, plain text); `sources` maps image file names to their src."""
     env = _environment()
     html = env.get_template("report.html.j2").render(r=context, sources=sources)
-    text = env.get_template("report.txt.j2").render(r=context)
+    text = fill_text(env.get_template("report.txt.j2").render(r=context))
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
                                     keep_link_tags=False)
     return inliner.inline(html), text
@@ -541,6 +565,31 @@ def message_id(session: Session, period: str) -> str:
     return f"<report-{period}.{digest}@tracker>"
 
 
+def _rendered(session: Session, period: str, now: datetime, mid: str
+              ) -> tuple[ReportContext, str, str, list[ReportImage]]:
+    """The report of `period` as of `now`: its context, HTML, text and chart images."""
+    context = build_context(session, period, now)
+    cid_base = mid.strip("<>").split("@", 1)[0]
+    cids = {name: f"{name.removesuffix('.png')}.{cid_base}@tracker" for name in context.images}
+    html, text = render(context, {name: f"cid:{cid}" for name, cid in cids.items()})
+    images = [ReportImage(cid=cids[name], filename=name, content=png)
+              for name, png in context.images.items()]
+    return context, html, text, images
+
+
+def preview_report(session: Session, now: datetime | None = None) -> Report:
+    """The report of the period under way, as it stands now: never stored, so the outbox and
+    the daemon's report of that period are untouched. Its text and HTML say it is partial."""
+    now = as_utc(now) if now else utcnow()
+    period = period_of(now, load_settings(session))
+    context, html, text, images = _rendered(session, period, now,
+                                            message_id(session, period))
+    return Report(period=period, period_start=context.start, period_end=context.end,
+                  created_at=now, subject=context.subject, html=html, text=text,
+                  message_id=message_id(session, period), probabilities=context.probabilities,
+                  state="preview", attempts=0, images=images)
+
+
 def make_report(session: Session, period: str, *, now: datetime | None = None,
                 force: bool = False) -> Report:
     """Render the report of `period` and store it in the outbox; an existing one is returned
@@ -549,13 +598,8 @@ def make_report(session: Session, period: str, *, now: datetime | None = None,
     existing = session.scalars(select(Report).where(Report.period == period)).first()
     if existing is not None and not force:
         return existing
-    context = build_context(session, period, now)
     mid = existing.message_id if existing is not None else message_id(session, period)
-    cid_base = mid.strip("<>").split("@", 1)[0]
-    cids = {name: f"{name.removesuffix('.png')}.{cid_base}@tracker" for name in context.images}
-    html, text = render(context, {name: f"cid:{cid}" for name, cid in cids.items()})
-    images = [ReportImage(cid=cids[name], filename=name, content=png)
-              for name, png in context.images.items()]
+    context, html, text, images = _rendered(session, period, now, mid)
     if existing is not None:
         existing.subject, existing.html, existing.text = context.subject, html, text
         existing.probabilities = context.probabilities

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .errors import UsageError
+from .errors import UsageError, valid
 from .forecasts import check_time, get_question, question_log, rescore
 from .models import Forecast, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
@@ -30,7 +30,7 @@ def resolve(
     scenarios = [s.id for s in question.scenarios]
     if scenario not in scenarios:
         raise UsageError(f"unknown scenario {scenario!r} for {question.id}",
-                         hint=f"valid scenarios: {', '.join(scenarios)}")
+                         hint=valid("scenarios", scenario, scenarios))
     check_time(question, at, now)
     forecast = Forecast(question_id=question.id, at=at, source="resolution",
                         probabilities=outcome(scenarios, scenario), author=by,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .errors import UsageError, ValidationError
+from .errors import UsageError, ValidationError, valid
 from .matching import CUE_KINDS, CUE_SWITCHES, NEAR_MAX, RULE_KEYS, SCOPES, WINDOW_MAX
 from .timeutil import parse_duration
 
@@ -90,6 +90,13 @@ _Loader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# Booleans as YAML 1.2 reads them, true and false only: the ids of a binary question are
+# yes and no (and on/off are words too), which YAML 1.1 would turn into True and False.
+_BOOL = "tag:yaml.org,2002:bool"
+for _resolvers in _Loader.yaml_implicit_resolvers.values():
+    _resolvers[:] = [(tag, rx) for tag, rx in _resolvers if tag != _BOOL]
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 class _Lines:
@@ -147,7 +154,7 @@ class _Checker:
         for key in value:
             if str(key) not in allowed:
                 self.fail(f"{path}.{key}" if path else str(key),
-                          f"unknown key {key!r} (expected one of: {', '.join(sorted(allowed))})")
+                          f"unknown key {key!r} ({valid('keys', str(key), sorted(allowed))})")
         for key in sorted(required - {str(k) for k in value}):
             self.fail(path, f"missing required key {key!r}")
         return value
@@ -422,6 +429,16 @@ def _matching(c: _Checker, raw: Any) -> dict[str, Any]:
     return out
 
 
+def _percent(value: Any) -> Any:
+    """`4%` as 0.04, as `tracker update` takes it; anything else as it is, to be checked."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            return value
+    return value
+
+
 def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) -> Question | None:
     keys = {"id", "title", "opens", "closes", "resolution", "scenarios", "indicators"}
     m = c.mapping(item, path, keys, {"id", "title", "opens", "closes", "resolution", "scenarios"})
@@ -444,7 +461,7 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
             continue
         sid = c.ident(sm.get("id"), f"{sp}.id")
         c.unique(seen, sid, f"{sp}.id", "scenario")
-        prior = c.number(sm.get("prior"), f"{sp}.prior")
+        prior = c.number(_percent(sm.get("prior")), f"{sp}.prior")
         if prior is not None and not 0 <= prior <= 1:
             c.fail(f"{sp}.prior", f"prior {prior} outside [0, 1]")
         scenarios.append(Scenario(sid, c.text(sm.get("label"), f"{sp}.label"), prior or 0.0))
@@ -474,7 +491,8 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
         for sid, value in lm.items():
             lp = f"{ip}.likelihood.{sid}"
             if sid not in ids:
-                c.fail(lp, f"unknown scenario {sid!r} (scenarios: {', '.join(sorted(ids))})")
+                hint = valid("scenarios", str(sid), sorted(ids))
+                c.fail(lp, f"unknown scenario {sid!r} ({hint})")
                 continue
             v = c.number(value, lp)
             if v is not None and not 0 < v <= 1:

@@ -76,6 +76,12 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
                 session.flush()
                 changed = True
             by_id = {s.id: s for s in row.scenarios}
+            moved = [s.id for s in q.scenarios if s.id in by_id and by_id[s.id].prior != s.prior]
+            if moved and _has_history(session, row):
+                # The prior is the start of history and the baseline of two scored tracks.
+                raise UsageError(f"question {q.id}: the prior of {', '.join(moved)} changed but "
+                                 "the question already has forecasts beyond its prior",
+                                 hint="record the new view with `tracker update` instead")
             for i, s in enumerate(q.scenarios):
                 srow = by_id.get(s.id)
                 if srow is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import shutil
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -26,8 +30,10 @@ from ..timeutil import parse_time
 class App:
     """What every command shares: the options, a lazily made engine, sessions."""
 
-    def __init__(self, db: str | None, scenarios: str | None, verbose: bool) -> None:
+    def __init__(self, db: str | None, scenarios: str | None, verbose: bool,
+                 create: bool = False) -> None:
         self.db_url = database_url(db)
+        self.create = create
         self.scenarios_path = scenarios_path(scenarios)
         self.verbose = verbose
         self._engine: Engine | None = None
@@ -36,7 +42,7 @@ class App:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.db_url)
+            self._engine = make_engine(self.db_url, create=self.create)
         return self._engine
 
     @property
@@ -80,12 +86,69 @@ class PastTime(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def width() -> int:
+    """The terminal's columns (COLUMNS when set), 100 when there is no terminal."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def wrapped(text: str, indent: str = "", hang: str = "    ") -> str:
+    """`text` filled to the terminal's width, continuation lines indented a little more."""
+    return textwrap.fill(text, max(width(), 40), initial_indent=indent,
+                         subsequent_indent=indent + hang, break_on_hyphens=False)
+
+
+def one_line(message: str) -> str:
+    """Click's message as a line of ours: lower-case start, no closing full stop."""
+    text = " ".join(message.split()).rstrip(".")
+    for said, ours in ((". Did you mean", "; did you mean"), (". (Did you mean", " (did you mean")):
+        text = text.replace(said, ours)
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def emit_csv(header: list[str], rows: list[list[Any]]) -> None:
+    """Print CSV the same way in every command: a header, then the rows."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    click.echo(buf.getvalue(), nl=False)
+
+
+def since_options(f: Any) -> Any:
+    """--since and --limit of the commands that list what happened."""
+    f = click.option("--limit", type=click.IntRange(min=1), metavar="N",
+                     help="Only the latest N.")(f)
+    return click.option("--since", type=PastTime(), metavar="TIME",
+                        help="Only from this date or time on (ISO 8601, UTC).")(f)
+
+
 def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
 
 
 class TrackerGroup(click.Group):
     """Turns the core's errors into one clear line on stderr and the right exit status."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
+             ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            # Click would print the usage, a hint and the error on four lines: one is enough.
+            path = exc.ctx.command_path if exc.ctx is not None else "tracker"
+            click.echo(f"error: {one_line(exc.format_message())} (try `{path} --help`)",
+                       err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -145,7 +208,8 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     if not verbose:
         for noisy in ("httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    ctx.obj = App(db, scenarios, verbose)
+    # Only init makes the database: a read command in the wrong folder must not leave one.
+    ctx.obj = App(db, scenarios, verbose, create=ctx.invoked_subcommand == "init")
 
 
 def _register() -> None:
@@ -158,4 +222,5 @@ def _register() -> None:
 
 _register()
 
-__all__ = ["App", "PastTime", "UnavailableError", "emit_json", "json_option", "main", "pass_app"]
+__all__ = ["App", "PastTime", "UnavailableError", "emit_csv", "emit_json", "json_option", "main",
+           "pass_app", "since_options", "width", "wrapped"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import datetime
 from typing import Any
@@ -13,22 +11,26 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..config import load_settings, login_name
+from ..corrections import void
 from ..db import migrate
 from ..errors import UsageError
-from ..forecasts import current_probabilities, get_question, question_log, record_manual
+from ..forecasts import (
+    current_probabilities,
+    get_question,
+    later_manual,
+    question_log,
+    record_manual,
+)
 from ..importing import load_record
-from ..models import NOT_APPLIED, Entry, Evidence, Feed, Hit, Question
+from ..models import NOT_APPLIED, Entry, Evidence, Feed, Forecast, Hit, Question
 from ..rematch import IndicatorChange
+from ..scoring import forecast_at
 from ..scoring import history as log_history
 from ..sync import sync as sync_scenarios
+from ..text import pct, when
 from ..timeutil import iso, utcnow
-from . import App, PastTime, emit_json, json_option, pass_app
+from . import App, PastTime, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 from .journal import record_summary
-
-
-def pct(p: float) -> str:
-    """A probability as a percentage for people."""
-    return f"{p * 100:.1f}%"
 
 
 @click.command()
@@ -89,23 +91,31 @@ def question_json(q: Question) -> dict[str, Any]:
     }
 
 
-def last_sightings(session: Session, question_id: str) -> dict[str, Any]:
-    """Indicator id -> observed time of its latest evidence that is not dismissed."""
-    rows = session.execute(
-        select(Evidence.indicator_id, func.max(Evidence.observed_at))
-        .where(Evidence.question_id == question_id, Evidence.state.not_in(NOT_APPLIED))
-        .group_by(Evidence.indicator_id)
-    ).all()
+def last_sightings(session: Session, question_id: str,
+                   as_of: datetime | None = None) -> dict[str, Any]:
+    """Indicator id -> observed time of its latest applied evidence (not dismissed or
+    withdrawn; with `as_of`, observed and recorded by then)."""
+    query = (select(Evidence.indicator_id, func.max(Evidence.observed_at))
+             .where(Evidence.question_id == question_id, Evidence.state.not_in(NOT_APPLIED))
+             .group_by(Evidence.indicator_id))
+    if as_of is not None:
+        query = query.where(Evidence.observed_at <= as_of, Evidence.created_at <= as_of)
+    rows = session.execute(query).all()
     return {iid: at for iid, at in rows}
 
 
 @click.command()
 @click.argument("question", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Include retired questions.")
+@click.option("--as-of", "as_of", type=PastTime(), metavar="TIME",
+              help="One question as it stood then: F(TIME) and what had been recorded by then.")
 @json_option
 @pass_app
-def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
+def show(app: App, question: str | None, show_all: bool, as_of: datetime | None,
+         as_json: bool) -> None:
     """Every question with its current probabilities, or one question in full."""
+    if as_of is not None and question is None:
+        raise UsageError("--as-of needs a QUESTION", hint="e.g. tracker show Q --as-of 2024-01-01")
     with app.session() as session:
         if question is None:
             query = select(Question).order_by(Question.position, Question.id)
@@ -116,55 +126,72 @@ def show(app: App, question: str | None, show_all: bool, as_json: bool) -> None:
                 emit_json({"questions": [question_json(q) for q in rows]})
                 return
             if not rows:
-                click.echo("no questions yet: run `tracker init`")
+                retired = session.scalar(select(func.count()).select_from(Question)) or 0
+                click.echo(f"every question is retired ({retired}): `tracker show --all` lists "
+                           "them" if retired else "no questions yet: run `tracker init`")
             for q in rows:
-                click.echo(f"{q.id}  [{q.status}]  {q.title}")
+                click.echo(wrapped(f"{q.id}  [{q.status}]  {q.title}"))
                 probs = current_probabilities(q)
                 for s in q.scenarios:
                     mark = " <- resolved" if q.resolved_to == s.id else ""
                     click.echo(f"  {pct(probs[s.id]):>6}  {s.id}{mark}")
             return
         q = get_question(session, question)
-        probs = current_probabilities(q)
-        sighted = last_sightings(session, q.id)
-        indicators = [i for i in q.indicators if not i.retired]
         data = question_json(q)
+        log = question_log(session, q, load_settings(session), known_at=as_of)
+        points = log_history(log, as_of or utcnow())
+        probs = current_probabilities(q)
+        if as_of is not None:
+            probs = forecast_at(log, as_of)
+            points = [p for p in points if p.at <= as_of]
+            then = log.resolved_at is not None and log.resolved_at <= as_of
+            data.update(as_of=iso(as_of), probabilities=probs,
+                        status="resolved" if then else "open",
+                        resolved_to=log.resolved_to if then else None)
+        sighted = last_sightings(session, q.id, as_of)
+        indicators = [i for i in q.indicators if not i.retired]
         data["resolution"] = q.resolution_criteria
         data["scenarios"] = [{"id": s.id, "label": s.label, "probability": probs[s.id]}
                              for s in q.scenarios]
         data["indicators"] = [{"id": i.id, "description": i.description,
                                "last_sighted": iso(sighted.get(i.id))} for i in indicators]
-        points = log_history(question_log(session, q, load_settings(session)), utcnow())
         if as_json:
             emit_json(data)
             return
-        click.echo(f"{q.id}  [{q.status}]  {q.title}")
+        stood = f"  (as of {when(as_of)})" if as_of else ""
+        click.echo(wrapped(f"{q.id}  [{data['status']}]  {q.title}{stood}"))
         click.echo(f"  opens {q.opens}, closes {q.closes}")
-        click.echo(f"  resolves: {q.resolution_criteria}")
+        click.echo(wrapped(f"resolves: {q.resolution_criteria}", "  "))
         click.echo("scenarios:")
         for s in q.scenarios:
-            click.echo(f"  {pct(probs[s.id]):>6}  {s.id}: {s.label}")
+            click.echo(wrapped(f"{pct(probs[s.id]):>6}  {s.id}: {s.label}", "  ", " " * 8))
         click.echo("indicators:")
         for i in indicators:
-            seen = iso(sighted.get(i.id)) or "never sighted"
-            click.echo(f"  {i.id}: {i.description} (last: {seen})")
+            seen = when(sighted.get(i.id), "never sighted")
+            click.echo(wrapped(f"{i.id}: {i.description} (last: {seen})", "  "))
         click.echo("recent history:")
         for point in points[-8:]:
-            click.echo(f"  {iso(point.at)}  {point.source:<10} {_vector(point.probabilities)}"
-                       f"{_cause(point)}")
+            _echo_point(point.at, point.source, point.probabilities, _cause(point))
 
 
 def _vector(p: dict[str, float]) -> str:
     return " ".join(f"{k}={pct(v)}" for k, v in p.items())
 
 
+def _echo_point(at: Any, source: str, p: dict[str, float], cause: str) -> None:
+    """A forecast in history: time, source and vector, its cause on the lines below."""
+    click.echo(wrapped(f"{when(at)}  {source:<10} {_vector(p)}", "  ", " " * 33))
+    if cause:
+        click.echo(wrapped(cause, " " * 24, ""))
+
+
 def _cause(point: Any) -> str:
     if point.source == "manual":
-        return f"  by {point.by}: {point.note}"
+        return f"by {point.by}: {point.note}"
     if point.source == "evidence":
-        return f"  indicator {point.indicator} (evidence {', '.join(map(str, point.evidence))})"
-    if point.source == "silence":
-        return f"  {point.note}"
+        return f"indicator {point.indicator} (evidence {', '.join(map(str, point.evidence))})"
+    if point.source in ("resolution", "silence"):
+        return point.note or ""
     return ""
 
 
@@ -181,6 +208,9 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
             raise UsageError(f"bad assignment {pair!r}: use SCENARIO=P, e.g. rejoins=0.1 or "
                              "rejoins=10%")
         p = float(m.group(1)) / (100 if m.group(2) else 1)
+        if 1 < p <= 100 and not m.group(2):
+            raise UsageError(f"probability {m.group(1)} for {sid.strip()} is outside [0, 1]",
+                             hint=f"did you mean {sid.strip()}={m.group(1)}%?")
         if sid.strip() in named:
             raise UsageError(f"scenario {sid.strip()} named twice")
         named[sid.strip()] = p
@@ -204,9 +234,20 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
     with app.session() as session:
         q = get_question(session, question)
         old, new = record_manual(session, q, named, note=note, by=by, at=at)
-    click.echo(f"{question}: manual forecast by {by}")
+        now = current_probabilities(q)
+        later = later_manual(session, q, at) if at is not None else None
+    if old == new:
+        click.echo(f"{question}: no change, the forecast in force is already "
+                   f"{_vector(new)}; nothing recorded")
+        return
+    click.echo(f"{question}: manual forecast by {by}" + (f" at {when(at)}" if at else ""))
     for sid in new:
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
+    if later is not None:
+        click.echo(f"warning: not in force now: the manual forecast of {when(later.at)} by "
+                   f"{later.author} overrides it; now {_vector(now)}", err=True)
+    elif at is not None and any(pct(now[s]) != pct(new[s]) for s in new):
+        click.echo(f"note: evidence since {when(at)} moves it; now {_vector(now)}", err=True)
 
 
 
@@ -235,7 +276,32 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
             row["indicator"] = p.indicator
             row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
         out.append(row)
-    return _with_withdrawn(session, q, out)
+    return _with_withdrawn(session, q, _with_voids(session, q, log, out))
+
+
+def _with_voids(session: Session, q: Question, log: Any,
+                rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the id of each manual forecast and resolution (what `tracker void`
+    takes), plus each voided one and each void, in time order: the audit trail."""
+    stored = session.scalars(select(Forecast).where(Forecast.question_id == q.id)
+                             .order_by(Forecast.at, Forecast.id)).all()
+    voided = {f.voids: f.id for f in stored if f.voids is not None}
+    live: dict[tuple[str, str | None, str, str], list[int]] = {}
+    for f in stored:
+        if f.source in ("manual", "resolution") and f.id not in voided:
+            live.setdefault((f.source, iso(f.at), f.author, f.note), []).append(f.id)
+    for r in rows:
+        key = (r["source"], r["at"], r["by"] or "", r["note"] or "")
+        if live.get(key):
+            r["id"] = live[key].pop(0)
+    for f in stored:
+        row: dict[str, Any] = {"id": f.id, "at": iso(f.at), "source": f.source, "by": f.author,
+                               "note": f.note or None, "evidence": []}
+        if f.id in voided:
+            rows.append({**row, "probabilities": f.probabilities, "voided_by": voided[f.id]})
+        elif f.source == "void":
+            rows.append({**row, "probabilities": forecast_at(log, f.at), "voids": f.voids})
+    return sorted(rows, key=lambda r: datetime.fromisoformat(r["at"]))
 
 
 def _with_withdrawn(session: Session, q: Question,
@@ -247,10 +313,10 @@ def _with_withdrawn(session: Session, q: Question,
     for e in items:
         at = iso(e.observed_at) or ""
         before = [r for r in rows if r["at"] <= at and r["source"] != "withdrawn"]
-        when = (iso(e.withdrawn_at) or "?")[:10]
+        day = (iso(e.withdrawn_at) or "?")[:10]
         rows.append({"at": at, "source": "withdrawn",
                      "probabilities": before[-1]["probabilities"] if before else {},
-                     "by": None, "note": f"{e.indicator_id} withdrawn on {when}: {e.note}",
+                     "by": None, "note": f"{e.indicator_id} withdrawn on {day}: {e.note}",
                      "evidence": [e.id], "indicator": e.indicator_id})
     rows.sort(key=lambda r: r["at"])  # stable: a withdrawn row after what was in force
     return rows
@@ -260,27 +326,28 @@ def _with_withdrawn(session: Session, q: Question,
 @click.argument("question")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
+@since_options
 @json_option
 @pass_app
-def history(app: App, question: str, fmt: str, as_json: bool) -> None:
+def history(app: App, question: str, fmt: str, since: datetime | None, limit: int | None,
+            as_json: bool) -> None:
     """Every forecast of a question in order: time, probabilities, source, author, note,
-    evidence."""
+    evidence. --since and --limit keep the latest ones."""
     with app.session() as session:
         q = get_question(session, question)
         rows = history_rows(session, q)
         scenarios = [s.id for s in q.scenarios]
+    if since is not None:
+        rows = [r for r in rows if datetime.fromisoformat(r["at"]) >= since]
+    rows = rows[-limit:] if limit else rows
     if as_json or fmt == "json":
         emit_json({"question": question, "forecasts": rows})
         return
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(["at", *scenarios, "source", "by", "note", "evidence"])
-        for r in rows:
-            writer.writerow([r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios),
-                             r["source"], r["by"] or "", r["note"] or "",
-                             " ".join(map(str, r["evidence"]))])
-        click.echo(buf.getvalue(), nl=False)
+        emit_csv(["at", *scenarios, "source", "by", "note", "evidence"],
+                 [[r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios), r["source"],
+                   r["by"] or "", r["note"] or "", " ".join(map(str, r["evidence"]))]
+                  for r in rows])
         return
     for r in rows:
         cause = ""
@@ -291,10 +358,33 @@ def history(app: App, question: str, fmt: str, as_json: bool) -> None:
             cause = f"{r.get('indicator')} (evidence {', '.join(map(str, r['evidence']))})"
             if heads:
                 cause += f": {heads}"
-        elif r["source"] in ("resolution", "silence"):
+        elif r["source"] == "resolution":
+            cause = f"by {r['by']}: {r['note'] or ''}"
+        elif r["source"] in ("silence", "withdrawn"):
             cause = r["note"] or ""
-        vec = " ".join(f"{s}={pct(r['probabilities'][s])}" for s in scenarios)
-        click.echo(f"{r['at']}  {r['source']:<10} {vec}  {cause}".rstrip())
+        elif r["source"] == "void":
+            cause = f"voids #{r['voids']}, by {r['by']}: {r['note']}"
+        if "id" in r and r["source"] != "void":
+            cause = f"#{r['id']} " + cause
+        if r.get("voided_by"):
+            cause += f" [voided by #{r['voided_by']}]"
+        _echo_point(datetime.fromisoformat(r["at"]), r["source"],
+                    {s: r["probabilities"][s] for s in scenarios}, cause)
 
 
-COMMANDS: list[click.Command] = [init, sync, show, update, history]
+@click.command(name="void")
+@click.argument("forecast_id", metavar="ID", type=int)
+@click.option("--note", required=True, help="Why it is withdrawn: kept with the void.")
+@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@pass_app
+def void_command(app: App, forecast_id: int, note: str, author: str | None) -> None:
+    """Withdraw a manual forecast or a resolution (its ID from `tracker history`). Nothing is
+    deleted: a void row names it, and history shows both. The question is rescored."""
+    with app.session() as session:
+        target, row = void(session, forecast_id, note=note, by=author or login_name())
+        now = current_probabilities(get_question(session, target.question_id))
+    click.echo(f"{target.question_id}: {target.source} #{target.id} of {when(target.at)} "
+               f"voided (#{row.id}); now {_vector(now)}")
+
+
+COMMANDS: list[click.Command] = [init, sync, show, update, history, void_command]

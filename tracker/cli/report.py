@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from ..config import load_settings
 from ..errors import TrackerError, UsageError
-from ..mail import send_report, write_html
+from ..mail import mail_to, send_report, smtp_settings, write_html
 from ..models import Report
-from ..reports import latest_due_period, make_report, period_bounds
+from ..reports import latest_due_period, make_report, period_bounds, preview_report
 from ..timeutil import iso, utcnow
 from . import App, pass_app
 
@@ -19,19 +19,24 @@ from . import App, pass_app
 @click.command()
 @click.option("--period", metavar="YYYY-Www",
               help="The ISO week of the report, e.g. 2026-W48 [default: the latest period "
-                   "whose scheduled time has passed].")
+                   "whose scheduled time has passed]; `current` previews the period under "
+                   "way (labelled partial, never stored or sent).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the HTML report to FILE, its chart images (PNG) beside it.")
 @click.option("--send", is_flag=True,
               help="Send it through the outbox (SMTP from TRACKER_SMTP_*, else files in "
                    "reports/).")
 @click.option("--force", is_flag=True,
-              help="Render the stored report again, and send it even if it was sent.")
+              help="Render a report that was sent again, and send it again.")
 @pass_app
 def report(app: App, period: str | None, out: Path | None, send: bool, force: bool) -> None:
     """Render a period's report and keep it in the outbox; print its text, write it to
-    --out, or --send it. A period already sent is not sent again without --force."""
+    --out, or --send it. A report is rendered afresh each time until it is sent; a period
+    already sent is kept as sent, and not sent again, without --force."""
     now = utcnow()
+    if period == "current":
+        _preview(app, out, send)
+        return
     with app.session() as session:
         settings = load_settings(session)
         period = period or latest_due_period(now, settings)
@@ -39,7 +44,12 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         if end > now:
             raise UsageError(f"period {period} is not over: it ends {iso(end)}",
                              hint="pick an earlier period, or leave out --period")
-        make_report(session, period, now=now, force=force)
+        if send and smtp_settings() is not None:
+            # Refused before anything is stored: a retry would never help, so none is queued.
+            mail_to(session)
+        state = session.scalar(select(Report.state).where(Report.period == period))
+        # What is sent is kept as sent; anything else shows what the database says now.
+        make_report(session, period, now=now, force=force or state != "sent")
     if send:
         delivery = send_report(app.sessions, period, force=force, now=now)
         if delivery.already_sent:
@@ -50,14 +60,34 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
     with app.session() as session:
         stored = session.scalars(select(Report).where(Report.period == period)).one()
         if out is not None:
-            try:
-                write_html(stored, out)
-            except OSError as exc:
-                raise TrackerError(f"cannot write {out}: {exc.strerror or exc}") from None
-            click.echo(f"wrote {out} ({len(stored.html.encode())} bytes of HTML) and "
-                       f"{len(stored.images)} chart images beside it")
+            _write(stored, out)
+            sent = (f"; the copy sent {iso(stored.sent_at)} (--force renders it again)"
+                    if stored.state == "sent" and not force else "")
+            click.echo(f"wrote {out} ({out.stat().st_size} bytes of HTML) and "
+                       f"{len(stored.images)} chart images beside it{sent}")
         elif not send:
             click.echo(stored.text, nl=False)
+
+
+def _preview(app: App, out: Path | None, send: bool) -> None:
+    if send:
+        raise UsageError("the current period is not over: its report cannot be sent",
+                         hint="leave out --send to preview it, or --period to send another")
+    with app.session() as session:
+        preview = preview_report(session)
+    if out is None:
+        click.echo(preview.text, nl=False)
+        return
+    _write(preview, out)
+    click.echo(f"wrote a partial report of {preview.period} to {out} ({out.stat().st_size} "
+               f"bytes of HTML) and {len(preview.images)} chart images beside it")
+
+
+def _write(report: Report, out: Path) -> None:
+    try:
+        write_html(report, out)
+    except OSError as exc:
+        raise TrackerError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 COMMANDS: list[click.Command] = [report]

@@ -10,14 +10,15 @@ import click
 from sqlalchemy import select
 
 from ..config import login_name
+from ..corrections import current_resolution, void
 from ..forecasts import get_question, rescore
 from ..models import Question
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
+from ..text import pct
 from ..timeutil import iso, utcnow
-from . import App, PastTime, emit_json, json_option, pass_app
-from .core import pct
+from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
 
 
 @click.command()
@@ -94,16 +95,25 @@ def bin_json(b: CalibrationBin) -> dict[str, Any]:
 
 @click.command()
 @click.argument("question", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="csv: a row per question and track (no calibration).")
 @json_option
 @pass_app
-def scores(app: App, question: str | None, as_json: bool) -> None:
+def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
     """Per resolved question: time-averaged Brier and log scores of the tracker, the analyst
     (manual forecasts only), the evidence (prior and evidence only) and the prior, skill
     against the prior; a calibration table of the tracker's daily forecasts."""
     with app.session() as session:
         scored, bins = resolved_scores(session, question)
         rows = [(q.id, q.resolved_to, q.resolved_at, s) for q, s in scored]
-    if as_json:
+    if fmt == "csv" and not as_json:
+        emit_csv(["question", "resolved_to", "resolved_at", "days", "track", "brier", "log",
+                  "skill"],
+                 [[qid, k, iso(at), len(s.days), name, _number(s.tracks[name].brier, ".6f"),
+                   _number(s.tracks[name].log, ".6f"), _number(s.tracks[name].skill, ".6f")]
+                  for qid, k, at, s in rows for name in TRACKS])
+        return
+    if as_json or fmt == "json":
         emit_json({
             "questions": [
                 {"id": qid, "resolved_to": k, "resolved_at": iso(at), "days": len(s.days),
@@ -127,4 +137,20 @@ def scores(app: App, question: str | None, as_json: bool) -> None:
                    f"{_number(b.observed, '.3f'):>8}")
 
 
-COMMANDS: list[click.Command] = [score, resolve, scores]
+@click.command()
+@click.argument("question")
+@click.option("--note", required=True, help="Why the resolution is withdrawn.")
+@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@pass_app
+def unresolve(app: App, question: str, note: str, author: str | None) -> None:
+    """Withdraw a question's resolution: it is open again, and history keeps the resolution
+    and its void."""
+    with app.session() as session:
+        q = get_question(session, question)
+        target, row = void(session, current_resolution(session, q).id, note=note,
+                           by=author or login_name())
+    was = ", ".join(k for k, v in target.probabilities.items() if v == 1)
+    click.echo(f"{question}: resolution #{target.id} ({was}) voided (#{row.id}); open again")
+
+
+COMMANDS: list[click.Command] = [score, resolve, unresolve, scores]

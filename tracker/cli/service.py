@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -9,11 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..config import load_settings
-from ..daemon import next_runs, run_daemon
+from ..daemon import DAEMON_SEEN, next_runs, run_daemon
 from ..jobs import JOBS, last_runs
 from ..models import Entry, Feed
-from ..timeutil import iso, utcnow
-from . import App, emit_json, json_option, pass_app
+from ..text import when
+from ..timeutil import as_utc, iso, utcnow
+from . import App, emit_json, json_option, pass_app, wrapped
 
 
 @click.command()
@@ -64,7 +66,10 @@ def status_data(session: Session) -> dict[str, Any]:
     # Imported here: the mail module brings the report renderer, which other commands skip.
     from ..mail import outbox_json
 
-    return {"feeds": feeds, "jobs": jobs, "outbox": outbox_json(session)}
+    seen = max((run.started for run in last.values()), default=None)
+    daemon = {"running": seen is not None and as_utc(seen) > now - DAEMON_SEEN,
+              "last_seen": iso(seen)}
+    return {"daemon": daemon, "feeds": feeds, "jobs": jobs, "outbox": outbox_json(session)}
 
 
 @click.command()
@@ -78,30 +83,46 @@ def status(app: App, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
+    daemon = data["daemon"]
+    if daemon["running"]:
+        click.echo(f"daemon: running (last job started {_when(daemon['last_seen'])})")
+    else:
+        seen = f"last seen {_when(daemon['last_seen'])}" if daemon["last_seen"] else "never run"
+        click.echo(f"daemon: not running ({seen}; start it with `tracker daemon`)")
     click.echo("feeds:" if data["feeds"] else "feeds: none")
-    width = max((len(f["id"]) for f in data["feeds"]), default=0)
+    pad = max((len(f["id"]) for f in data["feeds"]), default=0)
     for f in data["feeds"]:
-        line = (f"  {f['id']:<{width}}  {f['state']:<8} {f['entries']:>6} entries  "
-                f"last success {f['last_success'] or 'never'}")
-        if f["state"] == "failing":
-            line += f"  failing x{f['failures']}: {f['last_error']}" if f["failures"] else (
-                f"  last fetch failed (offline?): {f['last_error']}")
+        line = (f"  {f['id']:<{pad}}  {f['state']:<8} {f['entries']:>6} entries  "
+                f"last success {_when(f['last_success'], 'never')}")
         if f["state"] != "retired":
-            line += f"  next poll {f['next_poll'] or 'now'}"
-        click.echo(line)
+            line += f"  next poll {_when(f['next_poll'], 'now')}"
+        click.echo(wrapped(line, "", " " * (pad + 4)))
+        if f["state"] == "failing":
+            why = (f"failing x{f['failures']}: {f['last_error']}" if f["failures"] else
+                   f"last fetch failed (offline?): {f['last_error']}")
+            click.echo(wrapped(why, " " * (pad + 4)))
     click.echo("jobs:")
     for j in data["jobs"]:
-        last = (f"last {j['started']} -> {j['outcome']}" + (f" ({j['detail']})"
-                if j["detail"] else "")) if j["started"] else "never run"
-        click.echo(f"  {j['job']:<8} {last}; next {j['next'] or '-'}")
+        last = f"last {_when(j['started'])} -> {j['outcome']}" if j["started"] else "never run"
+        # The schedule means something only while a daemon keeps it.
+        upcoming = f"; next {_when(j['next'])}" if daemon["running"] and j["next"] else ""
+        click.echo(wrapped(f"  {j['job']:<8} {last}{upcoming}", "", " " * 11))
+        if j["detail"]:
+            click.echo(wrapped(j["detail"], " " * 11))
     click.echo("outbox:" if data["outbox"] else "outbox: empty")
     for r in data["outbox"]:
         line = f"  {r['period']}  {r['state']:<8} attempts {r['attempts']}"
         if r["sent_at"]:
-            line += f"  sent {r['sent_at']}"
+            line += f"  sent {_when(r['sent_at'])}"
         elif r["last_error"]:
-            line += f"  last error: {r['last_error']}; next attempt {r['next_attempt'] or '-'}"
-        click.echo(line)
+            line += f"; next attempt {_when(r['next_attempt'])}"
+        click.echo(wrapped(line, "", " " * 11))
+        if not r["sent_at"] and r["last_error"]:
+            click.echo(wrapped(f"last error: {r['last_error']}", " " * 11))
+
+
+def _when(value: str | None, default: str = "-") -> str:
+    return when(datetime.fromisoformat(value), default) if value else default
 
 
 COMMANDS: list[click.Command] = [daemon, status]

@@ -1,0 +1,22 @@
+"""Numbers and times for people, the same in every command and in the report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from .timeutil import as_utc
+
+
+def pct(p: float) -> str:
+    """A probability as a percentage with one decimal, halves rounded up as people do.
+
+    Cut to a millionth of a point first, so that two computations of the same value that
+    differ in the last bit (86.25 and 86.2499999…) never print as 86.3 % and 86.2 %."""
+    points = Decimal(repr(round(p * 100, 6))).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return f"{points}%"
+
+
+def when(moment: datetime | None, default: str = "-") -> str:
+    """A UTC time to the second for a terminal column, always 20 wide: 2026-11-23T07:00:00Z."""
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else default
