@@ -147,7 +147,7 @@ REFUSALS = [
     ("unknown scenario in a forecast",
      "  - {question: csto-response, at: 2022-01-01, note: x,\n"
      "     probabilities: {deploys: 0.5, drils: 0.5, nothing: 0}}\n",
-     "journal.yaml:7: entries[1]: unknown scenario drils"),
+     "journal.yaml:7: entries[1]: unknown scenario 'drils' of csto-response"),
     ("sums", "  - {question: csto-response, at: 2022-01-01, note: x,\n"
              "     probabilities: {deploys: 0.5, drills: 0.5, nothing: 0.2}}\n",
      "journal.yaml:7: entries[1]: the probabilities of every scenario must sum to 1, got 1.2"),

@@ -221,7 +221,7 @@ def evidence(ctx: click.Context, state: str | None, since: datetime | None, limi
             if h.get("withdrawn_at"):
                 continue
             click.echo(wrapped(f"{h['feed']}: {h['title']}", "    "))
-            if h.get("sentence") and h["sentence"] != h["title"]:
+            if h.get("sentence"):
                 quote = marked(h["sentence"], h["marks"], "[", "]")
                 click.echo(wrapped(f"\u201c{quote}\u201d", "      ", ""))
             if h["link"]:
