@@ -83,6 +83,10 @@ def test_rematch_withdraws_one_sighting_and_adds_another(
     t.ok("init")
     out = t.ok("poll").output
     assert "1 blocked" in out  # C: "does not plan to return"
+    (kept,) = as_json(t, "evidence", "blocked")["blocked"]
+    assert (kept["indicator"], kept["cue"], kept["kind"], kept["title"]) == (
+        "uz-csto-talks", "not", "negation", C[0])
+    assert 'blocked by "not" (negation)' in t.ok("evidence", "blocked", "uzbekistan-rejoins").output
     (a,) = as_json(t, "evidence")["evidence"]
     assert a["hits"][0]["title"] == A[0] and a["observed_at"] == "2021-08-01T09:00:00Z"
     assert a["hits"][0]["sentence"] == A[0]

@@ -113,6 +113,20 @@ def record_blocked(session: Session, blocked: Sequence[tuple[int, Blocked]],
              "cue": b.cue, "kind": b.kind, "created_at": now} for entry_id, b in blocked])
 
 
+def list_blocked(session: Session, question_id: str | None = None) -> list[dict[str, Any]]:
+    """Matches a cue blocked, newest entry first: what the matcher saw and chose not to count."""
+    query = (select(BlockedMatch, Entry, Indicator.question_id)
+             .join(Entry, BlockedMatch.entry_id == Entry.id)
+             .join(Indicator, BlockedMatch.indicator_id == Indicator.id)
+             .order_by(Entry.observed_at.desc(), BlockedMatch.id.desc()))
+    if question_id is not None:
+        query = query.where(Indicator.question_id == get_question(session, question_id).id)
+    return [{"question": qid, "indicator": b.indicator_id, "observed_at": iso(e.observed_at),
+             "sentence": b.sentence, "cue": b.cue, "kind": b.kind, "entry": e.id,
+             "feed": e.feed_id, "title": e.title, "link": e.link}
+            for b, e, qid in session.execute(query)]
+
+
 def _plan(items: Sequence[Evidence], new: list[NewHit],
           cooldown: timedelta) -> list[tuple[NewHit, Evidence | datetime]] | None:
     """The common case, where no item moves: each new hit joins the item whose window holds

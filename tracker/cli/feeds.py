@@ -12,7 +12,7 @@ import click
 from ..config import login_name
 from ..db import check_schema
 from ..errors import UsageError
-from ..evidence import STATES, list_evidence, review
+from ..evidence import STATES, list_blocked, list_evidence, review
 from ..matching import marked
 from ..models import Evidence
 from ..poll import FeedOutcome, PollSummary
@@ -226,6 +226,27 @@ def evidence(ctx: click.Context, state: str | None, since: datetime | None, limi
                 click.echo(wrapped(f"\u201c{quote}\u201d", "      ", ""))
             if h["link"]:
                 click.echo(wrapped(h["link"], "      ", ""))
+
+
+@evidence.command()
+@click.argument("question", required=False)
+@json_option
+@pass_app
+def blocked(app: App, question: str | None, as_json: bool) -> None:
+    """Matches a negation, hypothetical, simulation or retrospective cue kept from counting
+    (of one QUESTION or all), newest first: the sentence, the cue and its kind."""
+    with app.session() as session:
+        items = list_blocked(session, question)
+    if as_json:
+        emit_json({"blocked": items})
+        return
+    if not items:
+        click.echo("no blocked matches")
+    for b in items:
+        observed = when(datetime.fromisoformat(b["observed_at"]))
+        click.echo(wrapped(f"{observed}  {b['question']}/{b['indicator']}  blocked by "
+                           f"\"{b['cue']}\" ({b['kind']})"))
+        click.echo(wrapped(f"{b['feed']}: \u201c{b['sentence']}\u201d", "    "))
 
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:
