@@ -135,3 +135,11 @@ def test_linear_on_hostile_text(text: str) -> None:
     # the figures measured are in docs/matching.md.
     assert time.process_time() - start < 10
     assert len(sentences("", text)) <= TEXT_MAX
+
+
+def test_blocked_when_only_the_negated_terms_are_near() -> None:
+    rule = {"all": [["Uzbekistan"], ["CSTO"]], "near": 2}
+    text = "No Uzbekistan CSTO talks, and later Uzbekistan said many other things on the CSTO"
+    found = Matcher({"i": Rule.from_mapping(rule)}).find(text, "")
+    assert not found.matches
+    assert [(b.cue, b.kind) for b in found.blocked] == [("No", "negation")]

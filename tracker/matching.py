@@ -553,10 +553,11 @@ class Matcher:
             if _within(free, rule.rule.near):
                 return Match(rule.indicator, *self._shown(rule, groups, text))
             if first_blocked is None:
-                stuck = next(g for g, f in zip(groups, free, strict=True)
-                             if not _within([f], None))
-                cue = blockers[id(stuck[0])]
-                assert cue is not None
+                # The first group left without a free occurrence; else (only `near` failed
+                # without the blocked ones) the first blocked occurrence.
+                stuck = [g for g, f in zip(groups, free, strict=True) if not f]
+                pool = stuck[0] if stuck else [o for g in groups for o in g]
+                cue = next(c for o in pool if (c := blockers[id(o)]) is not None)
                 first_blocked = Blocked(rule.indicator, *self._shown(rule, groups, text),
                                         cue.text, cue.kind)
         return first_blocked
