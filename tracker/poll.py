@@ -310,7 +310,9 @@ def jittered(delay: timedelta) -> timedelta:
 
 def backoff(interval: timedelta, failures: int) -> timedelta:
     """interval · 2^failures, at most 24 h."""
-    return min(interval * (2 ** min(failures, 30)), MAX_BACKOFF)
+    # in seconds, capped first: a 10-day interval times 2^30 would overflow timedelta
+    seconds = interval.total_seconds() * 2 ** min(failures, 30)
+    return timedelta(seconds=min(seconds, MAX_BACKOFF.total_seconds()))
 
 
 class _Poll:

@@ -19,6 +19,8 @@ from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
 PRIOR_TOLERANCE = 1e-6
+MAX_FILE_BYTES = 5 * 1024 * 1024  # the shipped file is ~20 KB; a bigger one is a mistake or worse
+MAX_DEPTH = 20  # the deepest path of the format is 7 levels
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,25 @@ class ScenarioFile:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, with dates left as text: we parse them, so a bad one is a clean error."""
+    """The safe loader, with dates left as text (we parse them, so a bad one is a clean error),
+    no anchors or aliases (an alias bomb expands a few lines into gigabytes; the format has no
+    use for them) and a nesting limit (the composer recurses: 20,000 levels overflow it)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -402,6 +422,9 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
 
 def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
     """Validate the text of a scenarios file; raise ValidationError listing every problem."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ValidationError(source, [f"{source}: over {MAX_FILE_BYTES // 2**20} MB: "
+                                       "not a scenarios file"])
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -438,6 +461,9 @@ def load_scenarios(path: str | Path) -> ScenarioFile:
     """Read and validate a scenarios file."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ValidationError(str(path), [f"{path}: over {MAX_FILE_BYTES // 2**20} MB: "
+                                              "not a scenarios file"])
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"scenarios file {p} not found",
