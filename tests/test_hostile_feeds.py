@@ -93,3 +93,36 @@ def test_a_latin1_feed_labelled_utf8_is_still_read_as_latin1() -> None:
     body = fixture("latin1.xml").replace(b"ISO-8859-1", b"UTF-8")
     feed = parse_feed(body)
     assert feed.entries[0].title == "L'OTSC renforce sa présence à la frontière tadjike"
+
+
+@pytest.mark.parametrize("header", ["etag", "last_modified"])
+def test_a_non_ascii_validator_never_wedges_a_feed(
+    db_url: str, tmp_path: Path, server: FeedServer, header: str  # noqa: F811
+) -> None:
+    server.set_file("/v.xml", "rss20.xml")
+    server.set_fault("/v.xml", **{header: {"etag": '"caf\u00e9"',
+                                           "last_modified": "Mon, 1 Jan 2024 \u00e9"}[header]})
+    t = setup_tracker(db_url, tmp_path, {"v": server.url("/v.xml")})
+    assert "v: 3 new entries" in t.ok("poll").output
+    assert getattr(feed_row(db_url, "v"), header) is None
+    server.set_file("/v.xml", "cyrillic.xml")  # a new body, valid validators
+    assert "v: 2 new entries" in t.ok("poll", "--all").output
+    assert server.hits("/v.xml") == 2
+
+
+def test_a_stored_bad_validator_is_not_sent(server: FeedServer) -> None:  # noqa: F811
+    import asyncio
+
+    from tracker.fetch import Fetcher
+
+    server.set_file("/v.xml", "rss20.xml")
+
+    async def go() -> str:
+        async with Fetcher() as fetcher:
+            result = await fetcher.fetch(server.url("/v.xml"), etag='"caf\u00e9"',
+                                         last_modified="\u00e9\r\nX-Evil: 1")
+            return result.outcome
+
+    assert asyncio.run(go()) == "ok"
+    [request] = server.requests("/v.xml")
+    assert "if-none-match" not in request and "x-evil" not in request

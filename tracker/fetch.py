@@ -131,6 +131,8 @@ class Fetcher:
         self, url: str, etag: str | None, last_modified: str | None, progress: _Progress
     ) -> FetchResult:
         headers = dict(self._headers)
+        # a validator stored before they were checked must not stop every fetch of the feed
+        etag, last_modified = _validator(etag), _validator(last_modified)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -179,8 +181,8 @@ class Fetcher:
             # validators stay valid when the server does not repeat them
             return progress.result(
                 "not_modified",
-                etag=response.headers.get("etag") or etag,
-                last_modified=response.headers.get("last-modified") or last_modified,
+                etag=_validator(response.headers.get("etag")) or etag,
+                last_modified=_validator(response.headers.get("last-modified")) or last_modified,
             )
         if status == 410:
             return progress.result("gone", error="HTTP 410")
@@ -196,8 +198,8 @@ class Fetcher:
         return progress.result(
             "ok",
             body=body,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            etag=_validator(response.headers.get("etag")),
+            last_modified=_validator(response.headers.get("last-modified")),
         )
 
     async def _read_body(self, response: httpx.Response) -> bytes:
@@ -388,6 +390,14 @@ def _is_public_address(address: str) -> bool:
         or ip.is_reserved
         or ip.is_multicast
     )
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified worth keeping: visible ASCII and spaces, at most 1 KB. Any other
+    would be stored, sent back, and refused by httpx before every later request."""
+    if not value or len(value) > 1024 or not all(" " <= c <= "~" for c in value):
+        return None
+    return value
 
 
 def _retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
