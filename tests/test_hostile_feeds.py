@@ -4,6 +4,7 @@ private network, a flood of entries, a dead feed that never backs off."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,16 @@ def test_a_stored_bad_validator_is_not_sent(server: FeedServer) -> None:  # noqa
     assert asyncio.run(go()) == "ok"
     [request] = server.requests("/v.xml")
     assert "if-none-match" not in request and "x-evil" not in request
+
+
+def test_a_dead_feed_polled_alone_backs_off(db_url: str, tmp_path: Path) -> None:
+    from tests.feedserver import closed_port
+
+    t = setup_tracker(db_url, tmp_path, {"dead": f"http://127.0.0.1:{closed_port()}/a.xml"})
+    for attempt in (1, 2, 3):
+        result = t("poll", "dead")
+        assert result.exit_code == 1 and "offline" not in result.output
+        row = feed_row(db_url, "dead")
+        assert row.failures == attempt and row.last_error == "connection refused"
+    assert row.next_poll is not None and row.last_error_at is not None
+    assert row.next_poll - row.last_error_at > timedelta(hours=3)  # 30 min · 2^3, jittered

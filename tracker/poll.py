@@ -388,7 +388,10 @@ class _Poll:
                     for outcome in await loop.run_in_executor(
                             self.writer, self.store_quiet, batch):
                         self.report(outcome)
-            offline = bool(network_failures) and len(network_failures) == len(tasks)
+            # Offline needs evidence: every fetch failed at the network level, and on at least
+            # two servers; one dead server polled alone is that feed's failure, not ours.
+            servers = {urlsplit(r.final_url or j.url).netloc.lower() for j, r in network_failures}
+            offline = len(network_failures) == len(tasks) and len(servers) >= 2
             self.summary.offline = offline
             for job, result in network_failures:
                 self.report(await loop.run_in_executor(
