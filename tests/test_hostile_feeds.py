@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.feedserver import FeedServer, fixture
+from tracker.fetch import Fetcher, FetchResult
 from tracker.parse import parse_feed
 
 from .test_poll import entries, evidence_json, feed_row, server, setup_tracker  # noqa: F401
@@ -106,15 +107,14 @@ def test_a_non_ascii_validator_never_wedges_a_feed(
     t = setup_tracker(db_url, tmp_path, {"v": server.url("/v.xml")})
     assert "v: 3 new entries" in t.ok("poll").output
     assert getattr(feed_row(db_url, "v"), header) is None
-    server.set_file("/v.xml", "cyrillic.xml")  # a new body, valid validators
+    server.set_file("/v.xml", "cyrillic.xml")  # a new body, within the same second
+    server.set_fault("/v.xml", last_modified=None)
     assert "v: 2 new entries" in t.ok("poll", "--all").output
     assert server.hits("/v.xml") == 2
 
 
 def test_a_stored_bad_validator_is_not_sent(server: FeedServer) -> None:  # noqa: F811
     import asyncio
-
-    from tracker.fetch import Fetcher
 
     server.set_file("/v.xml", "rss20.xml")
 
@@ -140,3 +140,77 @@ def test_a_dead_feed_polled_alone_backs_off(db_url: str, tmp_path: Path) -> None
         assert row.failures == attempt and row.last_error == "connection refused"
     assert row.next_poll is not None and row.last_error_at is not None
     assert row.next_poll - row.last_error_at > timedelta(hours=3)  # 30 min · 2^3, jittered
+
+
+def fetch_with_dns(url: str, answers: dict[str, list[list[str]]], **options: object
+                   ) -> FetchResult:
+    """One fetch where DNS gives, for the names in `answers`, each list in turn (the last one
+    from then on); other names resolve as usual."""
+    import asyncio
+    import socket
+
+    asked: dict[str, int] = {}
+
+    async def resolve(host: str) -> list[str]:
+        if host not in answers:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None,
+                                                                 type=socket.SOCK_STREAM)
+            return [str(info[4][0]) for info in infos]
+        asked[host] = asked.get(host, 0) + 1
+        return answers[host][min(asked[host], len(answers[host])) - 1]
+
+    async def run() -> FetchResult:
+        async with Fetcher(resolve=resolve, connect_timeout=2, **options) as fetcher:  # type: ignore[arg-type]
+            return await fetcher.fetch(url)
+
+    return asyncio.run(run())
+
+
+PUBLIC = "93.184.216.34"
+
+
+def test_a_name_with_a_public_and_a_private_address_is_no_bridge(
+    server: FeedServer,  # noqa: F811
+) -> None:
+    # mixed.test reaches this server at 127.0.0.1 but also has a public address: it may be
+    # the internet, so its redirect into loopback is refused
+    server.set_fault("/hop.xml", redirect=server.url("/secret.xml"))
+    server.set_file("/secret.xml", "rss20.xml")
+    result = fetch_with_dns(server.url("/hop.xml", host="mixed.test"),
+                            {"mixed.test": [["127.0.0.1", PUBLIC]]})
+    assert result.error == "redirect to a private address 127.0.0.1 refused"
+    assert server.hits("/hop.xml") == 1 and server.hits("/secret.xml") == 0
+
+
+def test_a_redirect_target_whose_dns_rebinds_is_never_reached(
+    server: FeedServer,  # noqa: F811
+) -> None:
+    # the guard sees a public address; DNS then answers 127.0.0.1 to whoever asks next
+    server.set_fault("/hop.xml", redirect=server.url("/secret.xml", host="rebind.test"))
+    server.set_file("/secret.xml", "rss20.xml")
+    result = fetch_with_dns(server.url("/hop.xml", host="localhost"),
+                            {"rebind.test": [[PUBLIC], ["127.0.0.1"]]},
+                            public_hosts={"localhost"})
+    assert result.outcome == "error"
+    assert server.hits("/hop.xml") == 1 and server.hits("/secret.xml") == 0
+
+
+def test_a_name_reaches_the_server_through_the_address_checked(
+    server: FeedServer,  # noqa: F811
+) -> None:
+    server.set_file("/a.xml", "rss20.xml")
+    result = fetch_with_dns(server.url("/a.xml", host="feeds.test"),
+                            {"feeds.test": [["127.0.0.1"]]})
+    assert result.outcome == "ok"
+    assert server.requests("/a.xml")[0]["host"] == f"feeds.test:{server.port}"
+
+
+@pytest.mark.parametrize("address", [
+    "100.64.0.1", "100.100.100.200", "192.0.0.8", "198.18.0.1", "192.88.99.1",
+    "2002:7f00:1::1", "2002:a00:1::1", "fec0::1", "64:ff9b::7f00:1", "64:ff9b:1::1",
+    "::127.0.0.1", "2001:db8::1", "ff02::1", "3fff::1",
+])
+def test_special_purpose_addresses_are_not_public(address: str) -> None:
+    from tracker.fetch import _is_public_address
+
+    assert _is_public_address(address) is False
