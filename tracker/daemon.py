@@ -6,7 +6,6 @@ import functools
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings, process_owner
+from .config import is_dead_here, load_settings, process_owner
 from .db import check_schema, transaction
 from .errors import TrackerError
 from .jobs import RunNote, record_job
@@ -230,31 +229,17 @@ def release_dead_claims(sessions: sessionmaker[Session]) -> int:
     After a `kill -9` and a restart, the dead daemon's feeds would otherwise wait for their
     leases to expire; a daemon on another host is never second-guessed.
     """
-    host = socket.gethostname()
     freed = 0
     with transaction(sessions) as session:
         for feed in session.scalars(select(Feed).where(Feed.lease_owner.is_not(None))):
-            if _is_dead_here(feed.lease_owner, host):
+            if is_dead_here(feed.lease_owner):
                 feed.lease_owner, feed.lease_until = None, None
                 freed += 1
         for report in session.scalars(select(Report).where(Report.claimed_by.is_not(None))):
-            if _is_dead_here(report.claimed_by, host):
+            if is_dead_here(report.claimed_by):
                 report.claimed_by, report.claimed_until = None, None
                 freed += 1
     return freed
-
-
-def _is_dead_here(owner: str | None, host: str) -> bool:
-    name, _, pid = (owner or "").rpartition(":")
-    if name != host or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, under another user
-        return False
-    return False
 
 
 def build_scheduler(ctx: Context) -> BlockingScheduler:

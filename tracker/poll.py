@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings, process_owner
+from .config import is_dead_here, load_settings, process_owner
 from .db import transaction
 from .errors import UsageError
 from .evidence import NewHit, record_hits
 from .fetch import USER_AGENT, Fetcher, FetchResult
 from .forecasts import rescore
 from .matching import Matcher, Rule
-from .models import Entry, Feed, Indicator, Question
+from .models import Entry, Evidence, Feed, Indicator, Question
 from .parse import ParsedEntry, ParsedFeed, parse_feed
 from .parse import observed_time as entry_observed_time
 from .scenarios import Settings
@@ -47,6 +47,7 @@ WORKED = ("ok", "not_modified", "unchanged")
 PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing moves to worker processes
 _QUIET_BATCH = 50  # feeds that sent nothing new, marked polled in one transaction
 _KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
+MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
 
 FetcherFactory = Callable[[Settings], Fetcher]
 _Polled = tuple["_Job", FetchResult, "FeedOutcome | None"]
@@ -82,6 +83,7 @@ class PollSummary:
     offline: bool = False
     questions_rescored: list[str] = field(default_factory=list)
     hits: int = 0
+    leased: int = 0  # active feeds left alone because another process is polling them
 
     @property
     def failed(self) -> int:
@@ -169,7 +171,10 @@ def poll(
         return summary
     with transaction(sessions) as session:
         settings = load_settings(session)
+        _rescore_stale(session, clock())
+        _free_dead_leases(session, clock())
         jobs, skipped = _claim(session, settings, feed_ids, all_feeds, clock(), owner)
+        summary.leased = _leased(session, clock(), owner)
         rules = _rules(session)
     run = _Poll(sessions, settings, rules, clock, owner, summary, on_feed, stop)
     if on_start is not None:
@@ -183,9 +188,44 @@ def poll(
         finally:
             run.release_unstored(jobs)
         # Once per poll rather than per feed: F(now) is derived from the log, which each
-        # feed's transaction already left whole; `tracker score` rebuilds it after a crash.
+        # feed's transaction already left whole; after a crash the next poll rebuilds it.
         run.rescore_touched()
     return summary
+
+
+def _rescore_stale(session: Session, now: datetime) -> None:
+    """Rescore the open questions with evidence newer than their stored forecast: a poll
+    killed (kill -9) after storing a feed but before its rescore left them stale."""
+    newer = or_(Question.scored_at.is_(None), Evidence.created_at > Question.scored_at)
+    stale = list(session.scalars(select(Question.id).where(
+        Question.retired.is_(False), Question.resolved_to.is_(None),
+        exists().where(Evidence.question_id == Question.id, newer))))
+    if stale:
+        log.info("rescoring %s: evidence newer than the stored forecast", ", ".join(stale))
+        _rescore(session, stale, now)
+
+
+def _rescore(session: Session, question_ids: list[str], now: datetime) -> None:
+    """Rescore and mark the questions scored now, even where F did not change, so their
+    evidence no longer counts as newer than the stored forecast."""
+    rescore(session, question_ids, now)
+    session.execute(update(Question).where(Question.id.in_(question_ids))
+                    .values(scored_at=now).execution_options(synchronize_session=False))
+
+
+def _free_dead_leases(session: Session, now: datetime) -> None:
+    """A lease held by a process of this host that died (kill -9) is free at once."""
+    for feed_id, lease_owner in session.execute(select(Feed.id, Feed.lease_owner).where(
+            Feed.lease_until > now, Feed.lease_owner.is_not(None))):
+        if is_dead_here(lease_owner):
+            session.execute(update(Feed).where(Feed.id == feed_id,
+                                               Feed.lease_owner == lease_owner)
+                            .values(lease_owner=None, lease_until=None))
+
+
+def _leased(session: Session, now: datetime, owner: str) -> int:
+    return session.scalar(select(func.count()).select_from(Feed).where(
+        Feed.retired.is_(False), Feed.lease_until > now, Feed.lease_owner != owner)) or 0
 
 
 def _claim(
@@ -502,6 +542,13 @@ class _Poll:
                 seen.update(session.scalars(select(Entry.key).where(
                     Entry.feed_id == job.id, Entry.key.in_(keys[i:i + _KEY_CHUNK]))))
             new = [e for e in entries if e.key not in seen]
+            if len(new) > MAX_NEW_ENTRIES:
+                # newest first (no date counts as now); the rest may come in a later poll
+                left = len(new) - MAX_NEW_ENTRIES
+                new = sorted(new, key=lambda e: e.published or now,
+                             reverse=True)[:MAX_NEW_ENTRIES]
+                cap = f"{left} older new entries left out (at most {MAX_NEW_ENTRIES} a poll)"
+                warning = cap + (f"; {warning}" if warning else "")
             hits: list[NewHit] = []
             if new:
                 # One executemany, then one query for the ids: no per-row RETURNING.
@@ -583,7 +630,7 @@ class _Poll:
         if not self.touched:
             return
         with transaction(self.sessions) as session:
-            rescore(session, sorted(self.touched), self.clock())
+            _rescore(session, sorted(self.touched), self.clock())
         self.summary.questions_rescored = sorted(self.touched)
 
     def release_unstored(self, jobs: list[_Job]) -> None:
