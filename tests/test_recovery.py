@@ -72,3 +72,74 @@ def test_no_feed_due_says_when_feeds_are_leased(
            t="2999-01-01 00:00:00")
     out = Tracker(db_url, path).ok("poll").output
     assert "no feed is due (2 feeds being polled by another process)" in out
+
+
+def test_a_flood_of_entries_is_capped_newest_first(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    feeds.set("/flood.xml", rss("flood", 1200))
+    path, db = setup({"flood": (feeds.url("/flood.xml"), "1h")})
+    out = Tracker(db_url, path).ok("poll").output
+    assert "flood: 500 new entries" in out
+    assert "700 older new entries left out (at most 500 a poll)" in out
+    assert db.entries("flood") == 500
+    # rss() dates item i at base + i minutes: the newest are the last 500
+    assert db.value("SELECT min(guid) FROM entries") == "flood-1000"
+    assert "700 older new entries left out" in db.value("SELECT warning FROM feeds")
+
+
+def test_the_daemon_prunes_old_entries_no_evidence_refers_to(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    daemons: Callable[..., Daemon],  # noqa: F811
+) -> None:
+    feeds.set("/a.xml", rss("a", 10, matching=2))
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    t = Tracker(db_url, path)
+    t.ok("poll")
+    assert db.entries("a") == 10 and db.value("SELECT count(*) FROM hits") == 2
+    # three of them first fetched three years ago, one of which evidence refers to
+    db.run("UPDATE entries SET fetched_at = :t WHERE guid IN ('a-0', 'a-5', 'a-6')",
+           t="2023-01-01 00:00:00")
+    d = daemons(path)
+    wait_until(lambda: db.entries("a") == 8, "the old entries pruned", [d])
+    assert d.terminate() == 0
+    kept = {g for (g,) in db.rows("SELECT guid FROM entries")}
+    assert "a-0" in kept and not {"a-5", "a-6"} & kept
+    assert db.value("SELECT count(*) FROM hits") == 2
+    assert "2 old entries pruned" in t.ok("status").output
+
+
+def test_a_shorter_retention_is_a_setting(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    from tracker.config import load_settings
+    from tracker.db import make_engine, make_sessionmaker, transaction
+    from tracker.retention import prune_entries
+    from tracker.timeutil import utcnow
+
+    feeds.set("/a.xml", rss("a", 4))
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    path.write_text(path.read_text().replace("  polling: {tick: 1s}",
+                                             "  polling: {tick: 1s, retention: 1d}"))
+    t = Tracker(db_url, path)
+    t.ok("sync")
+    t.ok("poll")
+    db.run("UPDATE entries SET fetched_at = :t WHERE guid = 'a-1'", t="2026-01-01 00:00:00")
+    engine = make_engine(db_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        assert prune_entries(session, utcnow() - load_settings(session).retention) == 1
+    engine.dispose()
+    assert db.entries("a") == 3
+
+
+def test_status_shows_the_database_size(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    feeds.set("/a.xml", rss("a", 300))
+    path, _db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    t = Tracker(db_url, path)
+    before = json.loads(t.ok("status", "--json").output)["database"]["size_bytes"]
+    t.ok("poll")
+    after = json.loads(t.ok("status", "--json").output)["database"]["size_bytes"]
+    assert 0 < before < after
+    assert "database: " in t.ok("status").output and " MB" in t.ok("status").output

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracker.daemon")
 
 OUTBOX_EVERY = timedelta(minutes=1)
+PRUNE_EVERY = timedelta(hours=6)
 # How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
 STOP_GRACE = 6.0
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
@@ -169,6 +170,18 @@ def _deliver(ctx: Context) -> int:
     return sent
 
 
+@job("prune")
+def prune_job(ctx: Context, note: RunNote) -> None:
+    """Prune the entries older than the retention setting that no evidence refers to."""
+    from .retention import prune_entries
+
+    with transaction(ctx.sessions) as session:
+        pruned = prune_entries(session, utcnow() - load_settings(session).retention)
+    note.detail = f"{pruned} old entries pruned"
+    if pruned:
+        log.info("prune: %s", note.detail)
+
+
 @job("sync")
 def sync_job(ctx: Context, note: RunNote) -> None:
     """Sync scenarios.yaml again (SIGHUP) and follow a changed tick or report schedule."""
@@ -219,6 +232,7 @@ def next_runs(settings: Settings, last: dict[str, JobRun], now: datetime
         "poll": after("poll", settings.tick),
         "report": fire.astimezone(UTC) if fire is not None else None,
         "outbox": after("outbox", OUTBOX_EVERY),
+        "prune": after("prune", PRUNE_EVERY),
         "sync": None,
     }
 
@@ -243,7 +257,8 @@ def release_dead_claims(sessions: sessionmaker[Session]) -> int:
 
 
 def build_scheduler(ctx: Context) -> BlockingScheduler:
-    """The scheduler with the three jobs; the report job also runs at once, to catch up."""
+    """The scheduler with its four jobs; the report job also runs at once, to catch up, and
+    the prune job too."""
     now = datetime.now(UTC)
     scheduler = BlockingScheduler(
         timezone=UTC,
@@ -261,6 +276,10 @@ def build_scheduler(ctx: Context) -> BlockingScheduler:
     scheduler.add_job(outbox_job, IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
                       args=[ctx], id="outbox", name="outbox",
                       misfire_grace_time=int(OUTBOX_EVERY.total_seconds()))
+    # at start too: a daemon restarted more often than every six hours would otherwise never
+    scheduler.add_job(prune_job, IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
+                      args=[ctx], id="prune", name="prune", next_run_time=now,
+                      misfire_grace_time=int(PRUNE_EVERY.total_seconds()))
     ctx.scheduler = scheduler
     return scheduler
 

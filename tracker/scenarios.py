@@ -67,6 +67,7 @@ class Settings:
     poll_interval: timedelta = timedelta(minutes=30)
     concurrency: int = 8
     tick: timedelta = timedelta(seconds=60)
+    retention: timedelta = timedelta(days=730)  # entries no evidence refers to, then pruned
 
 
 @dataclass(frozen=True)
@@ -285,8 +286,11 @@ def _settings(c: _Checker, raw: Any) -> Settings:
             c.fail("settings.scoring.floor", f"floor {f} outside [0, 0.5)")
         floor = f if f is not None else floor
     polling = c.mapping(raw.get("polling") or {}, "settings.polling",
-                        {"interval", "concurrency", "tick"}, set())
+                        {"interval", "concurrency", "tick", "retention"}, set())
     interval, tick, concurrency = d.poll_interval, d.tick, d.concurrency
+    retention = d.retention
+    if "retention" in polling:
+        retention = c.duration(polling["retention"], "settings.polling.retention") or retention
     if "interval" in polling:
         interval = c.duration(polling["interval"], "settings.polling.interval") or interval
     if "tick" in polling:
@@ -297,7 +301,8 @@ def _settings(c: _Checker, raw: Any) -> Settings:
             c.fail("settings.polling.concurrency", f"concurrency {n!r}: expected 1 to 256")
         else:
             concurrency = n
-    return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick)
+    return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick,
+                    retention)
 
 
 def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:

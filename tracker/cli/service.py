@@ -12,6 +12,7 @@ from ..config import load_settings
 from ..daemon import next_runs, run_daemon
 from ..jobs import JOBS, last_runs
 from ..models import Entry, Feed
+from ..retention import database_size
 from ..timeutil import iso, utcnow
 from . import App, emit_json, json_option, pass_app
 
@@ -64,7 +65,8 @@ def status_data(session: Session) -> dict[str, Any]:
     # Imported here: the mail module brings the report renderer, which other commands skip.
     from ..mail import outbox_json
 
-    return {"feeds": feeds, "jobs": jobs, "outbox": outbox_json(session)}
+    return {"feeds": feeds, "jobs": jobs, "outbox": outbox_json(session),
+            "database": {"size_bytes": database_size(session)}}
 
 
 @click.command()
@@ -94,6 +96,8 @@ def status(app: App, as_json: bool) -> None:
         last = (f"last {j['started']} -> {j['outcome']}" + (f" ({j['detail']})"
                 if j["detail"] else "")) if j["started"] else "never run"
         click.echo(f"  {j['job']:<8} {last}; next {j['next'] or '-'}")
+    size = data["database"]["size_bytes"]
+    click.echo(f"database: {size / 2**20:.1f} MB" if size is not None else "database: in memory")
     click.echo("outbox:" if data["outbox"] else "outbox: empty")
     for r in data["outbox"]:
         line = f"  {r['period']}  {r['state']:<8} attempts {r['attempts']}"
