@@ -4,8 +4,10 @@ entries from one feed, old entries pruned by the daemon, the database size in st
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,3 +145,52 @@ def test_status_shows_the_database_size(
     after = json.loads(t.ok("status", "--json").output)["database"]["size_bytes"]
     assert 0 < before < after
     assert "database: " in t.ok("status").output and " MB" in t.ok("status").output
+
+
+def slow_to_parse(items: int = 200, size: int = 20_000) -> bytes:
+    """A feed whose every summary holds '<a' and a long word with no '>': quadratic for a
+    backtracking markup stripper (a 20 KB summary once cost 0.5 s of CPU)."""
+    summary = "&lt;a" + "b" * size
+    body = "".join(f"<item><title>Story {i}</title><guid>s-{i}</guid>"
+                   f"<description>{summary}</description></item>" for i in range(items))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>slow</title>{body}'
+            "</channel></rss>").encode()
+
+
+def test_sigterm_during_an_entity_bomb_stops_the_daemon_within_10_s(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    daemons: Callable[..., Daemon],  # noqa: F811
+) -> None:
+    from tests.test_hostile_feeds import entity_bomb
+
+    # 120 KB that the old parser expanded for 70 s in one call, deaf to signals meanwhile
+    feeds.set("/bomb.xml", entity_bomb("after a doctype without a subset", 60_000, 20_000),
+              content_type="application/xml")
+    feeds.set("/slow.xml", slow_to_parse())
+    path, db = setup({"bomb": (feeds.url("/bomb.xml"), "1h"),
+                      "slow": (feeds.url("/slow.xml"), "1h")})
+    d = daemons(path)
+    wait_until(lambda: feeds.hits("/bomb.xml") == 1 and feeds.hits("/slow.xml") == 1,
+               "both feeds fetched", [d])
+    time.sleep(1)  # into the parses
+    assert d.terminate() == 0  # within 10 s, or terminate() raises
+
+
+def test_ctrl_c_during_the_worst_parse_stops_tracker_poll_within_10_s(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    env: dict[str, str],  # noqa: F811
+) -> None:
+    feeds.set("/slow.xml", slow_to_parse())
+    path, db = setup({"slow": (feeds.url("/slow.xml"), "1h")})
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path), "poll"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_until(lambda: feeds.hits("/slow.xml") == 1, "the slow feed fetched")
+        time.sleep(3)  # past feedparser, into the matching (4 minutes of CPU once)
+        poller.send_signal(signal.SIGINT)
+        assert poller.wait(10) == 130  # or TimeoutExpired
+    finally:
+        poller.kill()
+        poller.wait(10)
+    assert db.value("SELECT lease_owner FROM feeds") is None

@@ -8,17 +8,17 @@ repeats work instead of losing it.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import gc
 import hashlib
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import random
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=24)
 WORKED = ("ok", "not_modified", "unchanged")
-PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing moves to worker processes
+PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing takes more than one worker
+PARSE_MEMORY = 1024 * 1024 * 1024  # address space of a parse worker: 5 MB bodies need ~150 MB
+PARSE_CPU_SECONDS = 30  # CPU one parse may take before the kernel stops its worker (SIGXCPU)
+PARSE_TIMEOUT = 45.0  # wall clock; a worker stopped over its CPU never answers
 _QUIET_BATCH = 50  # feeds that sent nothing new, marked polled in one transaction
 _KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
@@ -298,30 +301,85 @@ _worker_matcher: Matcher | None = None
 
 
 def _start_worker(rules: dict[str, Rule]) -> None:
-    """Compile the poll's rules once in each worker process."""
+    """Bound the worker's memory, and compile the poll's rules once in it."""
     global _worker_matcher
+    try:
+        import resource
+    except ImportError:  # not on Windows: the parse is still in its own process
+        pass
+    else:
+        resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
     _worker_matcher = Matcher(rules)
 
 
 def _parse_and_match(body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
-    """parse_feed, then match every entry, in a worker process."""
+    """parse_feed, then match every entry, in a worker process, under a CPU limit."""
+    try:
+        import resource
+    except ImportError:
+        pass
+    else:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(used.ru_utime + used.ru_stime) + PARSE_CPU_SECONDS
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(
+            resource.RLIMIT_CPU)[1]))
     parsed = parse_feed(body, url=url)
     assert _worker_matcher is not None
     return parsed, {e.key: _worker_matcher.match(e.title, e.summary) for e in parsed.entries}
 
 
-def _parser_pool(feeds: int, rules: dict[str, Rule]) -> ProcessPoolExecutor | None:
-    """Worker processes to parse and match in when a poll is large and there are cores.
+class _Parsers:
+    """Worker processes that parse and match: nothing a feed sends runs in the poller itself.
 
-    feedparser is pure Python: in threads it would only take turns with the storing.
+    Each worker has a memory limit and each parse a CPU and a wall-clock limit, so no body
+    (an entity bomb, a pathological regex) can exhaust the machine or hold up a stop: the
+    workers are terminated as soon as the poll ends or is stopped. feedparser is pure Python:
+    in threads it would also only take turns with the storing.
     """
-    cores = os.cpu_count() or 1
-    if feeds < PARALLEL_PARSE_MIN or cores < 2:
-        return None
-    # forkserver: never fork a process that runs threads (the daemon's scheduler, ours).
-    context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(min(cores, 4), mp_context=context, initializer=_start_worker,
-                               initargs=(rules,))
+
+    def __init__(self, feeds: int, rules: dict[str, Rule]) -> None:
+        self.workers = 1 if feeds < PARALLEL_PARSE_MIN else max(min(os.cpu_count() or 1, 4), 1)
+        self.rules = rules
+        self.pool: multiprocessing.pool.Pool | None = None
+
+    async def parse(self, body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
+        """Parse and match one body in a worker; a body over its limits is a feed error."""
+        if self.pool is None:
+            # forkserver: never fork a process that runs threads (the daemon's scheduler,
+            # ours); its workers start from a server that has imported the parser already.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["tracker.poll"])
+            self.pool = context.Pool(self.workers, initializer=_start_worker,
+                                     initargs=(self.rules,))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[ParsedFeed, Matches]] = loop.create_future()
+
+        def settle(value: object, error: BaseException | None) -> None:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)  # type: ignore[arg-type]
+
+        def answer(value: object, error: BaseException | None = None) -> None:
+            with contextlib.suppress(RuntimeError):  # the poll is over and its loop closed
+                loop.call_soon_threadsafe(settle, value, error)
+
+        self.pool.apply_async(_parse_and_match, (body, url), callback=answer,
+                              error_callback=lambda exc: answer(None, exc))
+        try:
+            return await asyncio.wait_for(future, PARSE_TIMEOUT)
+        except TimeoutError:
+            message = f"could not parse within {PARSE_TIMEOUT:g} s (or its CPU limit)"
+        except MemoryError:
+            message = "could not parse: over the parser's memory limit"
+        return ParsedFeed([], None, None, message), {}
+
+    def close(self) -> None:
+        """Terminate the workers at once, whatever they are doing."""
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
 
 
 def _hold_host(session: Session, job: _Job, until: datetime) -> None:
@@ -366,7 +424,6 @@ class _Poll:
         self.sessions = sessions
         self.settings = settings
         self.rules = rules
-        self.matcher = Matcher(rules)
         self.clock = clock
         self.owner = owner
         self.summary = summary
@@ -375,7 +432,7 @@ class _Poll:
         self.stored: set[str] = set()
         # One writer thread: stores go one at a time while fetching goes on.
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
-        self.parser: ProcessPoolExecutor | None = None
+        self.parsers: _Parsers | None = None
         self.touched: set[str] = set()
 
     def report(self, outcome: FeedOutcome) -> None:
@@ -391,7 +448,7 @@ class _Poll:
     async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
         """Poll every job concurrently; each is fetched, parsed and stored as it arrives."""
         fetcher = factory(self.settings)
-        self.parser = _parser_pool(len(jobs), self.rules)
+        self.parsers = _Parsers(len(jobs), self.rules)
         network_failures: list[tuple[_Job, FetchResult]] = []
         quiet: list[tuple[_Job, FetchResult]] = []
         loop = asyncio.get_running_loop()
@@ -443,11 +500,10 @@ class _Poll:
                 task.cancel()
             await asyncio.gather(*tasks, watcher, return_exceptions=True)
             await fetcher.aclose()
-            # A store already running finishes (its transaction is whole); queued ones never
-            # start, and parses in flight are dropped.
+            # Parses in flight are dropped with their workers; a store already running
+            # finishes (its transaction is whole), and queued ones never start.
+            self.parsers.close()
             self.writer.shutdown(wait=True, cancel_futures=True)
-            if self.parser is not None:
-                self.parser.shutdown(wait=False, cancel_futures=True)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -475,17 +531,9 @@ class _Poll:
             return job, result, None
         if result.outcome == "ok":
             # Parsed before the transaction opens, so the write lock is held only to write.
-            url = result.final_url or job.url
-            if self.parser is not None:
-                try:
-                    parsed, matches = await loop.run_in_executor(
-                        self.parser, _parse_and_match, result.body or b"", url)
-                except BrokenProcessPool:  # a worker died (killed, out of memory)
-                    log.warning("parse workers lost; parsing in this process")
-                    self.parser = None
-            if parsed is None:
-                parsed = await loop.run_in_executor(
-                    self.writer, functools.partial(parse_feed, result.body or b"", url=url))
+            assert self.parsers is not None
+            parsed, matches = await self.parsers.parse(result.body or b"",
+                                                       result.final_url or job.url)
         outcome = await loop.run_in_executor(
             self.writer, self.store, job, result, digest, parsed, matches)
         return job, result, outcome
@@ -563,10 +611,10 @@ class _Poll:
                     rows = session.execute(select(Entry.key, Entry.id).where(
                         Entry.feed_id == job.id, Entry.key.in_(chunk)))
                     ids.update((key, entry_id) for key, entry_id in rows)
-                if matches is None:
-                    matches = {e.key: self.matcher.match(e.title, e.summary) for e in new}
+                # matched with the parse, in its worker
+                found = matches or {}
                 hits = [NewHit(ids[e.key], indicator, observed[e.key], terms)
-                        for e in new for indicator, terms in matches[e.key].items()]
+                        for e in new for indicator, terms in found.get(e.key, {}).items()]
             created, touched = record_hits(session, hits, now) if hits else (0, set())
             outcome = self._succeeded(session, job, result, now, "ok",
                                       body_hash=digest, warning=warning)
