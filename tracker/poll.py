@@ -8,13 +8,9 @@ repeats work instead of losing it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import hashlib
 import logging
-import multiprocessing
-import multiprocessing.pool
-import os
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -32,10 +28,11 @@ from .errors import UsageError
 from .evidence import NewHit, record_hits
 from .fetch import USER_AGENT, Fetcher, FetchResult
 from .forecasts import rescore
-from .matching import Matcher, Rule
+from .matching import Rule
 from .models import Entry, Evidence, Feed, Indicator, Question
-from .parse import ParsedEntry, ParsedFeed, parse_feed
+from .parse import ParsedEntry, ParsedFeed
 from .parse import observed_time as entry_observed_time
+from .sandbox import Matches, Parsers
 from .scenarios import Settings
 from .timeutil import utcnow
 
@@ -44,10 +41,6 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=24)
 WORKED = ("ok", "not_modified", "unchanged")
-PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing takes more than one worker
-PARSE_MEMORY = 1024 * 1024 * 1024  # address space of a parse worker: 5 MB bodies need ~150 MB
-PARSE_CPU_SECONDS = 30  # CPU one parse may take before the kernel stops its worker (SIGXCPU)
-PARSE_TIMEOUT = 45.0  # wall clock; a worker stopped over its CPU never answers
 _QUIET_BATCH = 50  # feeds that sent nothing new, marked polled in one transaction
 _KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
@@ -296,92 +289,6 @@ def _rules(session: Session) -> dict[str, Rule]:
     return rules
 
 
-Matches = dict[str, dict[str, tuple[str, ...]]]  # entry key -> indicator -> terms
-_worker_matcher: Matcher | None = None
-
-
-def _start_worker(rules: dict[str, Rule]) -> None:
-    """Bound the worker's memory, and compile the poll's rules once in it."""
-    global _worker_matcher
-    try:
-        import resource
-    except ImportError:  # not on Windows: the parse is still in its own process
-        pass
-    else:
-        resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
-    _worker_matcher = Matcher(rules)
-
-
-def _parse_and_match(body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
-    """parse_feed, then match every entry, in a worker process, under a CPU limit."""
-    try:
-        import resource
-    except ImportError:
-        pass
-    else:
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        soft = int(used.ru_utime + used.ru_stime) + PARSE_CPU_SECONDS
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(
-            resource.RLIMIT_CPU)[1]))
-    parsed = parse_feed(body, url=url)
-    assert _worker_matcher is not None
-    return parsed, {e.key: _worker_matcher.match(e.title, e.summary) for e in parsed.entries}
-
-
-class _Parsers:
-    """Worker processes that parse and match: nothing a feed sends runs in the poller itself.
-
-    Each worker has a memory limit and each parse a CPU and a wall-clock limit, so no body
-    (an entity bomb, a pathological regex) can exhaust the machine or hold up a stop: the
-    workers are terminated as soon as the poll ends or is stopped. feedparser is pure Python:
-    in threads it would also only take turns with the storing.
-    """
-
-    def __init__(self, feeds: int, rules: dict[str, Rule]) -> None:
-        self.workers = 1 if feeds < PARALLEL_PARSE_MIN else max(min(os.cpu_count() or 1, 4), 1)
-        self.rules = rules
-        self.pool: multiprocessing.pool.Pool | None = None
-
-    async def parse(self, body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
-        """Parse and match one body in a worker; a body over its limits is a feed error."""
-        if self.pool is None:
-            # forkserver: never fork a process that runs threads (the daemon's scheduler,
-            # ours); its workers start from a server that has imported the parser already.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["tracker.poll"])
-            self.pool = context.Pool(self.workers, initializer=_start_worker,
-                                     initargs=(self.rules,))
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[ParsedFeed, Matches]] = loop.create_future()
-
-        def settle(value: object, error: BaseException | None) -> None:
-            if not future.done():
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(value)  # type: ignore[arg-type]
-
-        def answer(value: object, error: BaseException | None = None) -> None:
-            with contextlib.suppress(RuntimeError):  # the poll is over and its loop closed
-                loop.call_soon_threadsafe(settle, value, error)
-
-        self.pool.apply_async(_parse_and_match, (body, url), callback=answer,
-                              error_callback=lambda exc: answer(None, exc))
-        try:
-            return await asyncio.wait_for(future, PARSE_TIMEOUT)
-        except TimeoutError:
-            message = f"could not parse within {PARSE_TIMEOUT:g} s (or its CPU limit)"
-        except MemoryError:
-            message = "could not parse: over the parser's memory limit"
-        return ParsedFeed([], None, None, message), {}
-
-    def close(self) -> None:
-        """Terminate the workers at once, whatever they are doing."""
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool = None
-
-
 def _hold_host(session: Session, job: _Job, until: datetime) -> None:
     """A Retry-After holds for the whole host: its other feeds wait too, across polls."""
     host = urlsplit(job.url).hostname
@@ -432,7 +339,7 @@ class _Poll:
         self.stored: set[str] = set()
         # One writer thread: stores go one at a time while fetching goes on.
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
-        self.parsers: _Parsers | None = None
+        self.parsers: Parsers | None = None
         self.touched: set[str] = set()
 
     def report(self, outcome: FeedOutcome) -> None:
@@ -448,7 +355,7 @@ class _Poll:
     async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
         """Poll every job concurrently; each is fetched, parsed and stored as it arrives."""
         fetcher = factory(self.settings)
-        self.parsers = _Parsers(len(jobs), self.rules)
+        self.parsers = Parsers(len(jobs), self.rules)
         network_failures: list[tuple[_Job, FetchResult]] = []
         quiet: list[tuple[_Job, FetchResult]] = []
         loop = asyncio.get_running_loop()
