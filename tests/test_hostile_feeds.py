@@ -214,3 +214,11 @@ def test_special_purpose_addresses_are_not_public(address: str) -> None:
     from tracker.fetch import _is_public_address
 
     assert _is_public_address(address) is False
+
+
+def test_a_utf7_body_declaring_an_entity_is_transcoded_and_stripped() -> None:
+    text = ('<?xml version="1.0" encoding="UTF-7"?>\n<!DOCTYPE rss [\n<!ENTITY a "AAAA">\n]>\n'
+            + ITEM.format(refs="&a;" * 10))
+    feed = parse_feed(text.encode("utf-7"))
+    assert [e.title for e in feed.entries] == ["Tashkent and the CSTO"]
+    assert "AAAA" not in feed.entries[0].summary
