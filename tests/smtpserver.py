@@ -1,5 +1,6 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) for tests: it keeps what it receives, and can
-refuse recipients, ask for a password, or hang without ever greeting."""
+refuse recipients, ask for a password, hang without ever greeting, answer QUIT wrongly, or
+listen on another address than loopback."""
 
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class Received:
 class _Handler:
     refuse: set[str]
     messages: list[Received] = field(default_factory=list)
+    quit_reply: str | None = None
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        return self.quit_reply or "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
@@ -57,8 +62,10 @@ class SmtpServer:
     """Start with `with SmtpServer(...) as server:`; `server.port`, `server.messages`."""
 
     def __init__(self, *, refuse: tuple[str, ...] = (), hang: bool = False,
-                 login: tuple[str, str] | None = None) -> None:
-        self.handler = _Handler(set(refuse))
+                 login: tuple[str, str] | None = None, quit_reply: str | None = None,
+                 host: str = "127.0.0.1") -> None:
+        self.handler = _Handler(set(refuse), quit_reply=quit_reply)
+        self.host = host
         self.hang = hang
         self.login = login
         self.port = 0
@@ -89,7 +96,7 @@ class SmtpServer:
     def __enter__(self) -> SmtpServer:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            self._loop.create_server(self._protocol, "127.0.0.1", 0), self._loop)
+            self._loop.create_server(self._protocol, self.host, 0), self._loop)
         self._server = future.result(timeout=10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -105,6 +112,17 @@ class SmtpServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def outward_address() -> str | None:
+    """This machine's address on its way out (not loopback), or None when it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # a UDP "connect" sends nothing; it picks the route
+        except OSError:
+            return None
+        address = str(s.getsockname()[0])
+    return None if address.startswith("127.") else address
 
 
 def closed_port() -> int:

@@ -21,7 +21,8 @@ from tests.feedserver import FeedServer, closed_port, fixture, gzip_bomb
 from tracker.db import make_engine, make_sessionmaker
 from tracker.fetch import Fetcher
 from tracker.models import BlockedMatch, Entry, Evidence, Feed, Hit
-from tracker.poll import PARALLEL_PARSE_MIN, FeedOutcome, poll
+from tracker.poll import FeedOutcome, poll
+from tracker.sandbox import PARALLEL_PARSE_MIN
 from tracker.scenarios import Settings
 
 QUESTIONS = textwrap.dedent(

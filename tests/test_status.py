@@ -59,14 +59,14 @@ def status(tracker: Tracker) -> dict:
 
 def test_a_fresh_database_has_healthy_feeds_and_no_runs(initialized: Tracker) -> None:
     data = status(initialized)
-    assert set(data) == {"daemon", "feeds", "jobs", "outbox"}
+    assert set(data) == {"daemon", "feeds", "jobs", "outbox", "database"}
     feed = data["feeds"][0]
     assert {"id", "url", "state", "last_success", "last_error", "failures", "next_poll",
             "entries"} <= set(feed)
     assert (feed["id"], feed["state"], feed["entries"], feed["failures"]) == ("local", "ok", 0, 0)
     assert feed["last_success"] is None and feed["last_error"] is None
     jobs = {j["job"]: j for j in data["jobs"]}
-    assert set(jobs) == {"poll", "report", "outbox"}
+    assert set(jobs) == {"poll", "report", "outbox", "prune"}
     for job in jobs.values():
         assert {"job", "started", "finished", "outcome"} <= set(job)
         assert job["started"] is None and job["outcome"] is None

@@ -83,6 +83,21 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def is_dead_here(owner: str | None) -> bool:
+    """Whether `owner` (see process_owner) is a process of this host that no longer runs; a
+    process of another host is never second-guessed."""
+    name, _, pid = (owner or "").rpartition(":")
+    if name != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, under another user
+        return False
+    return False
+
+
 def login_name() -> str:
     """Who is at the keyboard, for the author of a forecast or a review."""
     try:

@@ -6,7 +6,6 @@ import functools
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings, process_owner
+from .config import is_dead_here, load_settings, process_owner
 from .db import check_schema, transaction
 from .errors import TrackerError
 from .jobs import RunNote, record_job
@@ -42,6 +41,7 @@ log = logging.getLogger("tracker.daemon")
 OUTBOX_EVERY = timedelta(minutes=1)
 # A running daemon starts the outbox job every minute: no job for this long means none runs.
 DAEMON_SEEN = 3 * OUTBOX_EVERY
+PRUNE_EVERY = timedelta(hours=6)
 # How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
 STOP_GRACE = 6.0
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
@@ -185,6 +185,18 @@ def _deliver(ctx: Context) -> int:
     return sent
 
 
+@job("prune")
+def prune_job(ctx: Context, note: RunNote) -> None:
+    """Prune the entries older than the retention setting that no evidence refers to."""
+    from .retention import prune_entries
+
+    with transaction(ctx.sessions) as session:
+        pruned = prune_entries(session, utcnow() - load_settings(session).retention)
+    note.detail = f"{pruned} old entries pruned"
+    if pruned:
+        log.info("prune: %s", note.detail)
+
+
 @job("sync")
 def sync_job(ctx: Context, note: RunNote) -> None:
     """Sync scenarios.yaml again (SIGHUP) and follow a changed tick or report schedule."""
@@ -235,6 +247,7 @@ def next_runs(settings: Settings, last: dict[str, JobRun], now: datetime
         "poll": after("poll", settings.tick),
         "report": fire.astimezone(UTC) if fire is not None else None,
         "outbox": after("outbox", OUTBOX_EVERY),
+        "prune": after("prune", PRUNE_EVERY),
         "sync": None,
     }
 
@@ -245,35 +258,22 @@ def release_dead_claims(sessions: sessionmaker[Session]) -> int:
     After a `kill -9` and a restart, the dead daemon's feeds would otherwise wait for their
     leases to expire; a daemon on another host is never second-guessed.
     """
-    host = socket.gethostname()
     freed = 0
     with transaction(sessions) as session:
         for feed in session.scalars(select(Feed).where(Feed.lease_owner.is_not(None))):
-            if _is_dead_here(feed.lease_owner, host):
+            if is_dead_here(feed.lease_owner):
                 feed.lease_owner, feed.lease_until = None, None
                 freed += 1
         for report in session.scalars(select(Report).where(Report.claimed_by.is_not(None))):
-            if _is_dead_here(report.claimed_by, host):
+            if is_dead_here(report.claimed_by):
                 report.claimed_by, report.claimed_until = None, None
                 freed += 1
     return freed
 
 
-def _is_dead_here(owner: str | None, host: str) -> bool:
-    name, _, pid = (owner or "").rpartition(":")
-    if name != host or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, under another user
-        return False
-    return False
-
-
 def build_scheduler(ctx: Context) -> BlockingScheduler:
-    """The scheduler with the three jobs; the report job also runs after the first poll."""
+    """The scheduler with its four jobs; the report job also runs after the first poll, to
+    catch up, and the prune job at once."""
     now = datetime.now(UTC)
     scheduler = BlockingScheduler(
         timezone=UTC,
@@ -291,6 +291,10 @@ def build_scheduler(ctx: Context) -> BlockingScheduler:
     scheduler.add_job(outbox_job, IntervalTrigger(seconds=OUTBOX_EVERY.total_seconds()),
                       args=[ctx], id="outbox", name="outbox",
                       misfire_grace_time=int(OUTBOX_EVERY.total_seconds()))
+    # at start too: a daemon restarted more often than every six hours would otherwise never
+    scheduler.add_job(prune_job, IntervalTrigger(seconds=PRUNE_EVERY.total_seconds()),
+                      args=[ctx], id="prune", name="prune", next_run_time=now,
+                      misfire_grace_time=int(PRUNE_EVERY.total_seconds()))
     ctx.scheduler = scheduler
     return scheduler
 

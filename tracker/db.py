@@ -120,11 +120,29 @@ def connect(engine: Engine) -> Iterator[Any]:
         yield conn
 
 
+def _refuse_newer(current: str | None) -> None:
+    """A revision the code does not know was made by a newer tracker: migrating it down or
+    working on it would lose or misread data."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if current is None:
+        return
+    try:
+        known = ScriptDirectory.from_config(_alembic_config(None)).get_revision(current)
+    except CommandError:
+        known = None
+    if known is None:
+        raise UsageError(f"this database was made by a newer tracker (revision {current})",
+                         hint="upgrade the tracker package")
+
+
 def migrate(engine: Engine) -> tuple[str | None, str]:
     """Create or upgrade the schema to head; returns (revision before, revision after)."""
     from alembic import command
 
     before = current_revision(engine)
+    _refuse_newer(before)
     with connect(engine) as conn:
         command.upgrade(_alembic_config(conn), "head")
         conn.commit()
@@ -138,6 +156,7 @@ def check_schema(engine: Engine) -> None:
         where = engine.url.render_as_string(hide_password=True)
         raise SchemaError(f"the database {where} has no tracker schema",
                           hint="run `tracker init`")
+    _refuse_newer(current)
     if current != head:
         raise SchemaError(f"the database schema is at {current}, the code needs {head}",
                           hint="run `tracker init` to migrate")

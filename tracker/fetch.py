@@ -8,7 +8,7 @@ import socket
 import ssl
 import urllib.request
 import zlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -23,6 +23,21 @@ USER_AGENT = f"tracker/{__version__}"
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRY_AFTER_MAX = timedelta(hours=24)  # the back-off ceiling of §6: no host holds us longer
 _INFLATE_STEP = 64 * 1024  # most bytes one decompression step may produce
+
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+# Addresses no redirect from the internet may lead to: IANA's IPv4 and IPv6 special-purpose
+# registries (what is not globally reachable), multicast, and the transition prefixes that
+# embed an IPv4 address (NAT64, 6to4, IPv4-compatible), which could embed a private one.
+_NOT_PUBLIC = tuple(ipaddress.ip_network(net) for net in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24",
+    "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::/96", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+    "2001:db8::/32", "2002::/16", "2620:4f:8000::/48", "3fff::/20", "5f00::/16", "fc00::/7",
+    "fe80::/10", "fec0::/10", "ff00::/8",
+))
 
 
 @dataclass
@@ -64,8 +79,13 @@ class Fetcher:
     of a poll answered by 304s. Proxies from the environment (HTTP_PROXY, HTTPS_PROXY,
     ALL_PROXY, NO_PROXY) are honoured as a client would.
 
-    `public_hosts` is a test seam: host names listed there count as public addresses whatever
-    they resolve to, so a test on 127.0.0.1 can see a public → loopback redirect refused.
+    Each host name is resolved once per Fetcher, and the connection goes to an address that
+    was resolved (the request carries the name in Host and TLS SNI): what the redirect guard
+    checked is what is connected to, whatever DNS answers next (rebinding).
+
+    `public_hosts` and `resolve` are test seams: host names listed there count as public
+    addresses whatever they resolve to, so a test on 127.0.0.1 can see a public → loopback
+    redirect refused; `resolve` answers for DNS.
     """
 
     def __init__(
@@ -80,6 +100,7 @@ class Fetcher:
         total_timeout: float = 60.0,
         max_redirects: int = 5,
         public_hosts: Collection[str] = (),
+        resolve: Resolver | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self.connect_timeout = connect_timeout
@@ -87,6 +108,8 @@ class Fetcher:
         self.total_timeout = total_timeout
         self.max_redirects = max_redirects
         self._public_hosts = {host.lower() for host in public_hosts}
+        self._resolve = resolve or _getaddrinfo
+        self._resolved: dict[str, list[str]] = {}
         self._per_host = per_host
         self._slots = asyncio.Semaphore(concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
@@ -131,6 +154,8 @@ class Fetcher:
         self, url: str, etag: str | None, last_modified: str | None, progress: _Progress
     ) -> FetchResult:
         headers = dict(self._headers)
+        # a validator stored before they were checked must not stop every fetch of the feed
+        etag, last_modified = _validator(etag), _validator(last_modified)
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -150,9 +175,7 @@ class Fetcher:
                     if held is not None:
                         return held
                     progress.final_url, progress.host = str(current), host
-                    request = httpx.Request("GET", current, headers=headers,
-                                            extensions={"timeout": self._timeouts})
-                    response = await self._pools.send(request)
+                    response = await self._send(current, headers)
                     try:
                         progress.status = response.status_code
                         if response.status_code not in REDIRECTS:
@@ -163,6 +186,25 @@ class Fetcher:
                     await self._check_hop(current, target)
                     current = target
         raise FetchError("too many redirects")
+
+    async def _send(self, url: httpx.URL, headers: dict[str, str]) -> httpx.Response:
+        """Send to an address resolved (and checked) before, trying each in turn."""
+        proxy = self._pools.proxy(url)
+        extensions = {"timeout": self._timeouts}
+        if proxy is not None:  # the proxy resolves the name: there is nothing to pin here
+            request = httpx.Request("GET", url, headers=headers, extensions=extensions)
+            return await self._pools.send(request, url.host, proxy)
+        addresses = await self._addresses(url.host)
+        pinned = {**headers, "Host": url.netloc.decode("ascii")}
+        for i, address in enumerate(addresses):
+            request = httpx.Request("GET", url.copy_with(host=address), headers=pinned,
+                                    extensions={**extensions, "sni_hostname": url.host})
+            try:
+                return await self._pools.send(request, url.host, None)
+            except httpx.ConnectError:
+                if i == len(addresses) - 1:
+                    raise
+        raise FetchError(f"DNS lookup failed for {url.host}", network=True)
 
     async def _result(
         self,
@@ -179,8 +221,8 @@ class Fetcher:
             # validators stay valid when the server does not repeat them
             return progress.result(
                 "not_modified",
-                etag=response.headers.get("etag") or etag,
-                last_modified=response.headers.get("last-modified") or last_modified,
+                etag=_validator(response.headers.get("etag")) or etag,
+                last_modified=_validator(response.headers.get("last-modified")) or last_modified,
             )
         if status == 410:
             return progress.result("gone", error="HTTP 410")
@@ -196,8 +238,8 @@ class Fetcher:
         return progress.result(
             "ok",
             body=body,
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            etag=_validator(response.headers.get("etag")),
+            last_modified=_validator(response.headers.get("last-modified")),
         )
 
     async def _read_body(self, response: httpx.Response) -> bytes:
@@ -219,25 +261,40 @@ class Fetcher:
         return f"body over {mb:g} MB cap" if mb >= 1 else f"body over {self.max_bytes} bytes cap"
 
     async def _check_hop(self, source: httpx.URL, target: httpx.URL) -> None:
-        """Refuse a redirect from a public address to a loopback, private or link-local one."""
-        if not await self._is_public(source.host):
-            return  # what the operator configured, or a hop within it, is trusted
-        for address in await self._addresses(target.host):
-            if not _is_public_address(address) and target.host.lower() not in self._public_hosts:
-                raise FetchError(f"redirect to a private address {address} refused")
+        """Refuse a redirect from a public address to a loopback, private or link-local one.
 
-    async def _is_public(self, host: str) -> bool:
+        A name with any public address counts as public when it redirects, and a name with any
+        other address as private when it is redirected to: a name with both is never a bridge.
+        """
+        if not await self._is_public(source.host, any):
+            return  # what the operator configured, or a hop within it, is trusted
+        if not await self._is_public(target.host, all):
+            refused = next(a for a in await self._addresses(target.host)
+                           if not _is_public_address(a))
+            raise FetchError(f"redirect to a private address {refused} refused")
+
+    async def _is_public(self, host: str, quantifier: Callable[[list[bool]], bool]) -> bool:
         if host.lower() in self._public_hosts:
             return True
-        return all(_is_public_address(a) for a in await self._addresses(host))
+        return quantifier([_is_public_address(a) for a in await self._addresses(host)])
 
     async def _addresses(self, host: str) -> list[str]:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise FetchError(f"DNS lookup failed for {host}", network=True) from exc
-        return sorted({str(info[4][0]) for info in infos})
+        """The addresses of `host`, resolved once for this Fetcher."""
+        key = host.lower()
+        if key in self._resolved:
+            return self._resolved[key]
+        found: list[str] = []
+        if _is_address(key):
+            found = [key]
+        else:
+            try:
+                found = await self._resolve(key)
+            except OSError:
+                found = []
+        if not found:
+            raise FetchError(f"DNS lookup failed for {host}", network=True)
+        self._resolved[key] = list(dict.fromkeys(found))
+        return self._resolved[key]
 
     def _host_slot(self, host: str) -> asyncio.Semaphore:
         slot = self._host_slots.get(host)
@@ -272,7 +329,7 @@ class _Pools:
                           for name in proxies.get("no", "").split(",") if name.strip()]
         self._pools: dict[tuple[str, str, int | None, str | None], httpx.AsyncHTTPTransport] = {}
 
-    def _proxy(self, url: httpx.URL) -> str | None:
+    def proxy(self, url: httpx.URL) -> str | None:
         """The proxy for `url` from the environment, or None: NO_PROXY lists names (each with
         its subdomains) or addresses to reach directly, or is `*` for all."""
         if not self._proxies:
@@ -283,11 +340,12 @@ class _Pools:
                 return None
         return self._proxies.get(url.scheme) or self._proxies.get("all")
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        """Send through the pool of the request's host; the body is left to stream."""
+    async def send(self, request: httpx.Request, host: str, proxy: str | None
+                   ) -> httpx.Response:
+        """Send through the pool of `host` (the request may name an address of it); the body
+        is left to stream."""
         url = request.url
-        proxy = self._proxy(url)
-        key = (url.scheme, url.host, url.port, proxy)
+        key = (url.scheme, host, url.port, proxy)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = httpx.AsyncHTTPTransport(
@@ -372,22 +430,39 @@ def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
     return target
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def _getaddrinfo(host: str) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
 def _is_public_address(address: str) -> bool:
-    """False for loopback, private, link-local and other non-routable addresses."""
+    """False for loopback, private, link-local, shared, documentation, transition and other
+    addresses that are not globally reachable."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_unspecified
-        or ip.is_reserved
-        or ip.is_multicast
-    )
+    if any(ip in net for net in _NOT_PUBLIC if net.version == ip.version):
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified worth keeping: visible ASCII and spaces, at most 1 KB. Any other
+    would be stored, sent back, and refused by httpx before every later request."""
+    if not value or len(value) > 1024 or not all(" " <= c <= "~" for c in value):
+        return None
+    return value
 
 
 def _retry_after(value: str | None, now: datetime | None = None) -> datetime | None:

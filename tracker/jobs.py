@@ -14,7 +14,7 @@ from .db import transaction
 from .models import JobRun
 from .timeutil import utcnow
 
-JOBS = ("poll", "report", "outbox", "sync")
+JOBS = ("poll", "report", "outbox", "prune", "sync")
 
 log = logging.getLogger("tracker.jobs")
 

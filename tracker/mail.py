@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import ipaddress
+import logging
 import os
 import smtplib
 import socket
@@ -9,6 +12,7 @@ import ssl
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,6 +27,8 @@ from .errors import TrackerError, UnavailableError, UsageError
 from .models import Report
 from .reports import html_for_files, make_report
 from .timeutil import as_utc, iso, utcnow
+
+log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
 FIRST_RETRY = timedelta(minutes=5)
@@ -59,6 +65,7 @@ class SmtpSettings:
     timeout: float
     sender: str
     to: tuple[str, ...] = ()
+    allow_plaintext_auth: bool = False
 
     @property
     def name(self) -> str:
@@ -90,7 +97,8 @@ def smtp_settings(env: dict[str, str] | None = None) -> SmtpSettings | None:
                              f"{exc.strerror}") from None
     sender = clean_header(env.get("TRACKER_MAIL_FROM") or f"tracker@{socket.gethostname()}")
     return SmtpSettings(host, port, security, env.get("TRACKER_SMTP_USER") or None, password,
-                        timeout, sender)
+                        timeout, sender, allow_plaintext_auth=env.get(
+                            "TRACKER_SMTP_ALLOW_PLAINTEXT_AUTH", "").strip() == "1")
 
 
 def build_message(report: Report, sender: str, recipients: list[str],
@@ -107,12 +115,40 @@ def build_message(report: Report, sender: str, recipients: list[str],
     html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
     for image in report.images:
         html_part.add_related(image.content, maintype="image", subtype="png",
-                              cid=f"<{image.cid}>", filename=image.filename)
+                              cid=f"<{image.cid}>", filename=image.filename,
+                              disposition="inline")
     return msg
+
+
+def message_bytes(msg: EmailMessage) -> bytes:
+    """The message as sent: CRLF lines and no `>From` mangling (smtplib's send_message
+    mangles, so a text line starting with "From " would arrive as ">From ")."""
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=msg.policy).flatten(msg, linesep="\r\n")
+    return out.getvalue()
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_login(settings: SmtpSettings) -> None:
+    """Refuse to send the password in the clear to another machine, unless told to."""
+    if (settings.user and settings.security == "none" and not _is_loopback(settings.host)
+            and not settings.allow_plaintext_auth):
+        raise UsageError(f"refusing to send the SMTP password in the clear to {settings.name}",
+                         hint="use TRACKER_SMTP_SECURITY=starttls or ssl, or set "
+                              "TRACKER_SMTP_ALLOW_PLAINTEXT_AUTH=1")
 
 
 def smtp_send(settings: SmtpSettings, msg: EmailMessage, recipients: list[str]) -> str:
     """Hand the message to the server; returns where it went. Raises OSError/SMTPException."""
+    _check_login(settings)
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if settings.security == "ssl":
@@ -120,14 +156,32 @@ def smtp_send(settings: SmtpSettings, msg: EmailMessage, recipients: list[str]) 
                                 context=context)
     else:
         smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-    with smtp:
+    try:
         smtp.ehlo()
         if settings.security == "starttls":
             smtp.starttls(context=context)
             smtp.ehlo()
         if settings.user:
+            if settings.security == "none" and not _is_loopback(settings.host):
+                log.warning("sending the SMTP password in the clear to %s "
+                            "(TRACKER_SMTP_ALLOW_PLAINTEXT_AUTH=1)", settings.name)
             smtp.login(settings.user, settings.password or "")
-        refused = smtp.send_message(msg, from_addr=settings.sender, to_addrs=recipients)
+        refused = smtp.sendmail(settings.sender, recipients, message_bytes(msg))
+    except BaseException:
+        smtp.close()
+        raise
+    # The server took the message with its answer to DATA: it is sent. A failed goodbye is
+    # only worth a warning; counting it as a failure would send the report again.
+    try:
+        code, answer = smtp.docmd("QUIT")
+        if code != 221:
+            log.warning("%s took the report but answered QUIT with %s %s", settings.name,
+                        code, _text(answer))
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("%s took the report but QUIT failed: %s", settings.name,
+                    _reason(exc, settings.timeout))
+    finally:
+        smtp.close()
     accepted = len(recipients) - len(refused)
     where = f"{settings.host}: {accepted} recipient{'' if accepted == 1 else 's'}"
     if refused:

@@ -11,6 +11,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import feedparser.api
+
+# defusedxml's expat reader refuses entity declarations outright (EntitiesForbidden, which is
+# no SAXException, so feedparser's loose fallback never runs on such a body): should one get
+# past _strip_declarations, the feed fails instead of expanding.
+feedparser.api.PREFERRED_XML_PARSERS[:] = ["defusedxml.expatreader"]
 
 TITLE_MAX = 1000
 SUMMARY_MAX = 20000
@@ -58,14 +64,20 @@ def observed_time(published: datetime | None, fetched_at: datetime) -> datetime:
 def _parse(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
     if not body.strip():
         return ParsedFeed([], None, None, "empty body")
-    body, had_entities = _strip_internal_subset(body)
+    body, content_type, repaired = _as_utf8(body, content_type)
+    body, had_entities = _strip_declarations(body)
+    first = _FIRST_ELEMENT.search(body)
+    if _ENTITY.search(body[: first.start() if first else len(body)]):
+        # a declaration too broken to strip: feedparser's loose parser would still use it
+        return ParsedFeed([], None, None, "entity declarations refused")
     # No Content-Location on purpose: feedparser would resolve relative guids against it, and
     # a key must not change when the feed's URL does; links are resolved below instead.
     headers = {"content-type": content_type or "application/xml"}
     result = feedparser.parse(body, response_headers=headers)
     bozo = _bozo_text(result) if result.get("bozo") else None
-    if had_entities:
-        bozo = "entity declarations ignored" + (f"; {bozo}" if bozo else "")
+    for note in (repaired, "entity declarations ignored" if had_entities else None):
+        if note:
+            bozo = note + (f"; {bozo}" if bozo else "")
     entries = [_entry(raw, url) for raw in result.get("entries", [])]
     title = _clean_line(result.get("feed", {}).get("title", ""), TITLE_MAX) or None
     if entries:
@@ -177,35 +189,128 @@ def _looks_like_html(body: bytes, content_type: str | None) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
 
-# Tokens of a DOCTYPE declaration: quoted literals and comments may hide brackets and '>'.
-_DOCTYPE_START = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-_DOCTYPE_TOKEN = re.compile(rb"\"[^\"]*\"|'[^']*'|<!--.*?-->|[\[\]>]", re.DOTALL)
-_ELEMENT_START = re.compile(rb"<[A-Za-z_:]")
+# The prolog, token by token: an XML declaration or other processing instruction, a comment, a
+# declaration (DOCTYPE, ENTITY) whose quoted literals, comments and [internal subset] may hide
+# '>', or the start of the root element, where the prolog ends.
+_INERT = rb"\"[^\"]*\"|'[^']*'|<!--.*?-->"  # each alternative starts with its own mark,
+_SUBSET = rb"\[(?:" + _INERT + rb"|[^\]\"'<]|<(?!!--))*\]"  # so nothing backtracks
+_PROLOG_TOKEN = re.compile(
+    rb"<\?.*?\?>|<!--.*?-->|<!(?:" + _INERT + rb"|" + _SUBSET + rb"|[^>\[\"'<]|<(?!!--))*>|<",
+    re.DOTALL,
+)
+_FIRST_ELEMENT = re.compile(rb"<\w")  # where feedparser's own prolog handling stops
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_BOMS = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"), (b"\xef\xbb\xbf", "utf-8"))
+# '<?' or '<' in the wide encodings without a byte order mark (XML 1.0 appendix F)
+_WIDE = ((b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+         (b"\x00<\x00?", "utf-16-be"), (b"<\x00?\x00", "utf-16-le"), (b"Lo\xa7\x94", "cp037"))
+BAD_BYTES_MAX = 0.001  # invalid UTF-8 bytes replaced in place, as a share of the body
 
 
-def _strip_internal_subset(body: bytes) -> tuple[bytes, bool]:
-    """Remove a DOCTYPE that has an internal subset, so no entity it declares can expand.
+def _as_utf8(body: bytes, content_type: str | None) -> tuple[bytes, str | None, str | None]:
+    """The body in UTF-8 when it was in an encoding where '<!ENTITY' is not ASCII (UTF-16,
+    UTF-32, EBCDIC, UTF-7...), or UTF-8 with a few bad bytes; else as it came.
 
-    feedparser already drops most entity declarations and expat refuses external ones; this
-    makes the guarantee ours rather than a side effect (ASCII-compatible encodings only).
+    Returns (body, content type, warning). Only then can declarations be found and stripped
+    in bytes, before feedparser decodes the body its own way.
     """
-    start = _DOCTYPE_START.search(body)
-    if start is None:
+    head = body[:4]
+    sniffed = next((enc for bom, enc in _BOMS if head.startswith(bom)), None) or next(
+        (enc for start, enc in _WIDE if head.startswith(start)), None)
+    declared = [enc for enc in (_charset(content_type), _xml_encoding(body)) if enc]
+    wide = [enc for enc in [sniffed or "", *declared] if enc and not _ascii_compatible(enc)]
+    if wide:
+        try:
+            text = body.decode(wide[0])
+        except UnicodeDecodeError:
+            text = body.decode(wide[0], "replace")
+        return _utf8_document(text.lstrip("\ufeff")), "application/xml; charset=utf-8", None
+    encoding = (declared[0] if declared else sniffed) or "utf-8"
+    if _codec(encoding) != "utf-8":
+        return body, content_type, None
+    try:
+        body.decode("utf-8")
+        return body, content_type, None
+    except UnicodeDecodeError:
+        pass
+    # One bad byte must not send the whole feed through a legacy codec (mojibake, hits lost);
+    # many mean the label is wrong, and feedparser's own fallback knows better.
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - body.count("\ufffd".encode())
+    if bad > max(4, len(body) * BAD_BYTES_MAX):
+        return body, content_type, None
+    plural = "byte" if bad == 1 else "bytes"
+    return (text.encode("utf-8"), "application/xml; charset=utf-8",
+            f"{bad} invalid UTF-8 {plural} replaced")
+
+
+def _charset(content_type: str | None) -> str | None:
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def _xml_encoding(body: bytes) -> str | None:
+    found = _DECLARED_ENCODING.match(body.lstrip()[:200])
+    return found.group(1).decode("ascii") if found else None
+
+
+def _codec(name: str) -> str | None:
+    import codecs
+
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _ascii_compatible(name: str) -> bool:
+    """Whether markup is ASCII in this encoding; an unknown one is taken to be (feedparser
+    cannot decode it either)."""
+    if _codec(name) is None:
+        return True
+    try:
+        return "<!ENTITY>".encode(name) == b"<!ENTITY>"
+    except (UnicodeError, LookupError):
+        return True
+
+
+def _utf8_document(text: str) -> bytes:
+    body = text.encode("utf-8")
+    declaration = _XML_DECLARATION.match(body)
+    if declaration is None:
+        return body
+    fixed = re.sub(rb"""encoding\s*=\s*["'][^"']*["']""", b'encoding="utf-8"',
+                   declaration.group())
+    return fixed + body[declaration.end():]
+
+
+def _strip_declarations(body: bytes) -> tuple[bytes, bool]:
+    """Remove the DOCTYPE and every ENTITY declaration of the prolog when it declares an
+    entity, wherever in the prolog it does (inside an internal subset or after a DOCTYPE
+    without one), so no entity can expand: not in expat, not in feedparser's loose parser.
+    """
+    if _ENTITY.search(body) is None:
         return body, False
-    first_element = _ELEMENT_START.search(body)
-    if first_element is not None and first_element.start() < start.start():
-        return body, False
-    depth, end, subset = 0, len(body), False
-    for token in _DOCTYPE_TOKEN.finditer(body, start.end()):
+    declarations: list[tuple[int, int]] = []
+    entities = False
+    for token in _PROLOG_TOKEN.finditer(body):
         mark = token.group()
-        if mark == b"[":
-            depth, subset = depth + 1, True
-        elif mark == b"]":
-            depth = max(depth - 1, 0)
-        elif mark == b">" and depth == 0:
-            end = token.end()
-            break
-    if not subset:
+        if mark.startswith(b"<!") and not mark.startswith(b"<!--"):
+            declarations.append(token.span())
+            entities = entities or _ENTITY.search(mark) is not None
+        elif not mark.startswith((b"<?", b"<!--")):
+            break  # the root element (or junk): the prolog is over
+    if not entities:
         return body, False
-    declared = b"<!ENTITY" in body[start.start() : end].upper()
-    return body[: start.start()] + body[end:], declared
+    kept, at = [], 0
+    for start, end in declarations:
+        kept.append(body[at:start])
+        at = end
+    kept.append(body[at:])
+    return b"".join(kept), True

@@ -8,34 +8,31 @@ repeats work instead of losing it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import hashlib
 import logging
-import multiprocessing
-import os
 import random
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings, process_owner
+from .config import is_dead_here, load_settings, process_owner
 from .db import transaction
 from .errors import UsageError
 from .evidence import NewHit, record_blocked, record_hits
 from .fetch import USER_AGENT, Fetcher, FetchResult
 from .forecasts import rescore
-from .matching import Blocked, Cues, Found, Matcher, Rule
-from .models import Entry, Feed, Indicator, Question
-from .parse import ParsedEntry, ParsedFeed, parse_feed
+from .matching import Blocked, Cues, Rule
+from .models import Entry, Evidence, Feed, Indicator, Question
+from .parse import ParsedEntry, ParsedFeed
 from .parse import observed_time as entry_observed_time
+from .sandbox import Matches, Parsers
 from .scenarios import Settings
 from .timeutil import utcnow
 
@@ -44,9 +41,9 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=24)
 WORKED = ("ok", "not_modified", "unchanged")
-PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing moves to worker processes
 _QUIET_BATCH = 50  # feeds that sent nothing new, marked polled in one transaction
 _KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
+MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
 
 FetcherFactory = Callable[[Settings], Fetcher]
 _Polled = tuple["_Job", FetchResult, "FeedOutcome | None"]
@@ -84,6 +81,7 @@ class PollSummary:
     questions_rescored: list[str] = field(default_factory=list)
     hits: int = 0
     blocked: int = 0
+    leased: int = 0  # active feeds left alone because another process is polling them
 
     @property
     def failed(self) -> int:
@@ -171,7 +169,10 @@ def poll(
         return summary
     with transaction(sessions) as session:
         settings = load_settings(session)
+        _rescore_stale(session, clock())
+        _free_dead_leases(session, clock())
         jobs, skipped = _claim(session, settings, feed_ids, all_feeds, clock(), owner)
+        summary.leased = _leased(session, clock(), owner)
         rules = _rules(session)
     run = _Poll(sessions, settings, rules, clock, owner, summary, on_feed, stop)
     if on_start is not None:
@@ -185,9 +186,44 @@ def poll(
         finally:
             run.release_unstored(jobs)
         # Once per poll rather than per feed: F(now) is derived from the log, which each
-        # feed's transaction already left whole; `tracker score` rebuilds it after a crash.
+        # feed's transaction already left whole; after a crash the next poll rebuilds it.
         run.rescore_touched()
     return summary
+
+
+def _rescore_stale(session: Session, now: datetime) -> None:
+    """Rescore the open questions with evidence newer than their stored forecast: a poll
+    killed (kill -9) after storing a feed but before its rescore left them stale."""
+    newer = or_(Question.scored_at.is_(None), Evidence.created_at > Question.scored_at)
+    stale = list(session.scalars(select(Question.id).where(
+        Question.retired.is_(False), Question.resolved_to.is_(None),
+        exists().where(Evidence.question_id == Question.id, newer))))
+    if stale:
+        log.info("rescoring %s: evidence newer than the stored forecast", ", ".join(stale))
+        _rescore(session, stale, now)
+
+
+def _rescore(session: Session, question_ids: list[str], now: datetime) -> None:
+    """Rescore and mark the questions scored now, even where F did not change, so their
+    evidence no longer counts as newer than the stored forecast."""
+    rescore(session, question_ids, now)
+    session.execute(update(Question).where(Question.id.in_(question_ids))
+                    .values(scored_at=now).execution_options(synchronize_session=False))
+
+
+def _free_dead_leases(session: Session, now: datetime) -> None:
+    """A lease held by a process of this host that died (kill -9) is free at once."""
+    for feed_id, lease_owner in session.execute(select(Feed.id, Feed.lease_owner).where(
+            Feed.lease_until > now, Feed.lease_owner.is_not(None))):
+        if is_dead_here(lease_owner):
+            session.execute(update(Feed).where(Feed.id == feed_id,
+                                               Feed.lease_owner == lease_owner)
+                            .values(lease_owner=None, lease_until=None))
+
+
+def _leased(session: Session, now: datetime, owner: str) -> int:
+    return session.scalar(select(func.count()).select_from(Feed).where(
+        Feed.retired.is_(False), Feed.lease_until > now, Feed.lease_owner != owner)) or 0
 
 
 def _claim(
@@ -255,37 +291,6 @@ def _rules(session: Session) -> dict[str, Rule]:
     return rules
 
 
-Matches = dict[str, Found]  # entry key -> what the matcher found in it
-_worker_matcher: Matcher | None = None
-
-
-def _start_worker(rules: dict[str, Rule], cues: Cues) -> None:
-    """Compile the poll's rules once in each worker process."""
-    global _worker_matcher
-    _worker_matcher = Matcher(rules, cues)
-
-
-def _parse_and_match(body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
-    """parse_feed, then match every entry, in a worker process."""
-    parsed = parse_feed(body, url=url)
-    assert _worker_matcher is not None
-    return parsed, {e.key: _worker_matcher.find(e.title, e.summary) for e in parsed.entries}
-
-
-def _parser_pool(feeds: int, rules: dict[str, Rule], cues: Cues) -> ProcessPoolExecutor | None:
-    """Worker processes to parse and match in when a poll is large and there are cores.
-
-    feedparser is pure Python: in threads it would only take turns with the storing.
-    """
-    cores = os.cpu_count() or 1
-    if feeds < PARALLEL_PARSE_MIN or cores < 2:
-        return None
-    # forkserver: never fork a process that runs threads (the daemon's scheduler, ours).
-    context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(min(cores, 4), mp_context=context, initializer=_start_worker,
-                               initargs=(rules, cues))
-
-
 def _hold_host(session: Session, job: _Job, until: datetime) -> None:
     """A Retry-After holds for the whole host: its other feeds wait too, across polls."""
     host = urlsplit(job.url).hostname
@@ -312,7 +317,9 @@ def jittered(delay: timedelta) -> timedelta:
 
 def backoff(interval: timedelta, failures: int) -> timedelta:
     """interval · 2^failures, at most 24 h."""
-    return min(interval * (2 ** min(failures, 30)), MAX_BACKOFF)
+    # in seconds, capped first: a 10-day interval times 2^30 would overflow timedelta
+    seconds = interval.total_seconds() * 2 ** min(failures, 30)
+    return timedelta(seconds=min(seconds, MAX_BACKOFF.total_seconds()))
 
 
 class _Poll:
@@ -327,7 +334,6 @@ class _Poll:
         self.settings = settings
         self.rules = rules
         self.cues = Cues.from_settings(settings.matching)
-        self.matcher = Matcher(rules, self.cues)
         self.clock = clock
         self.owner = owner
         self.summary = summary
@@ -336,7 +342,7 @@ class _Poll:
         self.stored: set[str] = set()
         # One writer thread: stores go one at a time while fetching goes on.
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
-        self.parser: ProcessPoolExecutor | None = None
+        self.parsers: Parsers | None = None
         self.touched: set[str] = set()
 
     def report(self, outcome: FeedOutcome) -> None:
@@ -353,7 +359,7 @@ class _Poll:
     async def run(self, jobs: list[_Job], factory: FetcherFactory) -> None:
         """Poll every job concurrently; each is fetched, parsed and stored as it arrives."""
         fetcher = factory(self.settings)
-        self.parser = _parser_pool(len(jobs), self.rules, self.cues)
+        self.parsers = Parsers(len(jobs), self.rules, self.cues)
         network_failures: list[tuple[_Job, FetchResult]] = []
         quiet: list[tuple[_Job, FetchResult]] = []
         loop = asyncio.get_running_loop()
@@ -390,7 +396,10 @@ class _Poll:
                     for outcome in await loop.run_in_executor(
                             self.writer, self.store_quiet, batch):
                         self.report(outcome)
-            offline = bool(network_failures) and len(network_failures) == len(tasks)
+            # Offline needs evidence: every fetch failed at the network level, and on at least
+            # two servers; one dead server polled alone is that feed's failure, not ours.
+            servers = {urlsplit(r.final_url or j.url).netloc.lower() for j, r in network_failures}
+            offline = len(network_failures) == len(tasks) and len(servers) >= 2
             self.summary.offline = offline
             for job, result in network_failures:
                 self.report(await loop.run_in_executor(
@@ -402,11 +411,10 @@ class _Poll:
                 task.cancel()
             await asyncio.gather(*tasks, watcher, return_exceptions=True)
             await fetcher.aclose()
-            # A store already running finishes (its transaction is whole); queued ones never
-            # start, and parses in flight are dropped.
+            # Parses in flight are dropped with their workers; a store already running
+            # finishes (its transaction is whole), and queued ones never start.
+            self.parsers.close()
             self.writer.shutdown(wait=True, cancel_futures=True)
-            if self.parser is not None:
-                self.parser.shutdown(wait=False, cancel_futures=True)
 
     def _stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -434,17 +442,9 @@ class _Poll:
             return job, result, None
         if result.outcome == "ok":
             # Parsed before the transaction opens, so the write lock is held only to write.
-            url = result.final_url or job.url
-            if self.parser is not None:
-                try:
-                    parsed, matches = await loop.run_in_executor(
-                        self.parser, _parse_and_match, result.body or b"", url)
-                except BrokenProcessPool:  # a worker died (killed, out of memory)
-                    log.warning("parse workers lost; parsing in this process")
-                    self.parser = None
-            if parsed is None:
-                parsed = await loop.run_in_executor(
-                    self.writer, functools.partial(parse_feed, result.body or b"", url=url))
+            assert self.parsers is not None
+            parsed, matches = await self.parsers.parse(result.body or b"",
+                                                       result.final_url or job.url)
         outcome = await loop.run_in_executor(
             self.writer, self.store, job, result, digest, parsed, matches)
         return job, result, outcome
@@ -501,6 +501,13 @@ class _Poll:
                 seen.update(session.scalars(select(Entry.key).where(
                     Entry.feed_id == job.id, Entry.key.in_(keys[i:i + _KEY_CHUNK]))))
             new = [e for e in entries if e.key not in seen]
+            if len(new) > MAX_NEW_ENTRIES:
+                # newest first (no date counts as now); the rest may come in a later poll
+                left = len(new) - MAX_NEW_ENTRIES
+                new = sorted(new, key=lambda e: e.published or now,
+                             reverse=True)[:MAX_NEW_ENTRIES]
+                cap = f"{left} older new entries left out (at most {MAX_NEW_ENTRIES} a poll)"
+                warning = cap + (f"; {warning}" if warning else "")
             hits: list[NewHit] = []
             blocked: list[tuple[int, Blocked]] = []
             if new:
@@ -516,11 +523,13 @@ class _Poll:
                     rows = session.execute(select(Entry.key, Entry.id).where(
                         Entry.feed_id == job.id, Entry.key.in_(chunk)))
                     ids.update((key, entry_id) for key, entry_id in rows)
-                if matches is None:
-                    matches = {e.key: self.matcher.find(e.title, e.summary) for e in new}
+                # matched with the parse, in its worker
+                found = matches or {}
                 hits = [NewHit(ids[e.key], m.indicator, observed[e.key], m.terms, m.sentence,
-                               m.marks) for e in new for m in matches[e.key].matches]
-                blocked = [(ids[e.key], b) for e in new for b in matches[e.key].blocked]
+                               m.marks) for e in new if e.key in found
+                        for m in found[e.key].matches]
+                blocked = [(ids[e.key], b) for e in new if e.key in found
+                           for b in found[e.key].blocked]
                 record_blocked(session, blocked, now)
             created, touched = record_hits(session, hits, now) if hits else (0, set())
             outcome = self._succeeded(session, job, result, now, "ok",
@@ -586,7 +595,7 @@ class _Poll:
         if not self.touched:
             return
         with transaction(self.sessions) as session:
-            rescore(session, sorted(self.touched), self.clock())
+            _rescore(session, sorted(self.touched), self.clock())
         self.summary.questions_rescored = sorted(self.touched)
 
     def release_unstored(self, jobs: list[_Job]) -> None:

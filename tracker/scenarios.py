@@ -20,6 +20,8 @@ from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
 PRIOR_TOLERANCE = 1e-6
+MAX_FILE_BYTES = 5 * 1024 * 1024  # the shipped file is ~20 KB; a bigger one is a mistake or worse
+MAX_DEPTH = 20  # the deepest path of the format is 7 levels
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Settings:
     repeat_decay: float = 0.5
     # settings.matching as validated: {"window": N, "cues": {kind: [..] | {add, remove}}}
     matching: dict[str, Any] = field(default_factory=dict)
+    retention: timedelta = timedelta(days=730)  # entries no evidence refers to, then pruned
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,25 @@ class ScenarioFile:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, with dates left as text: we parse them, so a bad one is a clean error."""
+    """The safe loader, with dates left as text (we parse them, so a bad one is a clean error),
+    no anchors or aliases (an alias bomb expands a few lines into gigabytes; the format has no
+    use for them) and a nesting limit (the composer recurses: 20,000 levels overflow it)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -282,8 +303,11 @@ def _settings(c: _Checker, raw: Any) -> Settings:
         floor = f if f is not None else floor
     strength, decay = _model_settings(c, scoring, d)
     polling = c.mapping(raw.get("polling") or {}, "settings.polling",
-                        {"interval", "concurrency", "tick"}, set())
+                        {"interval", "concurrency", "tick", "retention"}, set())
     interval, tick, concurrency = d.poll_interval, d.tick, d.concurrency
+    retention = d.retention
+    if "retention" in polling:
+        retention = c.duration(polling["retention"], "settings.polling.retention") or retention
     if "interval" in polling:
         interval = c.duration(polling["interval"], "settings.polling.interval") or interval
     if "tick" in polling:
@@ -296,7 +320,8 @@ def _settings(c: _Checker, raw: Any) -> Settings:
             concurrency = n
     matching = _matching(c, raw["matching"]) if "matching" in raw else {}
     return Settings(tz, cron, tuple(recipients), auto_weight, floor, interval, concurrency, tick,
-                    reliability_strength=strength, repeat_decay=decay, matching=matching)
+                    reliability_strength=strength, repeat_decay=decay, matching=matching,
+                    retention=retention)
 
 
 def _model_settings(c: _Checker, scoring: dict, d: Settings) -> tuple[float, float]:
@@ -537,7 +562,10 @@ def _events(c: _Checker, scenarios: list[Scenario], raw_events: list[tuple[str, 
 
 def read_yaml(text: str, source: str) -> tuple[Any, _Checker]:
     """Load YAML safely, dates left as text, with a checker that knows the line of every node
-    and has noted duplicate keys; ValidationError for malformed YAML."""
+    and has noted duplicate keys; ValidationError for malformed YAML or a file over 5 MB."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ValidationError(source, [f"{source}: over {MAX_FILE_BYTES // 2**20} MB: "
+                                       "not a scenarios file"])
     try:
         root = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -580,6 +608,9 @@ def load_scenarios(path: str | Path) -> ScenarioFile:
     """Read and validate a scenarios file."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ValidationError(str(path), [f"{path}: over {MAX_FILE_BYTES // 2**20} MB: "
+                                              "not a scenarios file"])
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"scenarios file {p} not found",

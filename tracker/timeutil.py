@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = timedelta(days=3650)  # ten years: any later and `now + duration` may overflow
 
 
 def utcnow() -> datetime:
@@ -31,9 +32,9 @@ def parse_duration(text: str | int | float) -> timedelta:
     if isinstance(text, bool):
         raise ValueError("not a duration")
     if isinstance(text, int | float):
-        if text <= 0:
+        if not text > 0:  # NaN too
             raise ValueError("a duration must be positive")
-        return timedelta(seconds=float(text))
+        return _capped(text, text)
     s = str(text).strip().lower()
     pos, total = 0, 0
     for m in _DURATION.finditer(s):
@@ -45,7 +46,13 @@ def parse_duration(text: str | int | float) -> timedelta:
         raise ValueError(f"bad duration {text!r} (use e.g. 30s, 15m, 1h, 14d)")
     if total <= 0:
         raise ValueError(f"bad duration {text!r}: must be positive")
-    return timedelta(seconds=total)
+    return _capped(total, text)
+
+
+def _capped(seconds: float, text: object) -> timedelta:
+    if seconds > MAX_DURATION.total_seconds():  # .inf too
+        raise ValueError(f"bad duration {text!r}: more than {MAX_DURATION.days}d")
+    return timedelta(seconds=float(seconds))
 
 
 def format_duration(delta: timedelta) -> str:

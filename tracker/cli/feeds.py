@@ -129,7 +129,11 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
             line += " (offline: every fetch failed at the network level; failures not counted)"
         if summary.questions_rescored:
             line += f"; rescored {', '.join(summary.questions_rescored)}"
-        click.echo(line if summary.feeds else "no feed is due (use --all or name feeds)")
+        idle = "no feed is due (use --all or name feeds)"
+        if summary.leased:
+            idle = (f"no feed is due ({_plural(summary.leased, 'feed')} being polled by "
+                    "another process)")
+        click.echo(line if summary.feeds else idle)
     if not summary.ok:
         raise SystemExit(1)
 

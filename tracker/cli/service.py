@@ -13,6 +13,7 @@ from ..config import load_settings
 from ..daemon import DAEMON_SEEN, next_runs, run_daemon
 from ..jobs import JOBS, last_runs
 from ..models import Entry, Feed
+from ..retention import database_size
 from ..text import when
 from ..timeutil import as_utc, iso, utcnow
 from . import App, emit_json, json_option, pass_app, wrapped
@@ -69,7 +70,8 @@ def status_data(session: Session) -> dict[str, Any]:
     seen = max((run.started for run in last.values()), default=None)
     daemon = {"running": seen is not None and as_utc(seen) > now - DAEMON_SEEN,
               "last_seen": iso(seen)}
-    return {"daemon": daemon, "feeds": feeds, "jobs": jobs, "outbox": outbox_json(session)}
+    return {"daemon": daemon, "feeds": feeds, "jobs": jobs, "outbox": outbox_json(session),
+            "database": {"size_bytes": database_size(session)}}
 
 
 @click.command()
@@ -109,6 +111,8 @@ def status(app: App, as_json: bool) -> None:
         click.echo(wrapped(f"  {j['job']:<8} {last}{upcoming}", "", " " * 11))
         if j["detail"]:
             click.echo(wrapped(j["detail"], " " * 11))
+    size = data["database"]["size_bytes"]
+    click.echo(f"database: {size / 2**20:.1f} MB" if size is not None else "database: in memory")
     click.echo("outbox:" if data["outbox"] else "outbox: empty")
     for r in data["outbox"]:
         line = f"  {r['period']}  {r['state']:<8} attempts {r['attempts']}"

@@ -1,0 +1,196 @@
+"""After a crash and as the database grows: `kill -9` of `tracker poll` mid-poll, a flood of
+entries from one feed, old entries pruned by the daemon, the database size in status."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Tracker
+from tests.feedserver import FeedServer
+from tests.test_daemon import (  # noqa: F401 - fixtures
+    DB,
+    Daemon,
+    daemons,
+    env,
+    feeds,
+    rss,
+    setup,
+    smtp,
+    wait_until,
+)
+
+
+def probabilities(t: Tracker) -> dict[str, Any]:
+    shown = json.loads(t.ok("show", "--json").output)["questions"]
+    return {q["id"]: q["probabilities"] for q in shown}
+
+
+def test_kill_9_of_tracker_poll_leaves_nothing_stale_or_leased(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    feeds.set("/fast.xml", rss("fast", 20, matching=4))
+    feeds.set("/slow.xml", rss("slow", 20))
+    feeds.set_fault("/slow.xml", delay=60)
+    path, db = setup({"fast": (feeds.url("/fast.xml"), "1h"),
+                      "slow": (feeds.url("/slow.xml"), "1h")})
+    t = Tracker(db_url, path)
+    prior = probabilities(t)
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path), "poll"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        # fast is stored with its evidence; the poll waits for slow before it rescores
+        wait_until(lambda: feeds.hits("/slow.xml") == 1
+                   and db.value("SELECT count(*) FROM evidence") == 2, "a poll in flight")
+    finally:
+        poller.kill()
+        poller.wait(10)
+    assert probabilities(t) == prior  # stale: the rescore never ran
+
+    feeds.set_fault("/slow.xml", delay=0)
+    # slow's lease belongs to a dead process of this host: free at once
+    again = t.ok("poll", "slow").output
+    assert "slow: 20 new entries" in again and "another process" not in again
+    after = probabilities(t)
+    assert after != prior
+    t.ok("score")
+    assert probabilities(t) == after  # the poll left what `tracker score` computes
+
+
+def test_no_feed_due_says_when_feeds_are_leased(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    feeds.set("/a.xml", rss("a", 3))
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h"), "b": (feeds.url("/a.xml"), "1h")})
+    db.run("UPDATE feeds SET lease_owner = 'elsewhere:1', lease_until = :t",
+           t="2999-01-01 00:00:00")
+    out = Tracker(db_url, path).ok("poll").output
+    assert "no feed is due (2 feeds being polled by another process)" in out
+
+
+def test_a_flood_of_entries_is_capped_newest_first(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    feeds.set("/flood.xml", rss("flood", 1200))
+    path, db = setup({"flood": (feeds.url("/flood.xml"), "1h")})
+    out = Tracker(db_url, path).ok("poll").output
+    assert "flood: 500 new entries" in out
+    assert "700 older new entries left out (at most 500 a poll)" in out
+    assert db.entries("flood") == 500
+    # rss() dates item i at base + i minutes: the newest are the last 500
+    assert db.value("SELECT min(guid) FROM entries") == "flood-1000"
+    assert "700 older new entries left out" in db.value("SELECT warning FROM feeds")
+
+
+def test_the_daemon_prunes_old_entries_no_evidence_refers_to(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    daemons: Callable[..., Daemon],  # noqa: F811
+) -> None:
+    feeds.set("/a.xml", rss("a", 10, matching=2))
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    t = Tracker(db_url, path)
+    t.ok("poll")
+    assert db.entries("a") == 10 and db.value("SELECT count(*) FROM hits") == 2
+    # three of them first fetched three years ago, one of which evidence refers to
+    db.run("UPDATE entries SET fetched_at = :t WHERE guid IN ('a-0', 'a-5', 'a-6')",
+           t="2023-01-01 00:00:00")
+    d = daemons(path)
+    wait_until(lambda: db.entries("a") == 8, "the old entries pruned", [d])
+    assert d.terminate() == 0
+    kept = {g for (g,) in db.rows("SELECT guid FROM entries")}
+    assert "a-0" in kept and not {"a-5", "a-6"} & kept
+    assert db.value("SELECT count(*) FROM hits") == 2
+    assert "2 old entries pruned" in t.ok("status").output
+
+
+def test_a_shorter_retention_is_a_setting(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    from tracker.config import load_settings
+    from tracker.db import make_engine, make_sessionmaker, transaction
+    from tracker.retention import prune_entries
+    from tracker.timeutil import utcnow
+
+    feeds.set("/a.xml", rss("a", 4))
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    path.write_text(path.read_text().replace("  polling: {tick: 1s}",
+                                             "  polling: {tick: 1s, retention: 1d}"))
+    t = Tracker(db_url, path)
+    t.ok("sync")
+    t.ok("poll")
+    db.run("UPDATE entries SET fetched_at = :t WHERE guid = 'a-1'", t="2026-01-01 00:00:00")
+    engine = make_engine(db_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        assert prune_entries(session, utcnow() - load_settings(session).retention) == 1
+    engine.dispose()
+    assert db.entries("a") == 3
+
+
+def test_status_shows_the_database_size(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    feeds.set("/a.xml", rss("a", 300))
+    path, _db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    t = Tracker(db_url, path)
+    before = json.loads(t.ok("status", "--json").output)["database"]["size_bytes"]
+    t.ok("poll")
+    after = json.loads(t.ok("status", "--json").output)["database"]["size_bytes"]
+    assert 0 < before < after
+    assert "database: " in t.ok("status").output and " MB" in t.ok("status").output
+
+
+def slow_to_parse(items: int = 200, size: int = 20_000) -> bytes:
+    """A feed whose every summary holds '<a' and a long word with no '>': quadratic for a
+    backtracking markup stripper (a 20 KB summary once cost 0.5 s of CPU)."""
+    summary = "&lt;a" + "b" * size
+    body = "".join(f"<item><title>Story {i}</title><guid>s-{i}</guid>"
+                   f"<description>{summary}</description></item>" for i in range(items))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>slow</title>{body}'
+            "</channel></rss>").encode()
+
+
+def test_sigterm_during_an_entity_bomb_stops_the_daemon_within_10_s(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    daemons: Callable[..., Daemon],  # noqa: F811
+) -> None:
+    from tests.test_hostile_feeds import entity_bomb
+
+    # 120 KB that the old parser expanded for 70 s in one call, deaf to signals meanwhile
+    feeds.set("/bomb.xml", entity_bomb("after a doctype without a subset", 60_000, 20_000),
+              content_type="application/xml")
+    feeds.set("/slow.xml", slow_to_parse())
+    path, db = setup({"bomb": (feeds.url("/bomb.xml"), "1h"),
+                      "slow": (feeds.url("/slow.xml"), "1h")})
+    d = daemons(path)
+    wait_until(lambda: feeds.hits("/bomb.xml") == 1 and feeds.hits("/slow.xml") == 1,
+               "both feeds fetched", [d])
+    time.sleep(1)  # into the parses
+    assert d.terminate() == 0  # within 10 s, or terminate() raises
+
+
+def test_ctrl_c_during_the_worst_parse_stops_tracker_poll_within_10_s(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    env: dict[str, str],  # noqa: F811
+) -> None:
+    feeds.set("/slow.xml", slow_to_parse())
+    path, db = setup({"slow": (feeds.url("/slow.xml"), "1h")})
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path), "poll"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        wait_until(lambda: feeds.hits("/slow.xml") == 1, "the slow feed fetched")
+        time.sleep(6)  # past feedparser (2 s), into the matching (4 minutes of CPU once)
+        poller.send_signal(signal.SIGINT)
+        assert poller.wait(10) == 130  # or TimeoutExpired
+    finally:
+        poller.kill()
+        poller.wait(10)
+    assert db.value("SELECT lease_owner FROM feeds") is None

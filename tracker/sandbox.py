@@ -1,0 +1,104 @@
+"""Parse and match feed bodies in worker processes with hard limits: nothing a feed sends runs
+in the poller itself. Imports only the parser and the matcher, so workers start fast."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import multiprocessing.pool
+import os
+
+from .matching import Cues, Found, Matcher, Rule
+from .parse import ParsedFeed, parse_feed
+
+PARALLEL_PARSE_MIN = 32  # feeds in a poll from which parsing takes more than one worker
+PARSE_MEMORY = 1024 * 1024 * 1024  # address space of a parse worker (a 5 MB feed: 49 MB RSS)
+PARSE_CPU_SECONDS = 30  # CPU one parse may take before the kernel stops its worker (SIGXCPU)
+PARSE_TIMEOUT = 45.0  # wall clock; a worker stopped over its CPU never answers
+
+Matches = dict[str, Found]  # entry key -> what the matcher found in it
+_worker_matcher: Matcher | None = None
+
+
+def _start_worker(rules: dict[str, Rule], cues: Cues) -> None:
+    """Bound the worker's memory, and compile the poll's rules once in it."""
+    global _worker_matcher
+    try:
+        import resource
+    except ImportError:  # not on Windows: the parse is still in its own process
+        pass
+    else:
+        resource.setrlimit(resource.RLIMIT_AS, (PARSE_MEMORY, PARSE_MEMORY))
+    _worker_matcher = Matcher(rules, cues)
+
+
+def _parse_and_match(body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
+    """parse_feed, then match every entry, in a worker process, under a CPU limit."""
+    try:
+        import resource
+    except ImportError:
+        pass
+    else:
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        soft = int(used.ru_utime + used.ru_stime) + PARSE_CPU_SECONDS
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.getrlimit(
+            resource.RLIMIT_CPU)[1]))
+    parsed = parse_feed(body, url=url)
+    assert _worker_matcher is not None
+    return parsed, {e.key: _worker_matcher.find(e.title, e.summary) for e in parsed.entries}
+
+
+class Parsers:
+    """Worker processes that parse and match: nothing a feed sends runs in the poller itself.
+
+    Each worker has a memory limit and each parse a CPU and a wall-clock limit, so no body
+    (an entity bomb, a pathological regex) can exhaust the machine or hold up a stop: the
+    workers are terminated as soon as the poll ends or is stopped. feedparser is pure Python:
+    in threads it would also only take turns with the storing.
+    """
+
+    def __init__(self, feeds: int, rules: dict[str, Rule], cues: Cues) -> None:
+        self.workers = 1 if feeds < PARALLEL_PARSE_MIN else max(min(os.cpu_count() or 1, 4), 1)
+        self.rules = rules
+        self.cues = cues
+        self.pool: multiprocessing.pool.Pool | None = None
+
+    async def parse(self, body: bytes, url: str) -> tuple[ParsedFeed, Matches]:
+        """Parse and match one body in a worker; a body over its limits is a feed error."""
+        if self.pool is None:
+            # forkserver: never fork a process that runs threads (the daemon's scheduler,
+            # ours); its workers start from a server that has imported the parser already.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
+            self.pool = context.Pool(self.workers, initializer=_start_worker,
+                                     initargs=(self.rules, self.cues))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[ParsedFeed, Matches]] = loop.create_future()
+
+        def settle(value: object, error: BaseException | None) -> None:
+            if not future.done():
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)  # type: ignore[arg-type]
+
+        def answer(value: object, error: BaseException | None = None) -> None:
+            with contextlib.suppress(RuntimeError):  # the poll is over and its loop closed
+                loop.call_soon_threadsafe(settle, value, error)
+
+        self.pool.apply_async(_parse_and_match, (body, url), callback=answer,
+                              error_callback=lambda exc: answer(None, exc))
+        try:
+            return await asyncio.wait_for(future, PARSE_TIMEOUT)
+        except TimeoutError:
+            message = f"could not parse within {PARSE_TIMEOUT:g} s (or its CPU limit)"
+        except MemoryError:
+            message = "could not parse: over the parser's memory limit"
+        return ParsedFeed([], None, None, message), {}
+
+    def close(self) -> None:
+        """Terminate the workers at once, whatever they are doing."""
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
