@@ -4,6 +4,7 @@ private network, a flood of entries, a dead feed that never backs off."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,7 +89,10 @@ def test_one_bad_byte_does_not_garble_a_cyrillic_feed(
         "ОДКБ направит миротворцев в Казахстан\ufffd",
         "Ташкент не рассматривает возвращение в ОДКБ"]
     assert feed_row(db_url, "ru").warning == "1 invalid UTF-8 byte replaced"
-    assert [e["indicator"] for e in evidence_json(t)] == ["uz-csto-talks"]
+    # The Cyrillic words were read: the negated return is seen, and blocked by its cue.
+    assert evidence_json(t) == []
+    (blocked,) = json.loads(t.ok("evidence", "blocked", "--json").output)["blocked"]
+    assert (blocked["indicator"], blocked["cue"]) == ("uz-csto-talks", "не")
 
 
 def test_a_latin1_feed_labelled_utf8_is_still_read_as_latin1() -> None:
