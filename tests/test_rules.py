@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,30 @@ def test_bad_cue_lists_are_refused(initialized: Tracker, tmp_path: Path) -> None
         "sync", message="s.yaml:5: settings.matching.window: window 0")
     assert "s.yaml:7: settings.matching.cues.negation.add[0]: cue '*' has no text" in result.output
     assert "settings.matching.cues.sarcasm: unknown key 'sarcasm'" in result.output
+
+
+def test_the_report_quotes_the_sentence_escaped_with_its_terms_marked(
+        db_url: str, tmp_path: Path) -> None:
+    # The summary carries markup written as text (double-escaped in the XML): it must come out
+    # of the report as text, and only the matched terms inside <mark>.
+    title = "Regional news"
+    summary = ("Tashkent will rejoin the CSTO, said &amp;lt;img src=x onerror=alert(1)&amp;gt; "
+               "a minister &amp;amp; an &amp;lt;b&amp;gt;aide&amp;lt;/b&amp;gt;.")
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<item><title>{title}</title><guid>x1</guid>"
+            f"<pubDate>{format_datetime(datetime.now(UTC) - timedelta(days=1))}</pubDate>"
+            f"<description>{summary}</description></item></channel></rss>").encode()
+    with FeedServer() as srv:
+        srv.set("/x.xml", body)
+        t = Tracker(db_url, scenarios(tmp_path / "s.yaml", srv.url("/x.xml")))
+        t.ok("init")
+        t.ok("poll")
+    (item,) = as_json(t, "evidence")["evidence"]
+    sentence = item["hits"][0]["sentence"]
+    assert "<img src=x onerror=alert(1)>" in sentence  # text, kept as the feed wrote it
+    out = tmp_path / "r.html"
+    t.ok("report", "--period", "current", "--out", str(out))
+    html = out.read_text(encoding="utf-8")
+    assert "<mark>Tashkent</mark> will <mark>rejoin</mark> the <mark>CSTO</mark>" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<b>aide</b>" not in html and "&lt;b&gt;aide&lt;/b&gt;" in html
