@@ -13,6 +13,7 @@ then checked sentence by sentence, with `near` and the cues, on the terms alread
 
 from __future__ import annotations
 
+import itertools
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,6 +40,9 @@ RULE_KEYS = ("all", "any", "none", "near", "scope", *CUE_SWITCHES)
 DEFAULT_WINDOW = 5
 NEAR_MAX = 100
 WINDOW_MAX = 20
+# A term's first occurrences in a unit are looked at, no more: what a sentence says is settled
+# long before, and a hostile entry repeating a term 400,000 times costs no more than this.
+OCCURRENCES_MAX = 200
 
 
 def normalize(text: str) -> str:
@@ -278,7 +282,8 @@ class _Text:
         if key not in self._occurrences:
             s = self.unit(i)
             out = []
-            for m in self.matcher.pattern(term).finditer(s.folded):
+            for m in itertools.islice(self.matcher.pattern(term).finditer(s.folded),
+                                      OCCURRENCES_MAX):
                 first, last = self._word_range(i, m.start(), m.end())
                 out.append(_Occurrence(term, first, last, s.to_text(m.start(), m.end()), i, first))
             self._occurrences[key] = out
