@@ -213,6 +213,12 @@ EXAMPLES = [
         "Таджикистане", "", "участвуют"),
     no("uz-csto-exercise-participation", "Uzbekistan will not take part in CSTO exercises", "",
        "negated", "negation"),
+    no("uz-csto-exercise-participation", "Uzbekistan declined to take part in CSTO drills", "",
+       "a refusal", "negation"),
+    no("uz-csto-exercise-participation", "Ташкент отказался от участия в учениях ОДКБ", "",
+       "отказ", "negation"),
+    yes("uz-csto-exercise-participation", "Узбекские офицеры участвуют в командно-штабных "
+        "учениях ОДКБ", "", "командно-штабные учения: настоящие учения"),
     no("uz-csto-exercise-participation", "Uzbekistan could take part in CSTO drills, Russian "
        "general says", "", "speculation", "hypothetical"),
     no("uz-csto-exercise-participation", "CSTO exercise opens in Tajikistan",
