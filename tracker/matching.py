@@ -402,6 +402,7 @@ class Matcher:
                 self._rules.append(compiled)
         self._patterns: dict[int, re.Pattern[str]] = {}
         self._keys = {term_id: key for key, term_id in self._ids.items()}
+        self._bodies = {term_id: body for (body, _), term_id in self._ids.items()}
         self.cue_index = _CueIndex(self.cues.lists)
 
         # A rule is looked at only when a term of its smallest group was found: it cannot hold
@@ -543,12 +544,18 @@ class Matcher:
         else:
             spans = [(i,) for i in range(len(text.sentences))]
         first_blocked: Blocked | None = None
+        present = [ids & found for ids in rule.groups]
         for span in spans:
+            # A term can only occur where its text does: a substring test per group skips
+            # most sentences before any expression runs.
+            texts = [text.unit(i).folded for i in span]
+            if not all(any(self._bodies[t] in x for t in ids for x in texts) for ids in present):
+                continue
             offset = 0
             groups: list[list[_Occurrence]] = [[] for _ in rule.groups]
             for i in span:
-                for group, ids in zip(groups, rule.groups, strict=True):
-                    for term_id in ids & found:
+                for group, ids in zip(groups, present, strict=True):
+                    for term_id in ids:
                         group.extend(_shift(o, offset) for o in text.occurrences(i, term_id))
                 offset += len(text.word_starts(i)) + 1
             if not _within(groups, rule.rule.near):
