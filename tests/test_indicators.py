@@ -4,6 +4,8 @@ shipped uzbekistan-rejoins served by the local feed server, in the question and 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -133,6 +135,11 @@ def test_the_indicator_report_card(initialized: Tracker,
     line = next(x for x in out.splitlines() if x.strip().startswith("csto-border-drills"))
     assert line.split()[1:] == ["5", "1", "2", "1", "1", "0.429", "n/a"]
     assert f"{talks['contribution']:+.4f}" in out
+    rows = list(csv.DictReader(io.StringIO(initialized.ok("indicators", "--format",
+                                                          "csv").output)))
+    assert [r["id"] for r in rows] == list(cards)
+    assert {r["id"]: float(r["reliability"]) for r in rows} == pytest.approx(
+        {i: c["reliability"] for i, c in cards.items()})
     initialized.refused("indicators", "no-such-question", message="unknown question")
     assert "reliability" in initialized.ok("indicators", "--help").output
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from ..indicators import IndicatorCard, indicator_cards
-from . import App, emit_json, json_option, pass_app
+from . import App, emit_csv, emit_json, json_option, pass_app
 
 COLUMNS = ("sightings", "confirmed", "dismissed", "pending", "withdrawn")
 
@@ -28,16 +28,22 @@ def _table(cards: list[IndicatorCard]) -> list[str]:
 
 @click.command()
 @click.argument("question", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
 @json_option
 @pass_app
-def indicators(app: App, question: str | None, as_json: bool) -> None:
+def indicators(app: App, question: str | None, fmt: str, as_json: bool) -> None:
     """Per indicator: sightings by review state, the reliability weight of its unreviewed
     sightings, and, once its question is resolved, its contribution to the evidence track's
     mean log score (with it minus without it; positive: it helped)."""
     with app.session() as session:
         cards = indicator_cards(session, question)
-    if as_json:
+    if as_json or fmt == "json":
         emit_json({"indicators": [asdict(c) for c in cards]})
+        return
+    if fmt == "csv":
+        keys = list(asdict(cards[0])) if cards else list(IndicatorCard.__dataclass_fields__)
+        emit_csv(keys, [["" if v is None else v for v in asdict(c).values()] for c in cards])
         return
     if not cards:
         click.echo("no indicators: run `tracker sync`")
