@@ -64,6 +64,8 @@ def main() -> None:
         "bomb-utf16": entity_bomb("utf-16 subset", 60_000, 20_000),
         "bomb-no-doctype": entity_bomb("no doctype at all", 60_000, 20_000),
         "redos": slow_to_parse(),
+        # the baseline: what any `tracker poll` process costs (start-up, one small feed)
+        "plain": slow_to_parse(items=1, size=10),
     }
     with FeedServer() as server, tempfile.TemporaryDirectory() as tmp:
         polls, daemon = Path(tmp) / "polls", Path(tmp) / "daemon"
