@@ -66,7 +66,7 @@ def shipped_report(tmp_path: Path) -> Path:
                      feed="tass-en", title="Russia sends new drones to its base in Tajikistan",
                      link="https://tass.com/example", at=start + timedelta(days=3))
         add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks", feed="gazeta-uz-en",
-                     title="Tashkent says CSTO membership is not on the agenda",
+                     title="Tashkent says talks on CSTO membership have begun",
                      link="https://www.gazeta.uz/example", at=start + timedelta(days=2))
         for feed in feeds[1:]:
             feed.last_polled = W10_END - timedelta(hours=1)
