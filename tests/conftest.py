@@ -110,7 +110,9 @@ class Tracker:
     def __init__(self, db_url: str, scenarios: Path) -> None:
         self.db_url = db_url
         self.scenarios = scenarios
-        self.runner = CliRunner()
+        # A fixed width, as a user without a terminal gets: wrapping must not depend on
+        # the terminal the tests happen to run in.
+        self.runner = CliRunner(env={"COLUMNS": "100"})
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
         from tracker.cli import main

@@ -259,7 +259,7 @@ class _Text:
             return self.sentences[i]
         if i not in self._wholes:
             whole = " ".join(clean_text(self.title if i == -1 else self.summary).split())
-            self._wholes[i] = Sentence.of(whole, -1 - i)
+            self._wholes[i] = Sentence.of(whole)
         return self._wholes[i]
 
     def words(self, i: int) -> list[re.Match[str]]:

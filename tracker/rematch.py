@@ -21,7 +21,6 @@ from .forecasts import get_question, rescore
 from .matching import Blocked, Cues, Match, Matcher, Rule
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 
-REASON = REASON_WITHDRAWN
 _CHUNK = 2000
 
 
@@ -120,7 +119,7 @@ def rematch(session: Session, question_id: str | None = None, *,
                 .where(Hit.evidence_id == item.id, Hit.withdrawn_at.is_(None))
                 .order_by(Entry.observed_at)).first()
             if left is None:
-                item.state, item.withdrawn_at, item.note = "withdrawn", now, REASON
+                item.state, item.withdrawn_at, item.note = "withdrawn", now, REASON_WITHDRAWN
                 report.withdrawn.append(item.id)
             else:
                 item.observed_at = left  # an item's time is its first hit's

@@ -136,19 +136,18 @@ class Sentence:
 
     text: str
     folded: str
-    index: int  # 0 is the title
     _starts: tuple[int, ...] | None = None  # folded offset where each char of text begins
 
     @classmethod
-    def of(cls, text: str, index: int) -> Sentence:
+    def of(cls, text: str) -> Sentence:
         folded = text.casefold()
         if len(folded) == len(text):
-            return cls(text, folded, index)
+            return cls(text, folded)
         starts, pos = [], 0
         for ch in text:
             starts.append(pos)
             pos += len(ch.casefold())
-        return cls(text, folded, index, tuple(starts))
+        return cls(text, folded, tuple(starts))
 
     def to_text(self, start: int, end: int) -> tuple[int, int]:
         """A span of `folded` as a span of `text`."""
@@ -162,8 +161,7 @@ class Sentence:
 def sentences(title: str, summary: str) -> list[Sentence]:
     """The title as a sentence of its own, then the summary's sentences."""
     head = " ".join(clean_text(title).split())
-    out = [Sentence.of(head, 0)] if head else [Sentence.of("", 0)]
+    out = [Sentence.of(head)]
     text = clean_text(summary[:10 * TEXT_MAX])[:TEXT_MAX]
-    for i, s in enumerate(split_sentences(text), start=1):
-        out.append(Sentence.of(s, i))
+    out += [Sentence.of(s) for s in split_sentences(text)]
     return out
