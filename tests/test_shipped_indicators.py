@@ -365,6 +365,10 @@ EXAMPLES = [
        "опровержение", "negation_after"),
     no("am-csto-withdrawal-talk", "Армения не намерена выходить из ОДКБ", "", "отрицание",
        "negation"),
+    no("am-csto-withdrawal-talk", "Thousands rally in Yerevan demanding Armenia quit the CSTO",
+       "", "a street protest, not officials or parliament"),
+    no("am-csto-withdrawal-talk", "Участники митинга в Ереване потребовали выхода из ОДКБ", "",
+       "митинг, а не власти"),
 
     yes("am-csto-freeze", "Armenia freezes participation in CSTO, Pashinyan says", "",
         "freeze announced"),
@@ -484,6 +488,8 @@ EXAMPLES = [
        "отрицание", "negation"),
     no("csto-member-requests-help", "Бишкек может запросить помощь ОДКБ", "",
        "предположение", "hypothetical"),
+    no("csto-member-requests-help", "At the CSTO summit Pashinyan asked partners to state "
+       "their position on the Azerbaijani troops", "", "asking about troops, not for them"),
 
     yes("csto-forces-arrive", "First CSTO peacekeepers arrive in Almaty", "", "arrival"),
     yes("csto-forces-arrive", "CSTO rapid reaction force deployed to Kazakhstan", "",
@@ -491,6 +497,10 @@ EXAMPLES = [
     yes("csto-forces-arrive", "Миротворцы ОДКБ прибыли в Алма-Ату", "", "прибытие"),
     yes("csto-forces-arrive", "Россия перебрасывает миротворцев ОДКБ в Казахстан", "",
         "переброска"),
+    yes("csto-forces-arrive", "Belarusian paratroopers airlifted to Kazakhstan with the CSTO "
+        "force", "", "an airlift"),
+    no("csto-forces-arrive", "ОДКБ направит миротворцев в Казахстан", "",
+       "решение в будущем времени, а не прибытие"),
     no("csto-forces-arrive", "CSTO peacekeepers deploy for exercises in Kyrgyzstan", "",
        "an exercise"),
     no("csto-forces-arrive", "CSTO says no peacekeepers will be sent to Armenia", "",
