@@ -59,7 +59,7 @@ def status(tracker: Tracker) -> dict:
 
 def test_a_fresh_database_has_healthy_feeds_and_no_runs(initialized: Tracker) -> None:
     data = status(initialized)
-    assert set(data) == {"daemon", "feeds", "jobs", "outbox", "database"}
+    assert set(data) == {"daemon", "feeds", "jobs", "outbox", "database", "settings"}
     feed = data["feeds"][0]
     assert {"id", "url", "state", "last_success", "last_error", "failures", "next_poll",
             "entries"} <= set(feed)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .config import Settings, cron_trigger
 from .errors import UsageError, ValidationError, valid
 from .matching import CUE_KINDS, CUE_SWITCHES, NEAR_MAX, RULE_KEYS, SCOPES, WINDOW_MAX
 from .timeutil import parse_duration
@@ -59,23 +60,6 @@ class Feed:
     id: str
     url: str
     interval: timedelta | None
-
-
-@dataclass(frozen=True)
-class Settings:
-    timezone: str = "UTC"
-    report_cron: str = "0 7 * * mon"
-    recipients: tuple[str, ...] = ()
-    auto_weight: float = 0.5
-    floor: float = 0.001
-    poll_interval: timedelta = timedelta(minutes=30)
-    concurrency: int = 8
-    tick: timedelta = timedelta(seconds=60)
-    reliability_strength: float = 4.0
-    repeat_decay: float = 0.5
-    # settings.matching as validated: {"window": N, "cues": {kind: [..] | {add, remove}}}
-    matching: dict[str, Any] = field(default_factory=dict)
-    retention: timedelta = timedelta(days=730)  # entries no evidence refers to, then pruned
 
 
 @dataclass(frozen=True)
@@ -238,15 +222,6 @@ def _kind(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def check_cron(expr: str, timezone: str = "UTC") -> None:
-    """Raise ValueError unless `expr` is a valid 5-field crontab."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    if len(expr.split()) != 5:
-        raise ValueError(f"bad crontab {expr!r}: expected 5 fields")
-    CronTrigger.from_crontab(expr, timezone=timezone)
-
-
 def check_url(url: str) -> str | None:
     """None when `url` is an http(s) URL with a host, else the reason it is not."""
     try:
@@ -279,7 +254,7 @@ def _settings(c: _Checker, raw: Any) -> Settings:
     if "cron" in report:
         cron = c.text(report["cron"], "settings.report.cron")
         try:
-            check_cron(cron, tz)
+            cron_trigger(cron, tz)
         except ValueError as exc:
             c.fail("settings.report.cron", f"bad crontab {cron!r}: {exc}")
     recipients: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import logging
@@ -32,6 +33,7 @@ class App:
 
     def __init__(self, db: str | None, scenarios: str | None, verbose: bool,
                  create: bool = False) -> None:
+        self.db_arg, self.scenarios_arg = db, scenarios
         self.db_url = database_url(db)
         self.create = create
         self.scenarios_path = scenarios_path(scenarios)
@@ -127,7 +129,18 @@ def json_option(f: Any) -> Any:
 
 
 class TrackerGroup(click.Group):
-    """Turns the core's errors into one clear line on stderr and the right exit status."""
+    """Turns the core's errors into one clear line on stderr and the right exit status, and
+    imports a command's module only when that command is wanted."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, name = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
@@ -212,15 +225,18 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     ctx.obj = App(db, scenarios, verbose, create=ctx.invoked_subcommand == "init")
 
 
-def _register() -> None:
-    from . import core, feeds, indicators, journal, report, rules, scores, service
+# Where each command lives: a command's module is imported only when the command runs (or
+# when --help lists them all), so `tracker show` never loads the report renderer or the poller.
+COMMANDS: dict[str, str] = {
+    "init": "core:init", "sync": "core:sync", "show": "core:show", "update": "core:update",
+    "history": "core:history", "void": "core:void_command", "import": "journal:import_",
+    "poll": "feeds:poll", "evidence": "evidence:evidence", "score": "scores:score",
+    "resolve": "scores:resolve", "unresolve": "scores:unresolve", "scores": "scores:scores",
+    "indicators": "indicators:indicators", "report": "report:report",
+    "daemon": "service:daemon", "status": "service:status", "try": "rules:try_",
+    "rematch": "rules:rematch",
+}
 
-    for module in (core, journal, feeds, scores, indicators, report, service, rules):
-        for command in module.COMMANDS:
-            main.add_command(command)
 
-
-_register()
-
-__all__ = ["App", "PastTime", "UnavailableError", "emit_csv", "emit_json", "json_option", "main",
-           "pass_app", "since_options", "width", "wrapped"]
+__all__ = ["COMMANDS", "App", "PastTime", "UnavailableError", "emit_csv", "emit_json",
+           "json_option", "main", "pass_app", "since_options", "width", "wrapped"]

@@ -386,5 +386,3 @@ def void_command(app: App, forecast_id: int, note: str, author: str | None) -> N
     click.echo(f"{target.question_id}: {target.source} #{target.id} of {when(target.at)} "
                f"voided (#{row.id}); now {_vector(now)}")
 
-
-COMMANDS: list[click.Command] = [init, sync, show, update, history, void_command]

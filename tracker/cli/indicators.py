@@ -50,5 +50,3 @@ def indicators(app: App, question: str | None, fmt: str, as_json: bool) -> None:
         return
     click.echo("\n".join(_table(cards)))
 
-
-COMMANDS: list[click.Command] = [indicators]

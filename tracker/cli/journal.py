@@ -88,5 +88,3 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
     if dry_run:
         click.echo("dry run: nothing written")
 
-
-COMMANDS: list[click.Command] = [import_]

@@ -89,5 +89,3 @@ def _write(report: Report, out: Path) -> None:
     except OSError as exc:
         raise TrackerError(f"cannot write {out}: {exc.strerror or exc}") from None
 
-
-COMMANDS: list[click.Command] = [report]

@@ -103,5 +103,3 @@ def rematch(app: App, question: str | None, as_json: bool) -> None:
                f"{len(report.withdrawn)} withdrawn"
                + (f"; rescored {', '.join(report.rescored)}" if report.rescored else ""))
 
-
-COMMANDS = [try_, rematch]

@@ -152,5 +152,3 @@ def unresolve(app: App, question: str, note: str, author: str | None) -> None:
     was = ", ".join(k for k, v in target.probabilities.items() if v == 1)
     click.echo(f"{question}: resolution #{target.id} ({was}) voided (#{row.id}); open again")
 
-
-COMMANDS: list[click.Command] = [score, resolve, unresolve, scores]
