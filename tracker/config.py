@@ -7,20 +7,17 @@ import getpass
 import os
 import socket
 import unicodedata
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
 from .errors import UsageError
-from .models import Meta
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
+    from sqlalchemy.orm import Session
 
 SETTINGS_KEY = "settings"
 DEFAULT_URL = "sqlite:///db/tracker.sqlite3"
@@ -113,10 +110,21 @@ def reports_folder() -> Path:
     return Path(environ().get("TRACKER_REPORTS_DIR") or DEFAULT_REPORTS_DIR)
 
 
-def proxies() -> dict[str, str]:
-    """The proxies of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY), by
-    scheme, "no" holding NO_PROXY's names."""
-    return urllib.request.getproxies_environment()
+def proxies(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The proxies of the environment by scheme, as urllib reads them (HTTP_PROXY, HTTPS_PROXY,
+    ALL_PROXY, a lower-case name winning), "no" holding NO_PROXY's names."""
+    env = environ() if env is None else env
+    found: dict[str, str] = {}
+    for name in sorted(env, key=lambda n: n.islower()):  # upper case first, lower case wins
+        if name.lower().endswith("_proxy"):
+            value = env[name]
+            if value:
+                found[name[:-6].lower()] = value
+            elif name.islower():
+                found.pop(name[:-6].lower(), None)
+    if "REQUEST_METHOD" in env:  # a CGI script: HTTP_PROXY may come from the request
+        found.pop("http", None)
+    return found
 
 
 def clean_header(value: str, limit: int = 200) -> str:
@@ -232,6 +240,8 @@ def settings_from_json(data: dict[str, Any]) -> Settings:
 
 def store_settings(session: Session, settings: Settings) -> None:
     """Keep the synced settings in the database so every command and daemon agrees."""
+    from .models import Meta  # here: the environment's part of this module has no database
+
     row = session.get(Meta, SETTINGS_KEY)
     if row is None:
         session.add(Meta(key=SETTINGS_KEY, value=settings_to_json(settings)))
@@ -241,6 +251,8 @@ def store_settings(session: Session, settings: Settings) -> None:
 
 def load_settings(session: Session) -> Settings:
     """The settings of the last sync, or the defaults before any."""
+    from .models import Meta
+
     row = session.get(Meta, SETTINGS_KEY)
     return settings_from_json(row.value) if row is not None else Settings()
 

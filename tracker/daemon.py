@@ -23,12 +23,12 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import is_dead_here, load_settings, process_owner, report_trigger
+from .config import Settings, is_dead_here, load_settings, process_owner, report_trigger
 from .db import check_schema, transaction
 from .errors import TrackerError
 from .jobs import OUTBOX_EVERY, PRUNE_EVERY, RunNote, record_job
 from .models import Feed, JobRun, Report
-from .scenarios import Settings, load_scenarios
+from .scenarios import load_scenarios
 from .status import feed_state
 from .sync import sync
 from .timeutil import format_duration, utcnow

@@ -20,12 +20,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from .config import load_settings, login_name
+from .config import Settings, load_settings, login_name
 from .errors import UsageError
 from .forecasts import get_question, question_log, rescore
 from .matching import Blocked
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
-from .scenarios import Settings
 from .scoring import Vector, exponents
 from .timeutil import iso, utcnow
 

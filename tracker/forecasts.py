@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .config import load_settings
+from .config import Settings, load_settings
 from .errors import UsageError, valid
 from .models import Evidence, Forecast, Indicator, Question
-from .scenarios import Settings
 from .scoring import (
     EvidencePoint,
     ManualPoint,

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from .charts import colour, history_chart
-from .config import load_settings, report_trigger
+from .config import Settings, load_settings, report_trigger
 from .errors import UsageError
 from .forecasts import question_log
 from .indicators import indicator_cards, to_review
@@ -37,7 +37,6 @@ from .models import (
     ReportImage,
 )
 from .resources import templates_dir
-from .scenarios import Settings
 from .scores import score_question
 from .scoring import HistoryPoint, exponents, forecast_at, history
 from .status import state_of

@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import Engine
@@ -24,8 +24,10 @@ from .. import __version__
 from ..config import database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError
-from ..scenarios import ScenarioFile, load_scenarios
 from ..timeutil import parse_time
+
+if TYPE_CHECKING:
+    from ..scenarios import ScenarioFile
 
 
 class App:
@@ -55,6 +57,8 @@ class App:
 
     def scenarios(self) -> ScenarioFile:
         """The validated scenarios file."""
+        from ..scenarios import load_scenarios  # YAML and the rule checker: few commands read it
+
         return load_scenarios(self.scenarios_path)
 
     @contextmanager
@@ -228,7 +232,7 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
 # Where each command lives: a command's module is imported only when the command runs (or
 # when --help lists them all), so `tracker show` never loads the report renderer or the poller.
 COMMANDS: dict[str, str] = {
-    "init": "core:init", "sync": "core:sync", "show": "core:show", "update": "core:update",
+    "init": "setup:init", "sync": "setup:sync", "show": "core:show", "update": "core:update",
     "history": "core:history", "void": "core:void_command", "import": "journal:import_",
     "poll": "feeds:poll", "evidence": "evidence:evidence", "score": "scores:score",
     "resolve": "scores:resolve", "unresolve": "scores:unresolve", "scores": "scores:scores",
