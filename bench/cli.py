@@ -79,7 +79,7 @@ def main() -> None:
         shutil.copy(HERE / "scenarios.yaml", cwd / "scenarios.yaml")
         run(tracker("init"), cwd)
         todo = commands()
-        for name, argv in todo.items():  # one warm-up each: the disk cache, .pyc files
+        for argv in todo.values():  # one warm-up each: the disk cache, .pyc files
             run(argv, cwd)
         run(FLOOR, cwd)
         for label, importtime in (("whole process, wall", False), ("-X importtime", True)):
