@@ -28,7 +28,7 @@ TARGET = 1.5
 
 def tracker(*args: str) -> list[str]:
     """The arguments of python that run the `tracker` command, as its console script does."""
-    return ["-c", "import sys; from tracker.cli import main; sys.argv[0] = 'tracker'; main()",
+    return ["-c", "import sys; sys.argv[0] = 'tracker'; from tracker.__main__ import run; run()",
             *args]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import importlib
 import io
 import json
@@ -216,6 +217,9 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     each sighting into a Bayesian update, emails a weekly report, and scores its own
     record once questions resolve. Start with `tracker init`, then `tracker show`.
     """
+    if not gc.isenabled():  # started by tracker.__main__: start-up is over
+        gc.freeze()
+        gc.enable()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO if ctx.invoked_subcommand == "daemon"
         else logging.WARNING,
