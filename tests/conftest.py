@@ -64,6 +64,29 @@ SMALL_YAML = textwrap.dedent(
 )
 
 
+BARE_QUESTION = textwrap.dedent(
+    """\
+    questions:
+      - id: uzbekistan-rejoins
+        title: Will Uzbekistan rejoin the CSTO before 2028?
+        opens: 2021-07-09
+        closes: 2027-12-31
+        resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
+        scenarios:
+          - {id: rejoins, label: Uzbekistan rejoins, prior: 0.04}
+          - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}
+    """
+)
+
+
+def feeds_yaml(feeds: dict[str, str], settings: str = "") -> str:
+    """A scenarios file of these feeds (id -> URL) and one question without indicators;
+    `settings` is the body of a `settings:` block, e.g. "polling: {tick: 30s}"."""
+    head = "version: 1\n" + (f"settings:\n  {settings}\n" if settings else "")
+    listed = "".join(f'  - {{id: {fid}, url: "{url}"}}\n' for fid, url in feeds.items())
+    return f"{head}feeds:\n{listed}{BARE_QUESTION}"
+
+
 def pg_schema_url(base: str, schema: str) -> str:
     """A URL whose connections work inside one schema."""
     sep = "&" if "?" in base else "?"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tracker
+from tests.conftest import Tracker, feeds_yaml
 from tests.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,22 +84,9 @@ def busy_host(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # 
         server.set_fault("/broken.xml", status=404)
         server.set_file("/good.xml", "rss20.xml")
         path = tmp_path / "scenarios.yaml"
-        path.write_text(textwrap.dedent(f"""\
-            version: 1
-            feeds:
-              - {{id: busy, url: "{server.url('/busy.xml', host='localhost')}"}}
-              - {{id: broken, url: "{server.url('/broken.xml')}"}}
-              - {{id: good, url: "{server.url('/good.xml')}"}}
-            questions:
-              - id: uzbekistan-rejoins
-                title: Will Uzbekistan rejoin the CSTO before 2028?
-                opens: 2021-07-09
-                closes: 2027-12-31
-                resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
-                scenarios:
-                  - {{id: rejoins, label: Uzbekistan rejoins, prior: 0.04}}
-                  - {{id: stays-out, label: Uzbekistan stays outside, prior: 0.96}}
-            """), encoding="utf-8")
+        path.write_text(feeds_yaml({"busy": server.url("/busy.xml", host="localhost"),
+                                    "broken": server.url("/broken.xml"),
+                                    "good": server.url("/good.xml")}), encoding="utf-8")
         tracker = Tracker(db_url, path)
         tracker.ok("init")
         tracker("poll")

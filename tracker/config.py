@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .text import oneline
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -127,13 +127,6 @@ def proxies(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return found
 
 
-def clean_header(value: str, limit: int = 200) -> str:
-    """A header value on one line: no control or separator characters, whitespace collapsed."""
-    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in value)
-    kept = " ".join(kept.split())
-    return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
-
-
 def smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
     """The SMTP settings of the environment, or None when TRACKER_SMTP_HOST is unset."""
     env = environ() if env is None else env
@@ -157,7 +150,7 @@ def smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
         except OSError as exc:
             raise UsageError(f"cannot read TRACKER_SMTP_PASSWORD_FILE {path}: "
                              f"{exc.strerror}") from None
-    sender = clean_header(env.get("TRACKER_MAIL_FROM") or f"tracker@{socket.gethostname()}")
+    sender = oneline(env.get("TRACKER_MAIL_FROM") or f"tracker@{socket.gethostname()}", 200)
     return SmtpSettings(host, port, security, env.get("TRACKER_SMTP_USER") or None, password,
                         timeout, sender, allow_plaintext_auth=env.get(
                             "TRACKER_SMTP_ALLOW_PLAINTEXT_AUTH", "").strip() == "1")

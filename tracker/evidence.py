@@ -25,7 +25,7 @@ from .errors import UsageError
 from .forecasts import get_question, question_log, rescore
 from .matching import Blocked
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
-from .scoring import Vector, exponents
+from .scoring import Vector, evidence_factor, exponents
 from .timeutil import iso, utcnow
 
 STATES = ("auto", "confirmed", "dismissed", "withdrawn")
@@ -218,11 +218,6 @@ def weights(session: Session, question_ids: Iterable[str],
     return out
 
 
-def factor(likelihood: dict[str, Any], scenarios: Iterable[str], weight: float) -> Vector:
-    """L_s^e for every scenario: all 1 for an item that weighs 0."""
-    return {s: float(likelihood.get(s, 1.0)) ** weight for s in scenarios}
-
-
 def list_evidence(
     session: Session, question_id: str | None = None, state: str | None = None
 ) -> list[dict[str, Any]]:
@@ -262,8 +257,8 @@ def list_evidence(
             "indicator": e.indicator_id,
             "observed_at": iso(e.observed_at),
             "state": e.state,
-            "factor": factor(e.indicator.likelihood, scenarios[e.question_id],
-                             power.get(e.id, 0.0)),
+            "factor": evidence_factor(e.indicator.likelihood, power.get(e.id, 0.0),
+                                      scenarios[e.question_id]),
             "weight": power.get(e.id, 0.0),
             "hits": hits.get(e.id, []),
             "note": e.note,

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import (
     SmtpSettings,
-    clean_header,
     load_settings,
     mail_recipients,
     process_owner,
@@ -31,6 +30,7 @@ from .db import transaction
 from .errors import TrackerError, UnavailableError, UsageError
 from .models import Report
 from .reports import html_for_files, make_report
+from .text import oneline
 from .timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ def build_message(report: Report, sender: str, recipients: list[str],
                   now: datetime | None = None) -> EmailMessage:
     """multipart/alternative: the text, then multipart/related with the HTML and its charts."""
     msg = EmailMessage()
-    msg["Subject"] = clean_header(report.subject)
-    msg["From"] = clean_header(sender)
-    msg["To"] = ", ".join(clean_header(r) for r in recipients)
+    msg["Subject"] = oneline(report.subject, 200)
+    msg["From"] = oneline(sender, 200)
+    msg["To"] = ", ".join(oneline(r, 200) for r in recipients)
     msg["Date"] = format_datetime(as_utc(now or utcnow()))
-    msg["Message-ID"] = clean_header(report.message_id)
+    msg["Message-ID"] = oneline(report.message_id, 200)
     msg.set_content(report.text)
     msg.add_alternative(report.html, subtype="html")
     html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
@@ -149,11 +149,11 @@ def _reason(exc: BaseException, timeout: float) -> str:
     # smtplib reports a timeout during the greeting as a disconnection "…: timed out".
     if isinstance(exc, TimeoutError) or str(exc).endswith("timed out"):
         return f"no answer within {timeout:g} s (timed out)"
-    return clean_header(str(exc) or exc.__class__.__name__)
+    return oneline(str(exc) or exc.__class__.__name__, 200)
 
 
 def _text(raw: Any) -> str:
-    return clean_header(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+    return oneline(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw), 200)
 
 
 def write_html(report: Report, path: Path) -> None:

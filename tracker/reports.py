@@ -40,7 +40,7 @@ from .resources import templates_dir
 from .scores import score_question
 from .scoring import HistoryPoint, exponents, forecast_at, history
 from .status import state_of
-from .text import pct
+from .text import oneline, pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -135,15 +135,6 @@ def period_bounds(period: str, settings: Settings) -> tuple[datetime, datetime]:
 
 
 # --- what the report says ----------------------------------------------------------------------
-
-def oneline(text: str | None, limit: int = 400) -> str:
-    """Text from a feed or YAML on one line: control characters gone, whitespace collapsed."""
-    if not text:
-        return ""
-    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
-
 
 def safe_link(url: str | None) -> str | None:
     """A link worth following: http or https only, never javascript: or data:."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -20,3 +21,13 @@ def pct(p: float) -> str:
 def when(moment: datetime | None, default: str = "-") -> str:
     """A UTC time to the second for a terminal column, always 20 wide: 2026-11-23T07:00:00Z."""
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else default
+
+
+def oneline(text: str | None, limit: int = 400) -> str:
+    """Text on one line (a mail header, a feed's title in the report): control and separator
+    characters become spaces, whitespace is collapsed, and past `limit` it ends in "…"."""
+    if not text:
+        return ""
+    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"

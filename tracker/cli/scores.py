@@ -7,12 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from ..config import login_name
 from ..corrections import current_resolution, void
 from ..forecasts import get_question, rescore
-from ..models import Question
+from ..queries import resolutions
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
@@ -31,9 +30,7 @@ def score(app: App, question: str | None, as_json: bool) -> None:
     with app.session() as session:
         ids = [get_question(session, question).id] if question else None
         current = rescore(session, ids, now)
-        rows = session.execute(select(Question.id, Question.resolved_to)
-                               .where(Question.id.in_(list(current)))).all()
-        status = {qid: resolved_to for qid, resolved_to in rows}
+        status = resolutions(session, list(current))
     if as_json:
         emit_json({"scored_at": iso(now), "questions": [
             {"id": qid, "probabilities": p, "resolved_to": status.get(qid)}
