@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -11,24 +10,8 @@ from ..errors import UsageError
 from ..matching import marked
 from ..rematch import rematch as rematch_entries
 from ..timeutil import utcnow
-from ..trial import Trial, spec_matcher, try_bytes, try_text, try_url
+from ..trial import spec_matcher, trials_json, try_bytes, try_text, try_url
 from . import App, emit_json, json_option, pass_app
-
-
-def trials_json(trials: list[Trial], questions: dict[str, str]) -> dict[str, Any]:
-    """The JSON of `tracker try`: every match and every blocked match, entry by entry."""
-    matches, blocked = [], []
-    for t in trials:
-        for m in t.found.matches:
-            matches.append({"question": questions.get(m.indicator), "indicator": m.indicator,
-                            "sentence": m.sentence, "terms": list(m.terms),
-                            "marks": [list(x) for x in m.marks], "entry": t.title,
-                            "link": t.link})
-        for b in t.found.blocked:
-            blocked.append({"question": questions.get(b.indicator), "indicator": b.indicator,
-                            "sentence": b.sentence, "cue": b.cue, "kind": b.kind,
-                            "terms": list(b.terms), "entry": t.title, "link": t.link})
-    return {"matches": matches, "blocked": blocked}
 
 
 @click.command("try")

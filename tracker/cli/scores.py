@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
 
 import click
 
@@ -14,7 +13,7 @@ from ..forecasts import get_question, rescore
 from ..queries import resolutions
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
-from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
+from ..scores import TRACKS, QuestionScore
 from ..text import pct
 from ..timeutil import iso, utcnow
 from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
@@ -77,19 +76,6 @@ def _table(result: QuestionScore) -> str:
     return "\n".join(lines)
 
 
-def track_json(track: TrackScore) -> dict[str, Any]:
-    """A track's scores for JSON, which has no -inf: log is then null and log_infinite true."""
-    infinite = track.log == -math.inf
-    return {"brier": track.brier, "log": None if infinite else track.log,
-            "log_infinite": infinite, "skill": track.skill}
-
-
-def bin_json(b: CalibrationBin) -> dict[str, Any]:
-    """A calibration bin for JSON; an empty bin has null mean and observed frequency."""
-    return {"low": b.low, "high": b.high, "count": b.count, "mean_forecast": b.mean_forecast,
-            "observed": b.observed}
-
-
 @click.command()
 @click.argument("question", required=False)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -114,10 +100,10 @@ def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
         emit_json({
             "questions": [
                 {"id": qid, "resolved_to": k, "resolved_at": iso(at), "days": len(s.days),
-                 "tracks": {name: track_json(s.tracks[name]) for name in TRACKS}}
+                 "tracks": {name: s.tracks[name].to_json() for name in TRACKS}}
                 for qid, k, at, s in rows
             ],
-            "calibration": [bin_json(b) for b in bins],
+            "calibration": [b.to_json() for b in bins],
         })
         return
     if not rows:
