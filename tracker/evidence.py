@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 from .config import Settings, load_settings, login_name
 from .errors import UsageError
 from .forecasts import get_question, question_log, rescore
-from .matching import Blocked
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 from .scoring import Vector, evidence_factor, exponents
 from .timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from .matching import Blocked
 
 STATES = ("auto", "confirmed", "dismissed", "withdrawn")
 REASON_WITHDRAWN = "rule changed"

@@ -595,16 +595,3 @@ def _shift(o: _Occurrence, offset: int) -> _Occurrence:
     if not offset:
         return o
     return _Occurrence(o.term, o.first, o.last, o.span, o.sentence, o.at + offset)
-
-
-def marked(sentence: str, marks: Sequence[Sequence[int]], before: str, after: str,
-           escape: Any = str) -> str:
-    """The sentence with each marked span wrapped in `before`/`after`, the rest escaped."""
-    out, pos = [], 0
-    for a, b in sorted(tuple(m) for m in marks):
-        if a < pos or b > len(sentence) or a >= b:
-            continue  # overlapping or stale marks are shown unmarked rather than garbled
-        out += [escape(sentence[pos:a]), before, escape(sentence[a:b]), after]
-        pos = b
-    out.append(escape(sentence[pos:]))
-    return "".join(out)

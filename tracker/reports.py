@@ -24,7 +24,6 @@ from .config import Settings, load_settings, report_trigger
 from .errors import UsageError
 from .forecasts import question_log
 from .indicators import indicator_cards, to_review
-from .matching import marked
 from .models import (
     NOT_APPLIED,
     Entry,
@@ -40,7 +39,7 @@ from .resources import templates_dir
 from .scores import score_question
 from .scoring import HistoryPoint, exponents, forecast_at, history
 from .status import state_of
-from .text import oneline, pct
+from .text import marked, oneline, pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")

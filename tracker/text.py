@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from .timeutil import as_utc
 
@@ -31,3 +33,16 @@ def oneline(text: str | None, limit: int = 400) -> str:
     cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     cleaned = " ".join(cleaned.split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def marked(sentence: str, marks: Sequence[Sequence[int]], before: str, after: str,
+           escape: Any = str) -> str:
+    """The sentence with each marked span wrapped in `before`/`after`, the rest escaped."""
+    out, pos = [], 0
+    for a, b in sorted(tuple(m) for m in marks):
+        if a < pos or b > len(sentence) or a >= b:
+            continue  # overlapping or stale marks are shown unmarked rather than garbled
+        out += [escape(sentence[pos:a]), before, escape(sentence[a:b]), after]
+        pos = b
+    out.append(escape(sentence[pos:]))
+    return "".join(out)

@@ -10,9 +10,8 @@ import click
 from ..config import login_name
 from ..errors import UsageError
 from ..evidence import STATES, list_blocked, list_evidence, review
-from ..matching import marked
 from ..models import Evidence
-from ..text import pct, when
+from ..text import marked, pct, when
 from . import App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..matching import marked
 from ..rematch import rematch as rematch_entries
+from ..text import marked
 from ..timeutil import utcnow
 from ..trial import spec_matcher, trials_json, try_bytes, try_text, try_url
 from . import App, emit_json, json_option, pass_app
