@@ -282,6 +282,12 @@ class Review:
     new: Vector
 
 
+def already_reviewed(session: Session, evidence_id: int, state: str) -> Evidence | None:
+    """The item when it is already in `state`: reviewing it again would change nothing."""
+    item = session.get(Evidence, evidence_id)
+    return item if item is not None and item.state == state else None
+
+
 def review(session: Session, evidence_id: int, state: str, *, note: str | None = None,
            by: str | None = None, now: datetime | None = None) -> Review:
     """Confirm or dismiss an evidence item, then rescore its question."""

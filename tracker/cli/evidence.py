@@ -9,8 +9,7 @@ import click
 
 from ..config import login_name
 from ..errors import UsageError
-from ..evidence import STATES, list_blocked, list_evidence, review
-from ..models import Evidence
+from ..evidence import STATES, already_reviewed, list_blocked, list_evidence, review
 from ..text import marked, pct, when
 from . import App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
@@ -132,8 +131,8 @@ def blocked(app: App, question: str | None, as_json: bool) -> None:
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:
     with app.session() as session:
-        item = session.get(Evidence, evidence_id)
-        if item is not None and item.state == state:
+        item = already_reviewed(session, evidence_id, state)
+        if item is not None:
             click.echo(f"evidence #{evidence_id} is already {state} (by {item.reviewed_by} "
                        f"{when(item.reviewed_at)}); nothing changed")
             return
