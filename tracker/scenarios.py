@@ -16,7 +16,15 @@ import yaml
 
 from .config import Settings, cron_trigger
 from .errors import UsageError, ValidationError, valid
-from .matching import CUE_KINDS, CUE_SWITCHES, NEAR_MAX, RULE_KEYS, SCOPES, WINDOW_MAX
+from .matching import (
+    CUE_KINDS,
+    CUE_SWITCHES,
+    RULE_KEYS,
+    WINDOW_MAX,
+    near_problem,
+    scope_problem,
+    switch_problem,
+)
 from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
@@ -337,8 +345,8 @@ def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:
 
 
 def _cue_switch(c: _Checker, value: Any, path: str) -> str:
-    if value not in ("check", "ignore"):
-        c.fail(path, f"expected check or ignore, got {value!r}")
+    if problem := switch_problem(value):
+        c.fail(path, problem)
     return str(value)
 
 
@@ -374,14 +382,12 @@ def _match(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
         if key in m:
             rule[key] = terms(m[key], f"{path}.{key}")
     if "near" in m:
-        near = m["near"]
-        if isinstance(near, bool) or not isinstance(near, int) or not 0 <= near <= NEAR_MAX:
-            c.fail(f"{path}.near", f"near {near!r}: expected a whole number of words, "
-                                   f"0 to {NEAR_MAX}")
-        rule["near"] = near
+        if problem := near_problem(m["near"]):
+            c.fail(f"{path}.near", problem)
+        rule["near"] = m["near"]
     if "scope" in m:
-        if m["scope"] not in SCOPES:
-            c.fail(f"{path}.scope", f"scope {m['scope']!r}: expected one of {', '.join(SCOPES)}")
+        if problem := scope_problem(m["scope"]):
+            c.fail(f"{path}.scope", problem)
         rule["scope"] = m["scope"]
     for key in CUE_SWITCHES:
         if key in m:
