@@ -208,20 +208,6 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
             yield Step(at, "silence", p, factor, decayed=decayed)
 
 
-def baseline(log: QuestionLog, t: datetime) -> tuple[datetime, Vector, ManualPoint | None]:
-    """Step 1: the latest manual forecast at or before t, else the prior at `opens`."""
-    log = log.ordered()
-    chosen: ManualPoint | None = None
-    for m in log.manual:
-        if m.at <= t:
-            chosen = m
-        else:
-            break
-    if chosen is None:
-        return log.opens_at, log.prior_vector(), None
-    return chosen.at, {s: float(chosen.probabilities.get(s, 0.0)) for s in log.scenarios}, chosen
-
-
 def forecast_at(
     log: QuestionLog, t: datetime, *, manual: bool = True, evidence: bool = True
 ) -> Vector:
