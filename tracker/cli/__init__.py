@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__
-from ..config import database_url, scenarios_path
+from ..config import DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError
 from ..timeutil import parse_time
@@ -203,9 +203,9 @@ class TrackerGroup(click.Group):
 
 @click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", metavar="URL", help="Database URL [env TRACKER_DATABASE_URL; "
-              "default sqlite:///db/tracker.sqlite3].")
+              f"default {DEFAULT_URL}].")
 @click.option("--scenarios", metavar="PATH", help="The questions file [env TRACKER_SCENARIOS; "
-              "default scenarios.yaml].")
+              f"default {DEFAULT_SCENARIOS}].")
 @click.option("-v", "--verbose", is_flag=True, help="Log more and show tracebacks.")
 @click.version_option(__version__, prog_name="tracker")
 @click.pass_context
