@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +39,10 @@ class IndicatorCard:
     withdrawn: int
     reliability: float
     contribution: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys of `tracker indicators --json` (README), in this order."""
+        return asdict(self)
 
     @property
     def dismissed_share(self) -> float | None:
