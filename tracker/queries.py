@@ -15,7 +15,7 @@ from .forecasts import current_probabilities, get_question, question_log
 from .models import NOT_APPLIED, Entry, Evidence, Feed, Forecast, Hit, Indicator, Question, Report
 from .scoring import HistoryPoint, forecast_at
 from .scoring import history as log_history
-from .timeutil import iso, utcnow
+from .timeutil import as_utc, iso, utcnow
 
 
 def question_json(q: Question) -> dict[str, Any]:
@@ -128,8 +128,48 @@ def stored_report(session: Session, period: str) -> Report | None:
     return session.scalars(select(Report).where(Report.period == period)).one_or_none()
 
 
-def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
-    """Every forecast of a question in order, as the JSON objects of DESIGN §4."""
+@dataclass
+class HistoryRow:
+    """One row of `tracker history`: the forecast in force from `at` and what made it; for the
+    audit trail, the id of a stored forecast and what voided it. `stored` marks a row read from
+    the stored forecasts (a voided one, or a void) rather than from the log."""
+
+    at: datetime
+    source: str
+    probabilities: dict[str, float]
+    by: str | None
+    note: str | None
+    evidence: list[int]
+    factor: dict[str, float] | None = None
+    indicator: str | None = None
+    headlines: list[dict[str, Any]] | None = None
+    id: int | None = None
+    voided_by: int | None = None
+    voids: int | None = None
+    stored: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of DESIGN §4 `history`."""
+        if self.stored:
+            out: dict[str, Any] = {"id": self.id, "at": iso(self.at), "source": self.source,
+                                   "by": self.by, "note": self.note, "evidence": self.evidence,
+                                   "probabilities": self.probabilities}
+            if self.voided_by is not None:
+                out["voided_by"] = self.voided_by
+            else:
+                out["voids"] = self.voids
+            return out
+        out = {"at": iso(self.at), "source": self.source, "probabilities": self.probabilities,
+               "by": self.by, "note": self.note, "evidence": self.evidence}
+        for key in ("factor", "indicator", "headlines", "id"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+
+def history_rows(session: Session, q: Question) -> list[HistoryRow]:
+    """Every forecast of a question in order, with the audit trail (voids, withdrawn
+    sightings)."""
     log = question_log(session, q, load_settings(session))
     points = log_history(log, utcnow())
     ids = [e for p in points for e in p.evidence]
@@ -144,20 +184,19 @@ def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
             headlines.setdefault(eid, []).append({"title": title, "link": link, "feed": feed})
     out = []
     for p in points:
-        row: dict[str, Any] = {"at": iso(p.at), "source": p.source,
-                               "probabilities": p.probabilities, "by": p.by or None,
-                               "note": p.note or None, "evidence": list(p.evidence)}
+        row = HistoryRow(as_utc(p.at), p.source, p.probabilities, p.by or None, p.note or None,
+                         list(p.evidence))
         if p.source in ("evidence", "silence"):
-            row["factor"] = p.factor
+            row.factor = p.factor
         if p.source == "evidence" and p.indicator is not None:
-            row["indicator"] = p.indicator
-            row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
+            row.indicator = p.indicator
+            row.headlines = [h for e in p.evidence for h in headlines.get(e, [])]
         out.append(row)
     return _with_withdrawn(session, q, _with_voids(session, q, log, out))
 
 
 def _with_voids(session: Session, q: Question, log: Any,
-                rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                rows: list[HistoryRow]) -> list[HistoryRow]:
     """The rows with the id of each manual forecast and resolution (what `tracker void`
     takes), plus each voided one and each void, in time order: the audit trail."""
     stored = session.scalars(select(Forecast).where(Forecast.question_id == q.id)
@@ -168,34 +207,32 @@ def _with_voids(session: Session, q: Question, log: Any,
         if f.source in ("manual", "resolution") and f.id not in voided:
             live.setdefault((f.source, iso(f.at), f.author, f.note), []).append(f.id)
     for r in rows:
-        key = (r["source"], r["at"], r["by"] or "", r["note"] or "")
+        key = (r.source, iso(r.at), r.by or "", r.note or "")
         if live.get(key):
-            r["id"] = live[key].pop(0)
+            r.id = live[key].pop(0)
     for f in stored:
-        row: dict[str, Any] = {"id": f.id, "at": iso(f.at), "source": f.source, "by": f.author,
-                               "note": f.note or None, "evidence": []}
         if f.id in voided:
-            rows.append({**row, "probabilities": f.probabilities, "voided_by": voided[f.id]})
+            rows.append(HistoryRow(as_utc(f.at), f.source, f.probabilities, f.author,
+                                   f.note or None, [], id=f.id, voided_by=voided[f.id],
+                                   stored=True))
         elif f.source == "void":
-            rows.append({**row, "probabilities": forecast_at(log, f.at), "voids": f.voids})
-    return sorted(rows, key=lambda r: datetime.fromisoformat(r["at"]))
+            rows.append(HistoryRow(as_utc(f.at), f.source, forecast_at(log, f.at), f.author,
+                                   f.note or None, [], id=f.id, voids=f.voids, stored=True))
+    return sorted(rows, key=lambda r: r.at)
 
 
-def _with_withdrawn(session: Session, q: Question,
-                    rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_withdrawn(session: Session, q: Question, rows: list[HistoryRow]) -> list[HistoryRow]:
     """History rows plus a row per withdrawn sighting, at its observed time, that moved
     nothing: the forecast in force then, and why and when it was withdrawn."""
     items = session.scalars(select(Evidence).where(
         Evidence.question_id == q.id, Evidence.state == "withdrawn")).all()
     for e in items:
         at = iso(e.observed_at) or ""
-        before = [r for r in rows if r["at"] <= at and r["source"] != "withdrawn"]
+        before = [r for r in rows if (iso(r.at) or "") <= at and r.source != "withdrawn"]
         day = (iso(e.withdrawn_at) or "?")[:10]
-        rows.append({"at": at, "source": "withdrawn",
-                     "probabilities": before[-1]["probabilities"] if before else {},
-                     "by": None, "note": f"{e.indicator_id} withdrawn on {day}: {e.note}",
-                     "evidence": [e.id], "indicator": e.indicator_id})
-    rows.sort(key=lambda r: r["at"])  # stable: a withdrawn row after what was in force
+        rows.append(HistoryRow(as_utc(e.observed_at), "withdrawn",
+                               before[-1].probabilities if before else {}, None,
+                               f"{e.indicator_id} withdrawn on {day}: {e.note}", [e.id],
+                               indicator=e.indicator_id))
+    rows.sort(key=lambda r: iso(r.at) or "")  # stable: a withdrawn row after what was in force
     return rows
-
-

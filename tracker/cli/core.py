@@ -17,8 +17,9 @@ from ..forecasts import (
     later_manual,
     record_manual,
 )
-from ..queries import history_rows, list_questions, question_view
+from ..queries import HistoryRow, history_rows, list_questions, question_view
 from ..text import pct, when
+from ..timeutil import iso
 from . import App, PastTime, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
 
@@ -166,38 +167,42 @@ def history(app: App, question: str, fmt: str, since: datetime | None, limit: in
         rows = history_rows(session, q)
         scenarios = [s.id for s in q.scenarios]
     if since is not None:
-        rows = [r for r in rows if datetime.fromisoformat(r["at"]) >= since]
+        rows = [r for r in rows if r.at >= since]
     rows = rows[-limit:] if limit else rows
     if as_json or fmt == "json":
-        emit_json({"question": question, "forecasts": rows})
+        emit_json({"question": question, "forecasts": [r.to_json() for r in rows]})
         return
     if fmt == "csv":
         emit_csv(["at", *scenarios, "source", "by", "note", "evidence"],
-                 [[r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios), r["source"],
-                   r["by"] or "", r["note"] or "", " ".join(map(str, r["evidence"]))]
+                 [[iso(r.at), *(f"{r.probabilities[s]:.6f}" for s in scenarios), r.source,
+                   r.by or "", r.note or "", " ".join(map(str, r.evidence))]
                   for r in rows])
         return
     for r in rows:
-        cause = ""
-        if r["source"] == "manual":
-            cause = f"by {r['by']}: {r['note']}"
-        elif r["source"] == "evidence":
-            heads = "; ".join(h["title"] for h in r.get("headlines", [])[:2])
-            cause = f"{r.get('indicator')} (evidence {', '.join(map(str, r['evidence']))})"
-            if heads:
-                cause += f": {heads}"
-        elif r["source"] == "resolution":
-            cause = f"by {r['by']}: {r['note'] or ''}"
-        elif r["source"] in ("silence", "withdrawn"):
-            cause = r["note"] or ""
-        elif r["source"] == "void":
-            cause = f"voids #{r['voids']}, by {r['by']}: {r['note']}"
-        if "id" in r and r["source"] != "void":
-            cause = f"#{r['id']} " + cause
-        if r.get("voided_by"):
-            cause += f" [voided by #{r['voided_by']}]"
-        _echo_point(datetime.fromisoformat(r["at"]), r["source"],
-                    {s: r["probabilities"][s] for s in scenarios}, cause)
+        _echo_point(r.at, r.source, {s: r.probabilities[s] for s in scenarios}, _row_cause(r))
+
+
+def _row_cause(r: HistoryRow) -> str:
+    """What made a history row, for people: who and why, or which sighting."""
+    cause = ""
+    if r.source == "manual":
+        cause = f"by {r.by}: {r.note}"
+    elif r.source == "evidence":
+        heads = "; ".join(h["title"] for h in (r.headlines or [])[:2])
+        cause = f"{r.indicator} (evidence {', '.join(map(str, r.evidence))})"
+        if heads:
+            cause += f": {heads}"
+    elif r.source == "resolution":
+        cause = f"by {r.by}: {r.note or ''}"
+    elif r.source in ("silence", "withdrawn"):
+        cause = r.note or ""
+    elif r.source == "void":
+        cause = f"voids #{r.voids}, by {r.by}: {r.note}"
+    if r.id is not None and r.source != "void":
+        cause = f"#{r.id} " + cause
+    if r.voided_by:
+        cause += f" [voided by #{r.voided_by}]"
+    return cause
 
 
 @click.command(name="void")
