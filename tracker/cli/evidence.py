@@ -11,6 +11,7 @@ from ..config import login_name
 from ..errors import UsageError
 from ..evidence import STATES, already_reviewed, list_blocked, list_evidence, review
 from ..text import marked, pct, when
+from ..timeutil import as_utc, iso
 from . import App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
 
@@ -76,36 +77,35 @@ def evidence(ctx: click.Context, state: str | None, since: datetime | None, limi
     with app.session() as session:
         items = list_evidence(session, question, state)
     if since is not None:
-        items = [e for e in items if datetime.fromisoformat(e["observed_at"]) >= since]
+        items = [e for e in items if as_utc(e.observed_at) >= since]
     items = items[:limit] if limit else items
     if as_json or fmt == "json":
-        emit_json({"evidence": items})
+        emit_json({"evidence": [e.to_json() for e in items]})
         return
     if fmt == "csv":
         emit_csv(["id", "question", "indicator", "observed_at", "state", "factor", "hits",
                   "feed", "title", "link"],
-                 [[e["id"], e["question"], e["indicator"], e["observed_at"], e["state"],
-                   " ".join(f"{s}={v:.6g}" for s, v in e["factor"].items()), len(e["hits"]),
-                   *(str((e["hits"] or [{}])[0].get(k) or "") for k in ("feed", "title", "link"))
-                   ] for e in items])
+                 [[e.id, e.question, e.indicator, iso(e.observed_at), e.state,
+                   " ".join(f"{s}={v:.6g}" for s, v in e.factor.items()), len(e.hits),
+                   *((str(getattr(e.hits[0], k) or "") for k in ("feed", "title", "link"))
+                     if e.hits else ("", "", ""))] for e in items])
         return
     if not items:
         click.echo("no evidence")
         return
     for e in items:
-        factor = " ".join(f"{s}={v:.3g}" for s, v in e["factor"].items())
-        observed = when(datetime.fromisoformat(e["observed_at"]))
-        click.echo(wrapped(f"#{e['id']}  {observed}  {e['state']:<9} {e['question']}/"
-                           f"{e['indicator']}  x[{factor}]"))
-        for h in e["hits"]:
-            if h.get("withdrawn_at"):
+        factor = " ".join(f"{s}={v:.3g}" for s, v in e.factor.items())
+        click.echo(wrapped(f"#{e.id}  {when(e.observed_at)}  {e.state:<9} {e.question}/"
+                           f"{e.indicator}  x[{factor}]"))
+        for h in e.hits:
+            if h.withdrawn_at:
                 continue
-            click.echo(wrapped(f"{h['feed']}: {h['title']}", "    "))
-            if h.get("sentence"):
-                quote = marked(h["sentence"], h["marks"], "[", "]")
+            click.echo(wrapped(f"{h.feed}: {h.title}", "    "))
+            if h.sentence:
+                quote = marked(h.sentence, h.marks, "[", "]")
                 click.echo(wrapped(f"\u201c{quote}\u201d", "      ", ""))
-            if h["link"]:
-                click.echo(wrapped(h["link"], "      ", ""))
+            if h.link:
+                click.echo(wrapped(h.link, "      ", ""))
 
 
 @evidence.command()
@@ -118,15 +118,14 @@ def blocked(app: App, question: str | None, as_json: bool) -> None:
     with app.session() as session:
         items = list_blocked(session, question)
     if as_json:
-        emit_json({"blocked": items})
+        emit_json({"blocked": [b.to_json() for b in items]})
         return
     if not items:
         click.echo("no blocked matches")
     for b in items:
-        observed = when(datetime.fromisoformat(b["observed_at"]))
-        click.echo(wrapped(f"{observed}  {b['question']}/{b['indicator']}  blocked by "
-                           f"\"{b['cue']}\" ({b['kind']})"))
-        click.echo(wrapped(f"{b['feed']}: \u201c{b['sentence']}\u201d", "    "))
+        click.echo(wrapped(f"{when(b.observed_at)}  {b.question}/{b.indicator}  blocked by "
+                           f"\"{b.cue}\" ({b.kind})"))
+        click.echo(wrapped(f"{b.feed}: \u201c{b.sentence}\u201d", "    "))
 
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:
