@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .forecasts import current_probabilities, get_question, question_log
+from .forecasts import current_probabilities, get_question, question_log, rescore
 from .models import NOT_APPLIED, Entry, Evidence, Feed, Forecast, Hit, Indicator, Question, Report
 from .scoring import HistoryPoint, forecast_at
 from .scoring import history as log_history
@@ -111,11 +111,27 @@ def last_sightings(session: Session, question_id: str,
     return {iid: at for iid, at in rows}
 
 
-def resolutions(session: Session, question_ids: list[str]) -> dict[str, str | None]:
-    """Question id -> the scenario it resolved to (None while open)."""
+@dataclass(frozen=True)
+class Rescored:
+    """What `tracker score` recomputed: each question's probabilities, and its resolution."""
+
+    scored_at: datetime
+    probabilities: dict[str, dict[str, float]]
+    resolved_to: dict[str, str | None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scored_at": iso(self.scored_at), "questions": [
+            {"id": qid, "probabilities": p, "resolved_to": self.resolved_to.get(qid)}
+            for qid, p in self.probabilities.items()]}
+
+
+def rescore_questions(session: Session, question_id: str | None, now: datetime) -> Rescored:
+    """Recompute the current probabilities of one question, or of all, from the log."""
+    ids = [get_question(session, question_id).id] if question_id else None
+    current = rescore(session, ids, now)
     rows = session.execute(select(Question.id, Question.resolved_to)
-                           .where(Question.id.in_(question_ids))).all()
-    return {qid: resolved_to for qid, resolved_to in rows}
+                           .where(Question.id.in_(list(current)))).all()
+    return Rescored(now, current, {qid: resolved_to for qid, resolved_to in rows})
 
 
 def report_state(session: Session, period: str) -> str | None:

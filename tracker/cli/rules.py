@@ -68,13 +68,7 @@ def rematch(app: App, question: str | None, as_json: bool) -> None:
     with app.session() as session:
         report = rematch_entries(session, question, now=utcnow())
     if as_json:
-        emit_json({
-            "indicators": [{"id": c.indicator, "question": c.question,
-                            "added_hits": len(c.added), "withdrawn_hits": len(c.lost),
-                            "kept_reviewed_hits": c.kept, "blocked": len(c.blocked)}
-                           for c in report.changes],
-            "new_evidence": report.new_evidence, "withdrawn_evidence": report.withdrawn,
-            "questions_rescored": report.rescored})
+        emit_json(report.to_json())
         return
     for c in report.changes:
         if c.added or c.lost or c.kept:

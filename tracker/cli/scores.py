@@ -9,8 +9,8 @@ import click
 
 from ..config import login_name
 from ..corrections import current_resolution, void
-from ..forecasts import get_question, rescore
-from ..queries import resolutions
+from ..forecasts import get_question
+from ..queries import rescore_questions
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, QuestionScore
@@ -25,18 +25,14 @@ from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
 @pass_app
 def score(app: App, question: str | None, as_json: bool) -> None:
     """Recompute the current probabilities of every question (or one) from the log."""
-    now = utcnow()
     with app.session() as session:
-        ids = [get_question(session, question).id] if question else None
-        current = rescore(session, ids, now)
-        status = resolutions(session, list(current))
+        done = rescore_questions(session, question, utcnow())
     if as_json:
-        emit_json({"scored_at": iso(now), "questions": [
-            {"id": qid, "probabilities": p, "resolved_to": status.get(qid)}
-            for qid, p in current.items()]})
+        emit_json(done.to_json())
         return
-    for qid, p in current.items():
-        mark = f"  [resolved: {status[qid]}]" if status.get(qid) else ""
+    for qid, p in done.probabilities.items():
+        resolved = done.resolved_to.get(qid)
+        mark = f"  [resolved: {resolved}]" if resolved else ""
         click.echo(f"{qid}{mark}  " + " ".join(f"{s}={pct(v)}" for s, v in p.items()))
 
 
