@@ -19,13 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
-SMALL_YAML = textwrap.dedent(
+BARE_QUESTION = textwrap.dedent(
     """\
-    version: 1
-    settings:
-      scoring: {auto_weight: 0.5, floor: 0.001}
-    feeds:
-      - {id: local, url: "http://127.0.0.1:9/feed.xml"}
     questions:
       - id: uzbekistan-rejoins
         title: Will Uzbekistan rejoin the CSTO before 2028?
@@ -35,6 +30,23 @@ SMALL_YAML = textwrap.dedent(
         scenarios:
           - {id: rejoins, label: Uzbekistan rejoins, prior: 0.04}
           - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}
+    """
+)
+
+
+_SMALL_HEAD = textwrap.dedent(
+    """\
+    version: 1
+    settings:
+      scoring: {auto_weight: 0.5, floor: 0.001}
+    feeds:
+      - {id: local, url: "http://127.0.0.1:9/feed.xml"}
+    """
+)
+
+# The rest of the first question (its indicators), then a second question.
+_SMALL_TAIL = textwrap.indent(textwrap.dedent(
+    """\
         indicators:
           - id: uz-csto-talks
             description: Uzbek officials discuss returning to the CSTO
@@ -61,7 +73,16 @@ SMALL_YAML = textwrap.dedent(
             likelihood: {deploys: 0.8, drills: 0.9, nothing: 0.1}
             cooldown: 7d
     """
-)
+), "  ")
+SMALL_YAML = _SMALL_HEAD + BARE_QUESTION + _SMALL_TAIL
+
+
+def feeds_yaml(feeds: dict[str, str], settings: str = "") -> str:
+    """A scenarios file of these feeds (id -> URL) and one question without indicators;
+    `settings` is the body of a `settings:` block, e.g. "polling: {tick: 30s}"."""
+    head = "version: 1\n" + (f"settings:\n  {settings}\n" if settings else "")
+    listed = "".join(f'  - {{id: {fid}, url: "{url}"}}\n' for fid, url in feeds.items())
+    return f"{head}feeds:\n{listed}{BARE_QUESTION}"
 
 
 def pg_schema_url(base: str, schema: str) -> str:

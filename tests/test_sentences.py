@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tracker.matching import Cues, Matcher, Rule, marked
+from tracker.matching import Cues, Matcher, Rule
 from tracker.sentences import TEXT_MAX, sentences, split_sentences
+from tracker.text import marked
 
 
 @pytest.mark.parametrize(("text", "expected"), [

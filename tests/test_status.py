@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Tracker
+from tests.conftest import Tracker, feeds_yaml
 from tests.feedserver import FeedServer
 from tracker.db import make_engine, make_sessionmaker
 from tracker.jobs import record_job
@@ -31,23 +30,9 @@ def two_feeds(db_url: str, tmp_path: Path, server: FeedServer,
     monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
     monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "reports"))
     path = tmp_path / "scenarios.yaml"
-    path.write_text(textwrap.dedent(f"""\
-        version: 1
-        settings:
-          polling: {{tick: 30s}}
-        feeds:
-          - {{id: good, url: "{server.url('/good.xml')}"}}
-          - {{id: broken, url: "{server.url('/broken.xml')}"}}
-        questions:
-          - id: uzbekistan-rejoins
-            title: Will Uzbekistan rejoin the CSTO before 2028?
-            opens: 2021-07-09
-            closes: 2027-12-31
-            resolution: Resolves "rejoins" if Uzbekistan becomes a full CSTO member again.
-            scenarios:
-              - {{id: rejoins, label: Uzbekistan rejoins, prior: 0.04}}
-              - {{id: stays-out, label: Uzbekistan stays outside, prior: 0.96}}
-        """), encoding="utf-8")
+    path.write_text(feeds_yaml({"good": server.url("/good.xml"),
+                                "broken": server.url("/broken.xml")},
+                               settings="polling: {tick: 30s}"), encoding="utf-8")
     tracker = Tracker(db_url, path)
     tracker.ok("init")
     return tracker
@@ -59,7 +44,7 @@ def status(tracker: Tracker) -> dict:
 
 def test_a_fresh_database_has_healthy_feeds_and_no_runs(initialized: Tracker) -> None:
     data = status(initialized)
-    assert set(data) == {"daemon", "feeds", "jobs", "outbox", "database"}
+    assert set(data) == {"daemon", "feeds", "jobs", "outbox", "database", "settings"}
     feed = data["feeds"][0]
     assert {"id", "url", "state", "last_success", "last_error", "failures", "next_poll",
             "entries"} <= set(feed)

@@ -18,18 +18,18 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEv
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import is_dead_here, load_settings, process_owner
+from .config import Settings, is_dead_here, load_settings, process_owner, report_trigger
 from .db import check_schema, transaction
 from .errors import TrackerError
-from .jobs import RunNote, record_job
+from .jobs import OUTBOX_EVERY, PRUNE_EVERY, RunNote, record_job
 from .models import Feed, JobRun, Report
-from .scenarios import Settings, load_scenarios
+from .scenarios import load_scenarios
+from .status import feed_state
 from .sync import sync
 from .timeutil import format_duration, utcnow
 
@@ -38,10 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tracker.daemon")
 
-OUTBOX_EVERY = timedelta(minutes=1)
-# A running daemon starts the outbox job every minute: no job for this long means none runs.
-DAEMON_SEEN = 3 * OUTBOX_EVERY
-PRUNE_EVERY = timedelta(hours=6)
 # How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
 STOP_GRACE = 6.0
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
@@ -125,7 +121,12 @@ def _catch_up(ctx: Context) -> None:
 
 def _log_feed(outcome: FeedOutcome) -> None:
     if outcome.outcome == "error":
-        log.warning("feed %s failed: %s", outcome.feed, outcome.error)
+        state = feed_state(retired=False, failures=outcome.failures, last_failed=True,
+                           error=outcome.error, next_poll=outcome.next_poll, now=utcnow())
+        if state.held_until is not None:
+            log.info("feed %s %s: %s", outcome.feed, state, outcome.error)
+        else:
+            log.warning("feed %s failed: %s", outcome.feed, outcome.error)
     elif outcome.outcome == "gone":
         log.warning("feed %s is gone (410): retired", outcome.feed)
     elif outcome.new_entries:
@@ -226,30 +227,8 @@ def _reschedule(scheduler: BlockingScheduler, old: Settings, new: Settings) -> N
         log.info("report schedule is now %r in %s", new.report_cron, new.timezone)
 
 
-def report_trigger(settings: Settings) -> CronTrigger:
-    """When reports go out: report.cron in the settings' timezone."""
-    return CronTrigger.from_crontab(settings.report_cron, timezone=settings.timezone)
-
-
 def _seconds(delta: timedelta) -> float:
     return max(delta.total_seconds(), 1.0)
-
-
-def next_runs(settings: Settings, last: dict[str, JobRun], now: datetime
-              ) -> dict[str, datetime | None]:
-    """When each job runs next, from the schedule and the last runs (also for a stopped daemon)."""
-    def after(job: str, every: timedelta) -> datetime:
-        run = last.get(job)
-        return max(run.started + every, now) if run is not None else now
-
-    fire = report_trigger(settings).get_next_fire_time(None, now)
-    return {
-        "poll": after("poll", settings.tick),
-        "report": fire.astimezone(UTC) if fire is not None else None,
-        "outbox": after("outbox", OUTBOX_EVERY),
-        "prune": after("prune", PRUNE_EVERY),
-        "sync": None,
-    }
 
 
 def release_dead_claims(sessions: sessionmaker[Session]) -> int:

@@ -15,19 +15,20 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from .config import load_settings, login_name
+from .config import Settings, load_settings, login_name
 from .errors import UsageError
 from .forecasts import get_question, question_log, rescore
-from .matching import Blocked
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
-from .scenarios import Settings
-from .scoring import Vector, exponents
+from .scoring import Vector, evidence_factor, exponents
 from .timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from .matching import Blocked
 
 STATES = ("auto", "confirmed", "dismissed", "withdrawn")
 REASON_WITHDRAWN = "rule changed"
@@ -113,7 +114,29 @@ def record_blocked(session: Session, blocked: Sequence[tuple[int, Blocked]],
              "cue": b.cue, "kind": b.kind, "created_at": now} for entry_id, b in blocked])
 
 
-def list_blocked(session: Session, question_id: str | None = None) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class BlockedItem:
+    """A match a cue kept from counting: where it was seen, the sentence and the cue."""
+
+    question: str
+    indicator: str
+    observed_at: datetime
+    sentence: str
+    cue: str
+    kind: str
+    entry: int
+    feed: str
+    title: str
+    link: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"question": self.question, "indicator": self.indicator,
+                "observed_at": iso(self.observed_at), "sentence": self.sentence,
+                "cue": self.cue, "kind": self.kind, "entry": self.entry, "feed": self.feed,
+                "title": self.title, "link": self.link}
+
+
+def list_blocked(session: Session, question_id: str | None = None) -> list[BlockedItem]:
     """Matches a cue blocked, newest entry first: what the matcher saw and chose not to count."""
     query = (select(BlockedMatch, Entry, Indicator.question_id)
              .join(Entry, BlockedMatch.entry_id == Entry.id)
@@ -121,9 +144,8 @@ def list_blocked(session: Session, question_id: str | None = None) -> list[dict[
              .order_by(Entry.observed_at.desc(), BlockedMatch.id.desc()))
     if question_id is not None:
         query = query.where(Indicator.question_id == get_question(session, question_id).id)
-    return [{"question": qid, "indicator": b.indicator_id, "observed_at": iso(e.observed_at),
-             "sentence": b.sentence, "cue": b.cue, "kind": b.kind, "entry": e.id,
-             "feed": e.feed_id, "title": e.title, "link": e.link}
+    return [BlockedItem(qid, b.indicator_id, e.observed_at, b.sentence, b.cue, b.kind, e.id,
+                        e.feed_id, e.title, e.link)
             for b, e, qid in session.execute(query)]
 
 
@@ -219,15 +241,57 @@ def weights(session: Session, question_ids: Iterable[str],
     return out
 
 
-def factor(likelihood: dict[str, Any], scenarios: Iterable[str], weight: float) -> Vector:
-    """L_s^e for every scenario: all 1 for an item that weighs 0."""
-    return {s: float(likelihood.get(s, 1.0)) ** weight for s in scenarios}
+@dataclass(frozen=True)
+class Sighting:
+    """One hit of an evidence item: the entry, the sentence and the terms that matched."""
+
+    entry: int
+    feed: str
+    title: str
+    link: str | None
+    published: datetime | None
+    observed_at: datetime
+    terms: list[str]
+    sentence: str | None
+    marks: list[Any]
+    withdrawn_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry": self.entry, "feed": self.feed, "title": self.title, "link": self.link,
+                "published": iso(self.published), "observed_at": iso(self.observed_at),
+                "terms": self.terms, "sentence": self.sentence, "marks": self.marks,
+                "withdrawn_at": iso(self.withdrawn_at)}
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """An evidence item as `tracker evidence` shows it, with the factor L^e it applies."""
+
+    id: int
+    question: str
+    indicator: str
+    observed_at: datetime
+    state: str
+    factor: Vector
+    weight: float
+    hits: list[Sighting]
+    note: str | None
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of DESIGN §4 `evidence`."""
+        return {"id": self.id, "question": self.question, "indicator": self.indicator,
+                "observed_at": iso(self.observed_at), "state": self.state,
+                "factor": self.factor, "weight": self.weight,
+                "hits": [h.to_json() for h in self.hits], "note": self.note,
+                "reviewed_by": self.reviewed_by, "reviewed_at": iso(self.reviewed_at)}
 
 
 def list_evidence(
     session: Session, question_id: str | None = None, state: str | None = None
-) -> list[dict[str, Any]]:
-    """Evidence items as the JSON objects of DESIGN §4, newest observed first."""
+) -> list[EvidenceItem]:
+    """Evidence items, newest observed first."""
     if state is not None and state not in STATES:
         raise UsageError(f"unknown state {state!r}", hint=f"use one of {', '.join(STATES)}")
     query = select(Evidence).order_by(Evidence.observed_at.desc(), Evidence.id.desc())
@@ -242,7 +306,7 @@ def list_evidence(
     power = weights(session, {e.question_id for e in items}, settings)
     scenarios = {q.id: [s.id for s in q.scenarios] for q in session.scalars(
         select(Question).where(Question.id.in_({e.question_id for e in items})))}
-    hits: dict[int, list[dict[str, Any]]] = {}
+    hits: dict[int, list[Sighting]] = {}
     rows = session.execute(
         select(Hit.evidence_id, Hit.terms, Hit.sentence, Hit.marks, Hit.withdrawn_at, Entry)
         .join(Entry, Hit.entry_id == Entry.id)
@@ -250,29 +314,15 @@ def list_evidence(
         .order_by(Entry.observed_at, Hit.id)
     ).all()
     for evidence_id, terms, sentence, marks, withdrawn_at, entry in rows:
-        hits.setdefault(evidence_id, []).append({
-            "entry": entry.id, "feed": entry.feed_id, "title": entry.title, "link": entry.link,
-            "published": iso(entry.published), "observed_at": iso(entry.observed_at),
-            "terms": list(terms), "sentence": sentence, "marks": marks or [],
-            "withdrawn_at": iso(withdrawn_at),
-        })
-    return [
-        {
-            "id": e.id,
-            "question": e.question_id,
-            "indicator": e.indicator_id,
-            "observed_at": iso(e.observed_at),
-            "state": e.state,
-            "factor": factor(e.indicator.likelihood, scenarios[e.question_id],
-                             power.get(e.id, 0.0)),
-            "weight": power.get(e.id, 0.0),
-            "hits": hits.get(e.id, []),
-            "note": e.note,
-            "reviewed_by": e.reviewed_by,
-            "reviewed_at": iso(e.reviewed_at),
-        }
-        for e in items
-    ]
+        hits.setdefault(evidence_id, []).append(Sighting(
+            entry.id, entry.feed_id, entry.title, entry.link, entry.published,
+            entry.observed_at, list(terms), sentence, marks or [], withdrawn_at))
+    return [EvidenceItem(e.id, e.question_id, e.indicator_id, e.observed_at, e.state,
+                         evidence_factor(e.indicator.likelihood, power.get(e.id, 0.0),
+                                         scenarios[e.question_id]),
+                         power.get(e.id, 0.0), hits.get(e.id, []), e.note, e.reviewed_by,
+                         e.reviewed_at)
+            for e in items]
 
 
 @dataclass(frozen=True)
@@ -284,6 +334,12 @@ class Review:
     state: str
     old: Vector
     new: Vector
+
+
+def already_reviewed(session: Session, evidence_id: int, state: str) -> Evidence | None:
+    """The item when it is already in `state`: reviewing it again would change nothing."""
+    item = session.get(Evidence, evidence_id)
+    return item if item is not None and item.state == state else None
 
 
 def review(session: Session, evidence_id: int, state: str, *, note: str | None = None,

@@ -6,7 +6,6 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Self
 import httpx
 
 from tracker import __version__
+from tracker.config import proxies
 
 USER_AGENT = f"tracker/{__version__}"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -116,7 +116,7 @@ class Fetcher:
         self._holds: dict[str, datetime] = {}
         self._headers = {"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"}
         self._timeouts = httpx.Timeout(read_timeout, connect=connect_timeout).as_dict()
-        self._pools = _Pools(per_host, urllib.request.getproxies_environment())
+        self._pools = _Pools(per_host, proxies())
 
     async def __aenter__(self) -> Self:
         return self

@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .config import load_settings
+from .config import Settings, load_settings
 from .errors import UsageError, valid
 from .models import Evidence, Forecast, Indicator, Question
-from .scenarios import Settings
 from .scoring import (
     EvidencePoint,
     ManualPoint,
@@ -50,8 +49,14 @@ def reliabilities(session: Session, question_id: str,
         .group_by(Evidence.indicator_id, Evidence.state)
     ):
         states.setdefault(indicator_id, Counter())[state] = n
-    return {i: (c, reliability(c["confirmed"], c["dismissed"], settings.auto_weight,
-                               settings.reliability_strength)) for i, c in states.items()}
+    return {i: (c, indicator_weight(c, settings)) for i, c in states.items()}
+
+
+def indicator_weight(reviews: Counter[str], settings: Settings) -> float:
+    """The weight of an indicator's unreviewed items, from its confirmed and dismissed counts
+    (docs/model.md); an indicator never reviewed has the prior mean, `auto_weight`."""
+    return reliability(reviews["confirmed"], reviews["dismissed"], settings.auto_weight,
+                       settings.reliability_strength)
 
 
 def question_log(session: Session, question: Question, settings: Settings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -42,6 +43,16 @@ class ImportReport:
     @property
     def added(self) -> int:
         return sum(q.added for q in self.questions)
+
+    def to_json(self, dry_run: bool) -> dict[str, Any]:
+        """The JSON of `tracker import --json` (docs/journal.md)."""
+        return {
+            "questions": [{"id": q.id, "added": q.added, "present": q.present}
+                          for q in self.questions],
+            "ignored": self.ignored,
+            "left_out": self.left_out,
+            "dry_run": dry_run,
+        }
 
 
 def apply_journal(session: Session, journal: Journal, *, by: str,

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .forecasts import get_question, question_log, reliabilities
+from .forecasts import get_question, indicator_weight, question_log, reliabilities
 from .models import Question
 from .scores import mean_log_score
-from .scoring import QuestionLog, reliability
+from .scoring import QuestionLog
 
 # The weekly report's "indicators to review": at most this many lines; an indicator is "most
 # dismissed" from this share of dismissals among at least this many reviews.
@@ -38,6 +39,10 @@ class IndicatorCard:
     withdrawn: int
     reliability: float
     contribution: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The keys of `tracker indicators --json` (README), in this order."""
+        return asdict(self)
 
     @property
     def dismissed_share(self) -> float | None:
@@ -72,11 +77,10 @@ def indicator_cards(session: Session, question_id: str | None = None) -> list[In
         log = question_log(session, q, settings) if q.resolved_to is not None else None
         with_all = mean_log_score(log, "evidence") if log is not None else None
         for i in q.indicators:
-            counts, weight = record.get(i.id, (Counter[str](), None))
+            counts = record[i.id][0] if i.id in record else Counter[str]()
             if i.retired and not counts:
                 continue
-            if weight is None:
-                weight = reliability(0, 0, settings.auto_weight, settings.reliability_strength)
+            weight = indicator_weight(counts, settings)
             cards.append(IndicatorCard(
                 i.id, q.id, i.description, sum(counts.values()), counts["confirmed"],
                 counts["dismissed"], counts["auto"], counts["withdrawn"], weight,

@@ -6,15 +6,21 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from .config import Settings, report_trigger
 from .db import transaction
 from .models import JobRun
 from .timeutil import utcnow
 
 JOBS = ("poll", "report", "outbox", "prune", "sync")
+OUTBOX_EVERY = timedelta(minutes=1)
+# A running daemon starts the outbox job every minute: no job for this long means none runs.
+DAEMON_SEEN = 3 * OUTBOX_EVERY
+PRUNE_EVERY = timedelta(hours=6)
 
 log = logging.getLogger("tracker.jobs")
 
@@ -65,3 +71,20 @@ def last_runs(session: Session) -> dict[str, JobRun]:
     )
     rows = session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))
     return {run.job: run for run in rows}
+
+
+def next_runs(settings: Settings, last: dict[str, JobRun], now: datetime
+              ) -> dict[str, datetime | None]:
+    """When each job runs next, from the schedule and the last runs (also for a stopped daemon)."""
+    def after(job: str, every: timedelta) -> datetime:
+        run = last.get(job)
+        return max(run.started + every, now) if run is not None else now
+
+    fire = report_trigger(settings).get_next_fire_time(None, now)
+    return {
+        "poll": after("poll", settings.tick),
+        "report": fire.astimezone(UTC) if fire is not None else None,
+        "outbox": after("outbox", OUTBOX_EVERY),
+        "prune": after("prune", PRUNE_EVERY),
+        "sync": None,
+    }

@@ -5,12 +5,9 @@ from __future__ import annotations
 import io
 import ipaddress
 import logging
-import os
 import smtplib
-import socket
 import ssl
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.generator import BytesGenerator
 from email.message import EmailMessage
@@ -21,12 +18,20 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import load_settings, mail_recipients, process_owner
+from .config import (
+    SmtpSettings,
+    load_settings,
+    mail_recipients,
+    process_owner,
+    reports_folder,
+    smtp_settings,
+)
 from .db import transaction
 from .errors import TrackerError, UnavailableError, UsageError
 from .models import Report
 from .reports import html_for_files, make_report
-from .timeutil import as_utc, iso, utcnow
+from .text import oneline
+from .timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -46,70 +51,15 @@ class Delivery:
     already_sent: bool = False
 
 
-def clean_header(value: str, limit: int = 200) -> str:
-    """A header value on one line: no control or separator characters, whitespace collapsed."""
-    kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in value)
-    kept = " ".join(kept.split())
-    return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to send, from TRACKER_SMTP_*; the password never shows in a repr."""
-
-    host: str
-    port: int
-    security: str
-    user: str | None
-    password: str | None = field(repr=False)
-    timeout: float
-    sender: str
-    to: tuple[str, ...] = ()
-    allow_plaintext_auth: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def smtp_settings(env: dict[str, str] | None = None) -> SmtpSettings | None:
-    """The SMTP settings of the environment, or None when TRACKER_SMTP_HOST is unset."""
-    env = dict(os.environ) if env is None else env
-    host = env.get("TRACKER_SMTP_HOST", "").strip()
-    if not host:
-        return None
-    security = env.get("TRACKER_SMTP_SECURITY", "starttls").strip().lower() or "starttls"
-    if security not in ("starttls", "ssl", "none"):
-        raise UsageError(f"bad TRACKER_SMTP_SECURITY {security!r}",
-                         hint="use starttls, ssl or none")
-    try:
-        port = int(env.get("TRACKER_SMTP_PORT") or (465 if security == "ssl" else 587))
-        timeout = float(env.get("TRACKER_SMTP_TIMEOUT") or 30)
-    except ValueError:
-        raise UsageError("TRACKER_SMTP_PORT and TRACKER_SMTP_TIMEOUT must be numbers") from None
-    password = env.get("TRACKER_SMTP_PASSWORD") or None
-    path = env.get("TRACKER_SMTP_PASSWORD_FILE")
-    if password is None and path:
-        try:
-            password = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read TRACKER_SMTP_PASSWORD_FILE {path}: "
-                             f"{exc.strerror}") from None
-    sender = clean_header(env.get("TRACKER_MAIL_FROM") or f"tracker@{socket.gethostname()}")
-    return SmtpSettings(host, port, security, env.get("TRACKER_SMTP_USER") or None, password,
-                        timeout, sender, allow_plaintext_auth=env.get(
-                            "TRACKER_SMTP_ALLOW_PLAINTEXT_AUTH", "").strip() == "1")
-
-
 def build_message(report: Report, sender: str, recipients: list[str],
                   now: datetime | None = None) -> EmailMessage:
     """multipart/alternative: the text, then multipart/related with the HTML and its charts."""
     msg = EmailMessage()
-    msg["Subject"] = clean_header(report.subject)
-    msg["From"] = clean_header(sender)
-    msg["To"] = ", ".join(clean_header(r) for r in recipients)
+    msg["Subject"] = oneline(report.subject, 200)
+    msg["From"] = oneline(sender, 200)
+    msg["To"] = ", ".join(oneline(r, 200) for r in recipients)
     msg["Date"] = format_datetime(as_utc(now or utcnow()))
-    msg["Message-ID"] = clean_header(report.message_id)
+    msg["Message-ID"] = oneline(report.message_id, 200)
     msg.set_content(report.text)
     msg.add_alternative(report.html, subtype="html")
     html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
@@ -199,11 +149,11 @@ def _reason(exc: BaseException, timeout: float) -> str:
     # smtplib reports a timeout during the greeting as a disconnection "…: timed out".
     if isinstance(exc, TimeoutError) or str(exc).endswith("timed out"):
         return f"no answer within {timeout:g} s (timed out)"
-    return clean_header(str(exc) or exc.__class__.__name__)
+    return oneline(str(exc) or exc.__class__.__name__, 200)
 
 
 def _text(raw: Any) -> str:
-    return clean_header(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+    return oneline(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw), 200)
 
 
 def write_html(report: Report, path: Path) -> None:
@@ -225,11 +175,6 @@ def write_files(report: Report, folder: Path) -> str:
     write_html(report, path)
     (folder / f"{report.period}.txt").write_text(report.text, encoding="utf-8")
     return str(path)
-
-
-def reports_folder() -> Path:
-    """Where files delivery writes: TRACKER_REPORTS_DIR, else reports/ in the working folder."""
-    return Path(os.environ.get("TRACKER_REPORTS_DIR") or "reports")
 
 
 def _claim(session: Session, report_id: int | None, now: datetime, owner: str,
@@ -339,11 +284,3 @@ def send_report(sessions: sessionmaker[Session], period: str, *, force: bool = F
             hint="it stays in the outbox and is retried by `tracker daemon` or "
                  "`tracker report --send`")
     return delivery
-
-
-def outbox_json(session: Session, limit: int = 20) -> list[dict[str, Any]]:
-    """The outbox for `tracker status`: the latest reports, newest first (DESIGN §4 keys)."""
-    rows = session.scalars(select(Report).order_by(Report.period_end.desc()).limit(limit))
-    return [{"period": r.period, "state": r.state, "attempts": r.attempts,
-             "sent_at": iso(r.sent_at), "next_attempt": iso(r.next_attempt),
-             "last_error": r.last_error, "delivered_to": r.delivered_to} for r in rows]

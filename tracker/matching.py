@@ -74,6 +74,22 @@ def _as_list(value: Any, where: str) -> list[Any]:
     return list(value)
 
 
+# The checks of a rule's values, shared by scenarios.yaml's validation (every problem, with its
+# line) and Rule.from_mapping (the first problem): each says what is wrong, or None.
+def near_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= NEAR_MAX:
+        return f"near {value!r}: expected a whole number of words, 0 to {NEAR_MAX}"
+    return None
+
+
+def scope_problem(value: Any) -> str | None:
+    return None if value in SCOPES else f"scope {value!r}: expected one of {', '.join(SCOPES)}"
+
+
+def switch_problem(value: Any) -> str | None:
+    return None if value in ("check", "ignore") else f"expected check or ignore, got {value!r}"
+
+
 @dataclass(frozen=True)
 class Rule:
     """An indicator's match rule: every `all` group and one of `any` (if given) in one
@@ -109,19 +125,15 @@ class Rule:
         groups = tuple(
             _as_terms(group, f"all[{i}]") for i, group in enumerate(_as_list(raw_groups, "all"))
         )
-        near = m.get("near")
-        if near is not None and (isinstance(near, bool) or not isinstance(near, int)
-                                 or not 0 <= near <= NEAR_MAX):
-            raise ValueError(f"near: expected a whole number of words 0 to {NEAR_MAX}, "
-                             f"got {near!r}")
-        scope = m.get("scope", "sentence")
-        if scope not in SCOPES:
-            raise ValueError(f"scope: expected one of {', '.join(SCOPES)}, got {scope!r}")
+        near, scope = m.get("near"), m.get("scope", "sentence")
+        problem = (near_problem(near) if near is not None else None) or scope_problem(scope)
+        if problem:
+            raise ValueError(problem)
         switches = {}
         for key in CUE_SWITCHES:
             value = m.get(key, "check")
-            if value not in ("check", "ignore"):
-                raise ValueError(f"{key}: expected check or ignore, got {value!r}")
+            if problem := switch_problem(value):
+                raise ValueError(f"{key}: {problem}")
             switches[key] = value == "check"
         return cls(all=groups, any=_as_terms(m.get("any"), "any"),
                    none=_as_terms(m.get("none"), "none"), near=near, scope=scope, **switches)
@@ -595,16 +607,3 @@ def _shift(o: _Occurrence, offset: int) -> _Occurrence:
     if not offset:
         return o
     return _Occurrence(o.term, o.first, o.last, o.span, o.sentence, o.at + offset)
-
-
-def marked(sentence: str, marks: Sequence[Sequence[int]], before: str, after: str,
-           escape: Any = str) -> str:
-    """The sentence with each marked span wrapped in `before`/`after`, the rest escaped."""
-    out, pos = [], 0
-    for a, b in sorted(tuple(m) for m in marks):
-        if a < pos or b > len(sentence) or a >= b:
-            continue  # overlapping or stale marks are shown unmarked rather than garbled
-        out += [escape(sentence[pos:a]), before, escape(sentence[a:b]), after]
-        pos = b
-    out.append(escape(sentence[pos:]))
-    return "".join(out)

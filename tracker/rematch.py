@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -44,6 +45,16 @@ class RematchReport:
     new_evidence: int = 0
     withdrawn: list[int] = field(default_factory=list)
     rescored: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of `tracker rematch --json`."""
+        return {
+            "indicators": [{"id": c.indicator, "question": c.question,
+                            "added_hits": len(c.added), "withdrawn_hits": len(c.lost),
+                            "kept_reviewed_hits": c.kept, "blocked": len(c.blocked)}
+                           for c in self.changes],
+            "new_evidence": self.new_evidence, "withdrawn_evidence": self.withdrawn,
+            "questions_rescored": self.rescored}
 
 
 def _indicators(session: Session, question_id: str | None,

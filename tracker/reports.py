@@ -20,11 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from .charts import colour, history_chart
-from .config import load_settings
+from .config import Settings, load_settings, report_trigger
 from .errors import UsageError
 from .forecasts import question_log
 from .indicators import indicator_cards, to_review
-from .matching import marked
 from .models import (
     NOT_APPLIED,
     Entry,
@@ -37,10 +36,10 @@ from .models import (
     ReportImage,
 )
 from .resources import templates_dir
-from .scenarios import Settings
 from .scores import score_question
 from .scoring import HistoryPoint, exponents, forecast_at, history
-from .text import pct
+from .status import state_of
+from .text import marked, oneline, pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -55,10 +54,6 @@ FLOOD_SHOWN = 3
 
 
 # --- periods -----------------------------------------------------------------------------------
-
-def _trigger(settings: Settings) -> CronTrigger:
-    return CronTrigger.from_crontab(settings.report_cron, timezone=_zone(settings))
-
 
 def _zone(settings: Settings) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(settings.timezone)
@@ -106,7 +101,7 @@ def _week_start(period: str, settings: Settings) -> datetime:
 def _period_end(period: str, settings: Settings) -> datetime:
     """A period ends at the first scheduled time of its ISO week."""
     start = _week_start(period, settings)
-    fire = _next_fire(_trigger(settings), start - timedelta(microseconds=1))
+    fire = _next_fire(report_trigger(settings), start - timedelta(microseconds=1))
     if _week_key(fire, settings) != period:
         raise UsageError(f"no report is scheduled in {period} (report.cron "
                          f"{settings.report_cron!r})")
@@ -115,7 +110,7 @@ def _period_end(period: str, settings: Settings) -> datetime:
 
 def period_of(moment: datetime, settings: Settings) -> str:
     """The ISO week key of the period that `moment` falls in (ended by the next scheduled time)."""
-    trigger = _trigger(settings)
+    trigger = report_trigger(settings)
     fire = _next_fire(trigger, as_utc(moment))
     key = _week_key(fire, settings)
     if _period_end(key, settings) > moment:
@@ -127,27 +122,18 @@ def period_of(moment: datetime, settings: Settings) -> str:
 
 def latest_due_period(now: datetime, settings: Settings) -> str:
     """The latest period whose scheduled time has passed at `now`."""
-    return _week_key(_last_fire(_trigger(settings), as_utc(now) + timedelta(microseconds=1)),
+    return _week_key(_last_fire(report_trigger(settings), as_utc(now) + timedelta(microseconds=1)),
                      settings)
 
 
 def period_bounds(period: str, settings: Settings) -> tuple[datetime, datetime]:
     """[start, end) in UTC: from the previous period's scheduled time to this one's."""
     end = _period_end(period, settings)
-    previous = _week_key(_last_fire(_trigger(settings), end), settings)
+    previous = _week_key(_last_fire(report_trigger(settings), end), settings)
     return _period_end(previous, settings), end
 
 
 # --- what the report says ----------------------------------------------------------------------
-
-def oneline(text: str | None, limit: int = 400) -> str:
-    """Text from a feed or YAML on one line: control characters gone, whitespace collapsed."""
-    if not text:
-        return ""
-    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
-    cleaned = " ".join(cleaned.split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
-
 
 def safe_link(url: str | None) -> str | None:
     """A link worth following: http or https only, never javascript: or data:."""
@@ -462,11 +448,18 @@ def _feed_notices(session: Session, as_of: datetime) -> list[Notice]:
     ).all())
     out: list[Notice] = []
     for feed in session.scalars(select(Feed).where(Feed.retired.is_(False)).order_by(Feed.id)):
-        if feed.failures or feed.gone:
-            when = f" since {_day(feed.last_success)}" if feed.last_success else ""
+        state = state_of(feed, as_of)
+        error = oneline(feed.last_error, 200) or "unknown error"
+        if state.held_until is not None:
             out.append(Notice(feed.id, oneline(feed.url, 200),
-                              f"failing{when}: {feed.failures} failed polls in a row, last: "
-                              f"{oneline(feed.last_error, 200) or 'unknown error'}"))
+                              f"{state} (its host asked to wait), last: {error}"))
+            continue
+        if state.state != "ok":  # failing, or gone (410)
+            when = f" since {_day(feed.last_success)}" if feed.last_success else ""
+            polls = (f"{feed.failures} failed polls in a row" if feed.failures
+                     else "the last fetch failed (offline?)")
+            out.append(Notice(feed.id, oneline(feed.url, 200),
+                              f"failing{when}: {polls}, last: {error}"))
             continue
         last = last_entry.get(feed.id)
         if last is None:

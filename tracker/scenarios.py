@@ -14,8 +14,17 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .config import Settings, cron_trigger
 from .errors import UsageError, ValidationError, valid
-from .matching import CUE_KINDS, CUE_SWITCHES, NEAR_MAX, RULE_KEYS, SCOPES, WINDOW_MAX
+from .matching import (
+    CUE_KINDS,
+    CUE_SWITCHES,
+    RULE_KEYS,
+    WINDOW_MAX,
+    near_problem,
+    scope_problem,
+    switch_problem,
+)
 from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
@@ -59,23 +68,6 @@ class Feed:
     id: str
     url: str
     interval: timedelta | None
-
-
-@dataclass(frozen=True)
-class Settings:
-    timezone: str = "UTC"
-    report_cron: str = "0 7 * * mon"
-    recipients: tuple[str, ...] = ()
-    auto_weight: float = 0.5
-    floor: float = 0.001
-    poll_interval: timedelta = timedelta(minutes=30)
-    concurrency: int = 8
-    tick: timedelta = timedelta(seconds=60)
-    reliability_strength: float = 4.0
-    repeat_decay: float = 0.5
-    # settings.matching as validated: {"window": N, "cues": {kind: [..] | {add, remove}}}
-    matching: dict[str, Any] = field(default_factory=dict)
-    retention: timedelta = timedelta(days=730)  # entries no evidence refers to, then pruned
 
 
 @dataclass(frozen=True)
@@ -238,15 +230,6 @@ def _kind(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def check_cron(expr: str, timezone: str = "UTC") -> None:
-    """Raise ValueError unless `expr` is a valid 5-field crontab."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    if len(expr.split()) != 5:
-        raise ValueError(f"bad crontab {expr!r}: expected 5 fields")
-    CronTrigger.from_crontab(expr, timezone=timezone)
-
-
 def check_url(url: str) -> str | None:
     """None when `url` is an http(s) URL with a host, else the reason it is not."""
     try:
@@ -279,7 +262,7 @@ def _settings(c: _Checker, raw: Any) -> Settings:
     if "cron" in report:
         cron = c.text(report["cron"], "settings.report.cron")
         try:
-            check_cron(cron, tz)
+            cron_trigger(cron, tz)
         except ValueError as exc:
             c.fail("settings.report.cron", f"bad crontab {cron!r}: {exc}")
     recipients: list[str] = []
@@ -362,8 +345,8 @@ def _feeds(c: _Checker, raw: Any) -> tuple[Feed, ...]:
 
 
 def _cue_switch(c: _Checker, value: Any, path: str) -> str:
-    if value not in ("check", "ignore"):
-        c.fail(path, f"expected check or ignore, got {value!r}")
+    if problem := switch_problem(value):
+        c.fail(path, problem)
     return str(value)
 
 
@@ -399,14 +382,12 @@ def _match(c: _Checker, raw: Any, path: str) -> dict[str, Any]:
         if key in m:
             rule[key] = terms(m[key], f"{path}.{key}")
     if "near" in m:
-        near = m["near"]
-        if isinstance(near, bool) or not isinstance(near, int) or not 0 <= near <= NEAR_MAX:
-            c.fail(f"{path}.near", f"near {near!r}: expected a whole number of words, "
-                                   f"0 to {NEAR_MAX}")
-        rule["near"] = near
+        if problem := near_problem(m["near"]):
+            c.fail(f"{path}.near", problem)
+        rule["near"] = m["near"]
     if "scope" in m:
-        if m["scope"] not in SCOPES:
-            c.fail(f"{path}.scope", f"scope {m['scope']!r}: expected one of {', '.join(SCOPES)}")
+        if problem := scope_problem(m["scope"]):
+            c.fail(f"{path}.scope", problem)
         rule["scope"] = m["scope"]
     for key in CUE_SWITCHES:
         if key in m:

@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from .scoring import QuestionLog, Vector, forecasts_before
 from .timeutil import day_start
@@ -30,6 +31,12 @@ class TrackScore:
     log: float
     skill: float | None  # None when the prior's Brier score is 0
 
+    def to_json(self) -> dict[str, Any]:
+        """JSON has no -inf: log is then null and log_infinite true."""
+        infinite = self.log == -math.inf
+        return {"brier": self.brier, "log": None if infinite else self.log,
+                "log_infinite": infinite, "skill": self.skill}
+
 
 @dataclass(frozen=True)
 class QuestionScore:
@@ -50,6 +57,11 @@ class CalibrationBin:
     count: int
     mean_forecast: float | None
     observed: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """An empty bin has null mean and observed frequency."""
+        return {"low": self.low, "high": self.high, "count": self.count,
+                "mean_forecast": self.mean_forecast, "observed": self.observed}
 
 
 def score_days(opens_at: datetime, resolved_at: datetime) -> list[date]:

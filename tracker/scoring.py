@@ -10,9 +10,10 @@ resolved, F is the outcome vector.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 Vector = dict[str, float]
 WEEK = timedelta(days=7)
@@ -105,9 +106,11 @@ def exponents(log: QuestionLog) -> dict[int, float]:
     return out
 
 
-def evidence_factor(e: EvidencePoint, exponent: float, scenarios: Sequence[str]) -> Vector:
-    """L_s^e for every scenario."""
-    return {s: float(e.likelihood.get(s, 1.0)) ** exponent for s in scenarios}
+def evidence_factor(likelihood: Mapping[str, Any], exponent: float, scenarios: Iterable[str]
+                    ) -> Vector:
+    """L_s^e for every scenario (a scenario the likelihood leaves out has L = 1); all 1 for an
+    item that weighs 0."""
+    return {s: float(likelihood.get(s, 1.0)) ** exponent for s in scenarios}
 
 
 def reveal_times(log: QuestionLog) -> dict[str, datetime | None]:
@@ -186,7 +189,7 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
             yield Step(at, "manual", p, manual=item)
         elif isinstance(item, EvidencePoint):
             if at > start:
-                factor = evidence_factor(item, power[item.id], log.scenarios)
+                factor = evidence_factor(item.likelihood, power[item.id], log.scenarios)
                 p = update(p, factor, log.floor)
                 yield Step(at, "evidence", p, factor, evidence=item)
         else:
@@ -203,20 +206,6 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
             factor = {s: survive if s in decayed else 1.0 for s in log.scenarios}
             p = update(p, factor, log.floor)
             yield Step(at, "silence", p, factor, decayed=decayed)
-
-
-def baseline(log: QuestionLog, t: datetime) -> tuple[datetime, Vector, ManualPoint | None]:
-    """Step 1: the latest manual forecast at or before t, else the prior at `opens`."""
-    log = log.ordered()
-    chosen: ManualPoint | None = None
-    for m in log.manual:
-        if m.at <= t:
-            chosen = m
-        else:
-            break
-    if chosen is None:
-        return log.opens_at, log.prior_vector(), None
-    return chosen.at, {s: float(chosen.probabilities.get(s, 0.0)) for s in log.scenarios}, chosen
 
 
 def forecast_at(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from .timeutil import as_utc
 
@@ -20,3 +23,26 @@ def pct(p: float) -> str:
 def when(moment: datetime | None, default: str = "-") -> str:
     """A UTC time to the second for a terminal column, always 20 wide: 2026-11-23T07:00:00Z."""
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else default
+
+
+def oneline(text: str | None, limit: int = 400) -> str:
+    """Text on one line (a mail header, a feed's title in the report): control and separator
+    characters become spaces, whitespace is collapsed, and past `limit` it ends in "…"."""
+    if not text:
+        return ""
+    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+def marked(sentence: str, marks: Sequence[Sequence[int]], before: str, after: str,
+           escape: Any = str) -> str:
+    """The sentence with each marked span wrapped in `before`/`after`, the rest escaped."""
+    out, pos = [], 0
+    for a, b in sorted(tuple(m) for m in marks):
+        if a < pos or b > len(sentence) or a >= b:
+            continue  # overlapping or stale marks are shown unmarked rather than garbled
+        out += [escape(sentence[pos:a]), before, escape(sentence[a:b]), after]
+        pos = b
+    out.append(escape(sentence[pos:]))
+    return "".join(out)

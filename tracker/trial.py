@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import UnavailableError, UsageError
 from .fetch import Fetcher
@@ -62,3 +63,19 @@ def try_url(spec: ScenarioFile, url: str) -> list[Trial]:
         return result.body or b""
 
     return try_bytes(spec, asyncio.run(fetch()), url)
+
+
+def trials_json(trials: list[Trial], questions: dict[str, str]) -> dict[str, Any]:
+    """The JSON of `tracker try`: every match and every blocked match, entry by entry."""
+    matches, blocked = [], []
+    for t in trials:
+        for m in t.found.matches:
+            matches.append({"question": questions.get(m.indicator), "indicator": m.indicator,
+                            "sentence": m.sentence, "terms": list(m.terms),
+                            "marks": [list(x) for x in m.marks], "entry": t.title,
+                            "link": t.link})
+        for b in t.found.blocked:
+            blocked.append({"question": questions.get(b.indicator), "indicator": b.indicator,
+                            "sentence": b.sentence, "cue": b.cue, "kind": b.kind,
+                            "terms": list(b.terms), "entry": t.title, "link": t.link})
+    return {"matches": matches, "blocked": blocked}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gc
+import importlib
 import io
 import json
 import logging
@@ -12,7 +14,7 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import Engine
@@ -20,11 +22,13 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__
-from ..config import database_url, scenarios_path
+from ..config import DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError
-from ..scenarios import ScenarioFile, load_scenarios
 from ..timeutil import parse_time
+
+if TYPE_CHECKING:
+    from ..scenarios import ScenarioFile
 
 
 class App:
@@ -32,6 +36,7 @@ class App:
 
     def __init__(self, db: str | None, scenarios: str | None, verbose: bool,
                  create: bool = False) -> None:
+        self.db_arg, self.scenarios_arg = db, scenarios
         self.db_url = database_url(db)
         self.create = create
         self.scenarios_path = scenarios_path(scenarios)
@@ -53,6 +58,8 @@ class App:
 
     def scenarios(self) -> ScenarioFile:
         """The validated scenarios file."""
+        from ..scenarios import load_scenarios  # YAML and the rule checker: few commands read it
+
         return load_scenarios(self.scenarios_path)
 
     @contextmanager
@@ -127,7 +134,18 @@ def json_option(f: Any) -> Any:
 
 
 class TrackerGroup(click.Group):
-    """Turns the core's errors into one clear line on stderr and the right exit status."""
+    """Turns the core's errors into one clear line on stderr and the right exit status, and
+    imports a command's module only when that command is wanted."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, name = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
 
     def main(self, args: Any = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any
@@ -185,9 +203,9 @@ class TrackerGroup(click.Group):
 
 @click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", metavar="URL", help="Database URL [env TRACKER_DATABASE_URL; "
-              "default sqlite:///db/tracker.sqlite3].")
+              f"default {DEFAULT_URL}].")
 @click.option("--scenarios", metavar="PATH", help="The questions file [env TRACKER_SCENARIOS; "
-              "default scenarios.yaml].")
+              f"default {DEFAULT_SCENARIOS}].")
 @click.option("-v", "--verbose", is_flag=True, help="Log more and show tracebacks.")
 @click.version_option(__version__, prog_name="tracker")
 @click.pass_context
@@ -199,6 +217,9 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     each sighting into a Bayesian update, emails a weekly report, and scores its own
     record once questions resolve. Start with `tracker init`, then `tracker show`.
     """
+    if not gc.isenabled():  # started by tracker.__main__: start-up is over
+        gc.freeze()
+        gc.enable()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO if ctx.invoked_subcommand == "daemon"
         else logging.WARNING,
@@ -212,15 +233,18 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     ctx.obj = App(db, scenarios, verbose, create=ctx.invoked_subcommand == "init")
 
 
-def _register() -> None:
-    from . import core, feeds, indicators, journal, report, rules, scores, service
+# Where each command lives: a command's module is imported only when the command runs (or
+# when --help lists them all), so `tracker show` never loads the report renderer or the poller.
+COMMANDS: dict[str, str] = {
+    "init": "setup:init", "sync": "setup:sync", "show": "core:show", "update": "core:update",
+    "history": "core:history", "void": "core:void_command", "import": "journal:import_",
+    "poll": "feeds:poll", "evidence": "evidence:evidence", "score": "scores:score",
+    "resolve": "scores:resolve", "unresolve": "scores:unresolve", "scores": "scores:scores",
+    "indicators": "indicators:indicators", "report": "report:report",
+    "daemon": "service:daemon", "status": "service:status", "try": "rules:try_",
+    "rematch": "rules:rematch",
+}
 
-    for module in (core, journal, feeds, scores, indicators, report, service, rules):
-        for command in module.COMMANDS:
-            main.add_command(command)
 
-
-_register()
-
-__all__ = ["App", "PastTime", "UnavailableError", "emit_csv", "emit_json", "json_option", "main",
-           "pass_app", "since_options", "width", "wrapped"]
+__all__ = ["COMMANDS", "App", "PastTime", "UnavailableError", "emit_csv", "emit_json",
+           "json_option", "main", "pass_app", "since_options", "width", "wrapped"]

@@ -1,4 +1,4 @@
-"""init, sync, show, update, history: the questions and manual forecasts."""
+"""show, update, history, void: the questions and manual forecasts."""
 
 from __future__ import annotations
 
@@ -7,101 +7,20 @@ from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from ..config import load_settings, login_name
+from ..config import login_name
 from ..corrections import void
-from ..db import migrate
 from ..errors import UsageError
 from ..forecasts import (
     current_probabilities,
     get_question,
     later_manual,
-    question_log,
     record_manual,
 )
-from ..importing import load_record
-from ..models import NOT_APPLIED, Entry, Evidence, Feed, Forecast, Hit, Question
-from ..rematch import IndicatorChange
-from ..scoring import forecast_at
-from ..scoring import history as log_history
-from ..sync import sync as sync_scenarios
+from ..queries import HistoryRow, history_rows, list_questions, question_view
 from ..text import pct, when
-from ..timeutil import iso, utcnow
+from ..timeutil import iso
 from . import App, PastTime, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
-from .journal import record_summary
-
-
-@click.command()
-@click.option("--no-record", is_flag=True,
-              help="Start a new database without the shipped record of events.")
-@pass_app
-def init(app: App, no_record: bool) -> None:
-    """Create or migrate the database, then sync scenarios.yaml; a new database also gets the
-    shipped record of events (forecasts and resolutions since 2021). Safe to run again."""
-    spec = app.scenarios()
-    before, after = migrate(app.engine)
-    with app.session() as session:
-        report = sync_scenarios(session, spec)
-        record = load_record(session) if before is None and not no_record else None
-    where = app.engine.url.render_as_string(hide_password=True)
-    state = "created" if before is None else "up to date" if before == after else "migrated"
-    click.echo(f"database {where}: schema {state} ({after})")
-    click.echo(f"synced {app.scenarios_path}: {report.summary()}")
-    echo_rematch_preview(report.rematch)
-    if record is not None:
-        record_summary(record)
-
-
-@click.command()
-@pass_app
-def sync(app: App) -> None:
-    """Sync scenarios.yaml into the database (new questions, texts, rules; retire the rest)."""
-    spec = app.scenarios()
-    with app.session() as session:
-        report = sync_scenarios(session, spec)
-    click.echo(f"synced {app.scenarios_path}: {report.summary()}")
-    for kind, items in (("added", report.added), ("updated", report.updated),
-                        ("retired", report.retired)):
-        for item in items:
-            click.echo(f"  {kind} {item}")
-    echo_rematch_preview(report.rematch)
-
-
-def echo_rematch_preview(changes: list[IndicatorChange]) -> None:
-    """What the changed rules would do to stored entries, and how to apply it."""
-    for c in changes:
-        click.echo(f"  indicator {c.indicator}: {len(c.added)} stored entries would newly "
-                   f"match, {len(c.lost)} would stop matching")
-    if changes:
-        click.echo("run `tracker rematch` to apply (withdrawn sightings stay in history)")
-
-
-def question_json(q: Question) -> dict[str, Any]:
-    """The summary object of a question (DESIGN §4 `show`)."""
-    return {
-        "id": q.id,
-        "title": q.title,
-        "status": q.status,
-        "opens": q.opens.isoformat(),
-        "closes": q.closes.isoformat(),
-        "probabilities": current_probabilities(q),
-        "resolved_to": q.resolved_to,
-    }
-
-
-def last_sightings(session: Session, question_id: str,
-                   as_of: datetime | None = None) -> dict[str, Any]:
-    """Indicator id -> observed time of its latest applied evidence (not dismissed or
-    withdrawn; with `as_of`, observed and recorded by then)."""
-    query = (select(Evidence.indicator_id, func.max(Evidence.observed_at))
-             .where(Evidence.question_id == question_id, Evidence.state.not_in(NOT_APPLIED))
-             .group_by(Evidence.indicator_id))
-    if as_of is not None:
-        query = query.where(Evidence.observed_at <= as_of, Evidence.created_at <= as_of)
-    rows = session.execute(query).all()
-    return {iid: at for iid, at in rows}
 
 
 @click.command()
@@ -118,60 +37,41 @@ def show(app: App, question: str | None, show_all: bool, as_of: datetime | None,
         raise UsageError("--as-of needs a QUESTION", hint="e.g. tracker show Q --as-of 2024-01-01")
     with app.session() as session:
         if question is None:
-            query = select(Question).order_by(Question.position, Question.id)
-            if not show_all:
-                query = query.where(Question.retired.is_(False))
-            rows = session.scalars(query).all()
+            listed = list_questions(session, show_all)
             if as_json:
-                emit_json({"questions": [question_json(q) for q in rows]})
+                emit_json(listed.to_json())
                 return
-            if not rows:
-                retired = session.scalar(select(func.count()).select_from(Question)) or 0
+            if not listed.questions:
+                retired = listed.retired
                 click.echo(f"every question is retired ({retired}): `tracker show --all` lists "
                            "them" if retired else "no questions yet: run `tracker init`")
-            for q in rows:
+            for q in listed.questions:
                 click.echo(wrapped(f"{q.id}  [{q.status}]  {q.title}"))
                 probs = current_probabilities(q)
                 for s in q.scenarios:
                     mark = " <- resolved" if q.resolved_to == s.id else ""
                     click.echo(f"  {pct(probs[s.id]):>6}  {s.id}{mark}")
             return
-        q = get_question(session, question)
-        data = question_json(q)
-        log = question_log(session, q, load_settings(session), known_at=as_of)
-        points = log_history(log, as_of or utcnow())
-        probs = current_probabilities(q)
-        if as_of is not None:
-            probs = forecast_at(log, as_of)
-            points = [p for p in points if p.at <= as_of]
-            then = log.resolved_at is not None and log.resolved_at <= as_of
-            data.update(as_of=iso(as_of), probabilities=probs,
-                        status="resolved" if then else "open",
-                        resolved_to=log.resolved_to if then else None)
-        sighted = last_sightings(session, q.id, as_of)
-        indicators = [i for i in q.indicators if not i.retired]
-        data["resolution"] = q.resolution_criteria
-        data["scenarios"] = [{"id": s.id, "label": s.label, "probability": probs[s.id]}
-                             for s in q.scenarios]
-        data["indicators"] = [{"id": i.id, "description": i.description,
-                               "last_sighted": iso(sighted.get(i.id))} for i in indicators]
-        if as_json:
-            emit_json(data)
-            return
-        stood = f"  (as of {when(as_of)})" if as_of else ""
-        click.echo(wrapped(f"{q.id}  [{data['status']}]  {q.title}{stood}"))
-        click.echo(f"  opens {q.opens}, closes {q.closes}")
-        click.echo(wrapped(f"resolves: {q.resolution_criteria}", "  "))
-        click.echo("scenarios:")
-        for s in q.scenarios:
-            click.echo(wrapped(f"{pct(probs[s.id]):>6}  {s.id}: {s.label}", "  ", " " * 8))
-        click.echo("indicators:")
-        for i in indicators:
-            seen = when(sighted.get(i.id), "never sighted")
-            click.echo(wrapped(f"{i.id}: {i.description} (last: {seen})", "  "))
-        click.echo("recent history:")
-        for point in points[-8:]:
-            _echo_point(point.at, point.source, point.probabilities, _cause(point))
+        view = question_view(session, question, as_of)
+    if as_json:
+        emit_json(view.to_json())
+        return
+    q = view.question
+    stood = f"  (as of {when(as_of)})" if as_of else ""
+    click.echo(wrapped(f"{q.id}  [{view.status}]  {q.title}{stood}"))
+    click.echo(f"  opens {q.opens}, closes {q.closes}")
+    click.echo(wrapped(f"resolves: {q.resolution_criteria}", "  "))
+    click.echo("scenarios:")
+    for s in q.scenarios:
+        click.echo(wrapped(f"{pct(view.probabilities[s.id]):>6}  {s.id}: {s.label}", "  ",
+                           " " * 8))
+    click.echo("indicators:")
+    for i in view.indicators:
+        seen = when(view.sighted.get(i.id), "never sighted")
+        click.echo(wrapped(f"{i.id}: {i.description} (last: {seen})", "  "))
+    click.echo("recent history:")
+    for point in view.points[-8:]:
+        _echo_point(point.at, point.source, point.probabilities, _cause(point))
 
 
 def _vector(p: dict[str, float]) -> str:
@@ -251,77 +151,6 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
 
 
 
-def history_rows(session: Session, q: Question) -> list[dict[str, Any]]:
-    """Every forecast of a question in order, as the JSON objects of DESIGN §4."""
-    log = question_log(session, q, load_settings(session))
-    points = log_history(log, utcnow())
-    ids = [e for p in points for e in p.evidence]
-    headlines: dict[int, list[dict[str, Any]]] = {}
-    if ids:
-        rows = session.execute(
-            select(Hit.evidence_id, Entry.title, Entry.link, Feed.id)
-            .join(Entry, Hit.entry_id == Entry.id).join(Feed, Entry.feed_id == Feed.id)
-            .where(Hit.evidence_id.in_(ids)).order_by(Hit.id)
-        ).all()
-        for eid, title, link, feed in rows:
-            headlines.setdefault(eid, []).append({"title": title, "link": link, "feed": feed})
-    out = []
-    for p in points:
-        row: dict[str, Any] = {"at": iso(p.at), "source": p.source,
-                               "probabilities": p.probabilities, "by": p.by or None,
-                               "note": p.note or None, "evidence": list(p.evidence)}
-        if p.source in ("evidence", "silence"):
-            row["factor"] = p.factor
-        if p.source == "evidence" and p.indicator is not None:
-            row["indicator"] = p.indicator
-            row["headlines"] = [h for e in p.evidence for h in headlines.get(e, [])]
-        out.append(row)
-    return _with_withdrawn(session, q, _with_voids(session, q, log, out))
-
-
-def _with_voids(session: Session, q: Question, log: Any,
-                rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows with the id of each manual forecast and resolution (what `tracker void`
-    takes), plus each voided one and each void, in time order: the audit trail."""
-    stored = session.scalars(select(Forecast).where(Forecast.question_id == q.id)
-                             .order_by(Forecast.at, Forecast.id)).all()
-    voided = {f.voids: f.id for f in stored if f.voids is not None}
-    live: dict[tuple[str, str | None, str, str], list[int]] = {}
-    for f in stored:
-        if f.source in ("manual", "resolution") and f.id not in voided:
-            live.setdefault((f.source, iso(f.at), f.author, f.note), []).append(f.id)
-    for r in rows:
-        key = (r["source"], r["at"], r["by"] or "", r["note"] or "")
-        if live.get(key):
-            r["id"] = live[key].pop(0)
-    for f in stored:
-        row: dict[str, Any] = {"id": f.id, "at": iso(f.at), "source": f.source, "by": f.author,
-                               "note": f.note or None, "evidence": []}
-        if f.id in voided:
-            rows.append({**row, "probabilities": f.probabilities, "voided_by": voided[f.id]})
-        elif f.source == "void":
-            rows.append({**row, "probabilities": forecast_at(log, f.at), "voids": f.voids})
-    return sorted(rows, key=lambda r: datetime.fromisoformat(r["at"]))
-
-
-def _with_withdrawn(session: Session, q: Question,
-                    rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """History rows plus a row per withdrawn sighting, at its observed time, that moved
-    nothing: the forecast in force then, and why and when it was withdrawn."""
-    items = session.scalars(select(Evidence).where(
-        Evidence.question_id == q.id, Evidence.state == "withdrawn")).all()
-    for e in items:
-        at = iso(e.observed_at) or ""
-        before = [r for r in rows if r["at"] <= at and r["source"] != "withdrawn"]
-        day = (iso(e.withdrawn_at) or "?")[:10]
-        rows.append({"at": at, "source": "withdrawn",
-                     "probabilities": before[-1]["probabilities"] if before else {},
-                     "by": None, "note": f"{e.indicator_id} withdrawn on {day}: {e.note}",
-                     "evidence": [e.id], "indicator": e.indicator_id})
-    rows.sort(key=lambda r: r["at"])  # stable: a withdrawn row after what was in force
-    return rows
-
-
 @click.command()
 @click.argument("question")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -338,38 +167,42 @@ def history(app: App, question: str, fmt: str, since: datetime | None, limit: in
         rows = history_rows(session, q)
         scenarios = [s.id for s in q.scenarios]
     if since is not None:
-        rows = [r for r in rows if datetime.fromisoformat(r["at"]) >= since]
+        rows = [r for r in rows if r.at >= since]
     rows = rows[-limit:] if limit else rows
     if as_json or fmt == "json":
-        emit_json({"question": question, "forecasts": rows})
+        emit_json({"question": question, "forecasts": [r.to_json() for r in rows]})
         return
     if fmt == "csv":
         emit_csv(["at", *scenarios, "source", "by", "note", "evidence"],
-                 [[r["at"], *(f"{r['probabilities'][s]:.6f}" for s in scenarios), r["source"],
-                   r["by"] or "", r["note"] or "", " ".join(map(str, r["evidence"]))]
+                 [[iso(r.at), *(f"{r.probabilities[s]:.6f}" for s in scenarios), r.source,
+                   r.by or "", r.note or "", " ".join(map(str, r.evidence))]
                   for r in rows])
         return
     for r in rows:
-        cause = ""
-        if r["source"] == "manual":
-            cause = f"by {r['by']}: {r['note']}"
-        elif r["source"] == "evidence":
-            heads = "; ".join(h["title"] for h in r.get("headlines", [])[:2])
-            cause = f"{r.get('indicator')} (evidence {', '.join(map(str, r['evidence']))})"
-            if heads:
-                cause += f": {heads}"
-        elif r["source"] == "resolution":
-            cause = f"by {r['by']}: {r['note'] or ''}"
-        elif r["source"] in ("silence", "withdrawn"):
-            cause = r["note"] or ""
-        elif r["source"] == "void":
-            cause = f"voids #{r['voids']}, by {r['by']}: {r['note']}"
-        if "id" in r and r["source"] != "void":
-            cause = f"#{r['id']} " + cause
-        if r.get("voided_by"):
-            cause += f" [voided by #{r['voided_by']}]"
-        _echo_point(datetime.fromisoformat(r["at"]), r["source"],
-                    {s: r["probabilities"][s] for s in scenarios}, cause)
+        _echo_point(r.at, r.source, {s: r.probabilities[s] for s in scenarios}, _row_cause(r))
+
+
+def _row_cause(r: HistoryRow) -> str:
+    """What made a history row, for people: who and why, or which sighting."""
+    cause = ""
+    if r.source == "manual":
+        cause = f"by {r.by}: {r.note}"
+    elif r.source == "evidence":
+        heads = "; ".join(h["title"] for h in (r.headlines or [])[:2])
+        cause = f"{r.indicator} (evidence {', '.join(map(str, r.evidence))})"
+        if heads:
+            cause += f": {heads}"
+    elif r.source == "resolution":
+        cause = f"by {r.by}: {r.note or ''}"
+    elif r.source in ("silence", "withdrawn"):
+        cause = r.note or ""
+    elif r.source == "void":
+        cause = f"voids #{r.voids}, by {r.by}: {r.note}"
+    if r.id is not None and r.source != "void":
+        cause = f"#{r.id} " + cause
+    if r.voided_by:
+        cause += f" [voided by #{r.voided_by}]"
+    return cause
 
 
 @click.command(name="void")
@@ -386,5 +219,3 @@ def void_command(app: App, forecast_id: int, note: str, author: str | None) -> N
     click.echo(f"{target.question_id}: {target.source} #{target.id} of {when(target.at)} "
                f"voided (#{row.id}); now {_vector(now)}")
 
-
-COMMANDS: list[click.Command] = [init, sync, show, update, history, void_command]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from ..indicators import IndicatorCard, indicator_cards
@@ -39,16 +37,14 @@ def indicators(app: App, question: str | None, fmt: str, as_json: bool) -> None:
     with app.session() as session:
         cards = indicator_cards(session, question)
     if as_json or fmt == "json":
-        emit_json({"indicators": [asdict(c) for c in cards]})
+        emit_json({"indicators": [c.to_json() for c in cards]})
         return
     if fmt == "csv":
-        keys = list(asdict(cards[0])) if cards else list(IndicatorCard.__dataclass_fields__)
-        emit_csv(keys, [["" if v is None else v for v in asdict(c).values()] for c in cards])
+        keys = list(IndicatorCard.__dataclass_fields__)
+        emit_csv(keys, [["" if v is None else v for v in c.to_json().values()] for c in cards])
         return
     if not cards:
         click.echo("no indicators: run `tracker sync`")
         return
     click.echo("\n".join(_table(cards)))
 
-
-COMMANDS: list[click.Command] = [indicators]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -28,17 +27,6 @@ def left_out(report: ImportReport) -> None:
     if report.left_out:
         click.echo(f"shipped record: left out {', '.join(report.left_out)} "
                    "(scenarios or dates that differ from the record's)")
-
-
-def report_json(report: ImportReport, dry_run: bool) -> dict[str, Any]:
-    """The JSON of `tracker import --json` (docs/journal.md)."""
-    return {
-        "questions": [{"id": q.id, "added": q.added, "present": q.present}
-                      for q in report.questions],
-        "ignored": report.ignored,
-        "left_out": report.left_out,
-        "dry_run": dry_run,
-    }
 
 
 @click.command("import")
@@ -78,7 +66,7 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
         else:
             savepoint.commit()
     if as_json:
-        emit_json(report_json(report, dry_run))
+        emit_json(report.to_json(dry_run))
         return
     for q in report.questions:
         click.echo(f"{q.id}: {q.added} added, {q.present} already present")
@@ -88,5 +76,3 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
     if dry_run:
         click.echo("dry run: nothing written")
 
-
-COMMANDS: list[click.Command] = [import_]

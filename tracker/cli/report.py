@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from ..config import load_settings
 from ..errors import TrackerError, UsageError
 from ..mail import mail_to, send_report, smtp_settings, write_html
 from ..models import Report
+from ..queries import report_state, stored_report
 from ..reports import latest_due_period, make_report, period_bounds, preview_report
 from ..timeutil import iso, utcnow
 from . import App, pass_app
@@ -47,7 +47,7 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         if send and smtp_settings() is not None:
             # Refused before anything is stored: a retry would never help, so none is queued.
             mail_to(session)
-        state = session.scalar(select(Report.state).where(Report.period == period))
+        state = report_state(session, period)
         # What is sent is kept as sent; anything else shows what the database says now.
         make_report(session, period, now=now, force=force or state != "sent")
     if send:
@@ -58,7 +58,8 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         else:
             click.echo(f"report {period} sent: {delivery.where}")
     with app.session() as session:
-        stored = session.scalars(select(Report).where(Report.period == period)).one()
+        stored = stored_report(session, period)
+        assert stored is not None  # made above
         if out is not None:
             _write(stored, out)
             sent = (f"; the copy sent {iso(stored.sent_at)} (--force renders it again)"
@@ -89,5 +90,3 @@ def _write(report: Report, out: Path) -> None:
     except OSError as exc:
         raise TrackerError(f"cannot write {out}: {exc.strerror or exc}") from None
 
-
-COMMANDS: list[click.Command] = [report]

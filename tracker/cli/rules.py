@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..errors import UsageError
-from ..matching import marked
 from ..rematch import rematch as rematch_entries
+from ..text import marked
 from ..timeutil import utcnow
-from ..trial import Trial, spec_matcher, try_bytes, try_text, try_url
+from ..trial import spec_matcher, trials_json, try_bytes, try_text, try_url
 from . import App, emit_json, json_option, pass_app
-
-
-def trials_json(trials: list[Trial], questions: dict[str, str]) -> dict[str, Any]:
-    """The JSON of `tracker try`: every match and every blocked match, entry by entry."""
-    matches, blocked = [], []
-    for t in trials:
-        for m in t.found.matches:
-            matches.append({"question": questions.get(m.indicator), "indicator": m.indicator,
-                            "sentence": m.sentence, "terms": list(m.terms),
-                            "marks": [list(x) for x in m.marks], "entry": t.title,
-                            "link": t.link})
-        for b in t.found.blocked:
-            blocked.append({"question": questions.get(b.indicator), "indicator": b.indicator,
-                            "sentence": b.sentence, "cue": b.cue, "kind": b.kind,
-                            "terms": list(b.terms), "entry": t.title, "link": t.link})
-    return {"matches": matches, "blocked": blocked}
 
 
 @click.command("try")
@@ -85,13 +68,7 @@ def rematch(app: App, question: str | None, as_json: bool) -> None:
     with app.session() as session:
         report = rematch_entries(session, question, now=utcnow())
     if as_json:
-        emit_json({
-            "indicators": [{"id": c.indicator, "question": c.question,
-                            "added_hits": len(c.added), "withdrawn_hits": len(c.lost),
-                            "kept_reviewed_hits": c.kept, "blocked": len(c.blocked)}
-                           for c in report.changes],
-            "new_evidence": report.new_evidence, "withdrawn_evidence": report.withdrawn,
-            "questions_rescored": report.rescored})
+        emit_json(report.to_json())
         return
     for c in report.changes:
         if c.added or c.lost or c.kept:
@@ -103,5 +80,3 @@ def rematch(app: App, question: str | None, as_json: bool) -> None:
                f"{len(report.withdrawn)} withdrawn"
                + (f"; rescored {', '.join(report.rescored)}" if report.rescored else ""))
 
-
-COMMANDS = [try_, rematch]

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
 
 import click
-from sqlalchemy import select
 
 from ..config import login_name
 from ..corrections import current_resolution, void
-from ..forecasts import get_question, rescore
-from ..models import Question
+from ..forecasts import get_question
+from ..queries import rescore_questions
 from ..resolution import question_score, resolved_scores
 from ..resolution import resolve as resolve_question
-from ..scores import TRACKS, CalibrationBin, QuestionScore, TrackScore
+from ..scores import TRACKS, QuestionScore
 from ..text import pct
 from ..timeutil import iso, utcnow
 from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
@@ -27,20 +25,14 @@ from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
 @pass_app
 def score(app: App, question: str | None, as_json: bool) -> None:
     """Recompute the current probabilities of every question (or one) from the log."""
-    now = utcnow()
     with app.session() as session:
-        ids = [get_question(session, question).id] if question else None
-        current = rescore(session, ids, now)
-        rows = session.execute(select(Question.id, Question.resolved_to)
-                               .where(Question.id.in_(list(current)))).all()
-        status = {qid: resolved_to for qid, resolved_to in rows}
+        done = rescore_questions(session, question, utcnow())
     if as_json:
-        emit_json({"scored_at": iso(now), "questions": [
-            {"id": qid, "probabilities": p, "resolved_to": status.get(qid)}
-            for qid, p in current.items()]})
+        emit_json(done.to_json())
         return
-    for qid, p in current.items():
-        mark = f"  [resolved: {status[qid]}]" if status.get(qid) else ""
+    for qid, p in done.probabilities.items():
+        resolved = done.resolved_to.get(qid)
+        mark = f"  [resolved: {resolved}]" if resolved else ""
         click.echo(f"{qid}{mark}  " + " ".join(f"{s}={pct(v)}" for s, v in p.items()))
 
 
@@ -80,19 +72,6 @@ def _table(result: QuestionScore) -> str:
     return "\n".join(lines)
 
 
-def track_json(track: TrackScore) -> dict[str, Any]:
-    """A track's scores for JSON, which has no -inf: log is then null and log_infinite true."""
-    infinite = track.log == -math.inf
-    return {"brier": track.brier, "log": None if infinite else track.log,
-            "log_infinite": infinite, "skill": track.skill}
-
-
-def bin_json(b: CalibrationBin) -> dict[str, Any]:
-    """A calibration bin for JSON; an empty bin has null mean and observed frequency."""
-    return {"low": b.low, "high": b.high, "count": b.count, "mean_forecast": b.mean_forecast,
-            "observed": b.observed}
-
-
 @click.command()
 @click.argument("question", required=False)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -117,10 +96,10 @@ def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
         emit_json({
             "questions": [
                 {"id": qid, "resolved_to": k, "resolved_at": iso(at), "days": len(s.days),
-                 "tracks": {name: track_json(s.tracks[name]) for name in TRACKS}}
+                 "tracks": {name: s.tracks[name].to_json() for name in TRACKS}}
                 for qid, k, at, s in rows
             ],
-            "calibration": [bin_json(b) for b in bins],
+            "calibration": [b.to_json() for b in bins],
         })
         return
     if not rows:
@@ -152,5 +131,3 @@ def unresolve(app: App, question: str, note: str, author: str | None) -> None:
     was = ", ".join(k for k, v in target.probabilities.items() if v == 1)
     click.echo(f"{question}: resolution #{target.id} ({was}) voided (#{row.id}); open again")
 
-
-COMMANDS: list[click.Command] = [score, resolve, unresolve, scores]

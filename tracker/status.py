@@ -1,0 +1,165 @@
+"""What the tracker has been doing: feeds' health (one `feed_state` for `status`, the report
+and the daemon's log), the last and next run of each job, the outbox, the settings in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .config import effective, load_settings
+from .jobs import DAEMON_SEEN, JOBS, last_runs, next_runs
+from .models import Entry, Feed, Report
+from .retention import database_size
+from .timeutil import as_utc, iso, utcnow
+
+# What a fetch records when its host asked the tracker to wait (429 or 503 with Retry-After),
+# or when the poller skipped a feed of a host that had already asked: a hold, not a fault.
+HOLD_ERRORS = ("HTTP 429", "HTTP 503", "host asked to wait")
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """ok, failing, held (by its host's Retry-After, until `held_until`) or retired."""
+
+    state: str
+    held_until: datetime | None = None
+
+    def __str__(self) -> str:
+        return f"held until {iso(self.held_until)}" if self.held_until else self.state
+
+
+def feed_state(*, retired: bool, failures: int, last_failed: bool, error: str | None,
+               next_poll: datetime | None, now: datetime) -> FeedState:
+    """The one rule: retired (or gone) first; a last fetch that failed because the host asked
+    to wait, while that wait lasts, is held; any other failure is failing (also when the
+    offline rule kept its failure count from growing)."""
+    if retired:
+        return FeedState("retired")
+    if last_failed and error and error.startswith(HOLD_ERRORS) and next_poll is not None \
+            and as_utc(next_poll) > now:
+        return FeedState("held", as_utc(next_poll))
+    return FeedState("failing" if failures or last_failed else "ok")
+
+
+def state_of(feed: Feed, now: datetime) -> FeedState:
+    """The state of a stored feed."""
+    last_failed = feed.last_error_at is not None and (
+        feed.last_success is None or feed.last_error_at > feed.last_success)
+    return feed_state(retired=feed.retired or feed.gone, failures=feed.failures,
+                      last_failed=last_failed, error=feed.last_error, next_poll=feed.next_poll,
+                      now=now)
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    id: str
+    url: str
+    state: FeedState
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    failures: int
+    next_poll: datetime | None
+    entries: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "state": self.state.state,
+                "held_until": iso(self.state.held_until),
+                "last_success": iso(self.last_success), "last_error": self.last_error,
+                "last_error_at": iso(self.last_error_at), "failures": self.failures,
+                "next_poll": iso(self.next_poll), "entries": self.entries}
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job: str
+    started: datetime | None
+    finished: datetime | None
+    outcome: str | None
+    detail: str | None
+    owner: str | None
+    next: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "started": iso(self.started), "finished": iso(self.finished),
+                "outcome": self.outcome, "detail": self.detail, "owner": self.owner,
+                "next": iso(self.next)}
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    period: str
+    state: str
+    attempts: int
+    sent_at: datetime | None
+    next_attempt: datetime | None
+    last_error: str | None
+    delivered_to: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"period": self.period, "state": self.state, "attempts": self.attempts,
+                "sent_at": iso(self.sent_at), "next_attempt": iso(self.next_attempt),
+                "last_error": self.last_error, "delivered_to": self.delivered_to}
+
+
+@dataclass(frozen=True)
+class Status:
+    """DESIGN §4 `status`, with the settings in force."""
+
+    running: bool
+    last_seen: datetime | None
+    feeds: list[FeedStatus]
+    jobs: list[JobStatus]
+    outbox: list[OutboxRow]
+    size_bytes: int | None
+    settings: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"daemon": {"running": self.running, "last_seen": iso(self.last_seen)},
+                "feeds": [f.to_json() for f in self.feeds],
+                "jobs": [j.to_json() for j in self.jobs],
+                "outbox": [r.to_json() for r in self.outbox],
+                "database": {"size_bytes": self.size_bytes},
+                "settings": self.settings}
+
+
+def feeds_status(session: Session, now: datetime) -> list[FeedStatus]:
+    """Every feed, active ones first, with its state and number of stored entries."""
+    counts: dict[str, int] = {fid: n for fid, n in session.execute(
+        select(Entry.feed_id, func.count(Entry.id)).group_by(Entry.feed_id))}
+    return [FeedStatus(f.id, f.url, state_of(f, now), f.last_success, f.last_error,
+                       f.last_error_at, f.failures, f.next_poll, counts.get(f.id, 0))
+            for f in session.scalars(select(Feed).order_by(Feed.retired, Feed.id))]
+
+
+def outbox(session: Session, limit: int = 20) -> list[OutboxRow]:
+    """The latest reports, newest first."""
+    return [OutboxRow(r.period, r.state, r.attempts, r.sent_at, r.next_attempt, r.last_error,
+                      r.delivered_to)
+            for r in session.scalars(select(Report).order_by(Report.period_end.desc())
+                                     .limit(limit))]
+
+
+def status(session: Session, db: str | None = None, scenarios: str | None = None) -> Status:
+    """Feeds' health, the last and next run of each job, the outbox, the settings in force."""
+    now = utcnow()
+    settings = load_settings(session)
+    last = last_runs(session)
+    upcoming = next_runs(settings, last, now)
+    jobs = []
+    for name in (*JOBS, *sorted(set(last) - set(JOBS))):
+        run = last.get(name)
+        if run is None and upcoming.get(name) is None:
+            continue
+        jobs.append(JobStatus(name, run.started if run else None,
+                              run.finished if run else None, run.outcome if run else None,
+                              run.detail if run else None, run.owner if run else None,
+                              upcoming.get(name)))
+    seen = max((run.started for run in last.values()), default=None)
+    return Status(seen is not None and as_utc(seen) > now - DAEMON_SEEN, seen,
+                  feeds_status(session, now), jobs, outbox(session), database_size(session),
+                  effective(settings, db, scenarios))
