@@ -18,6 +18,7 @@ PARSE_CPU_SECONDS = 30  # CPU one parse may take before the kernel stops its wor
 PARSE_TIMEOUT = 45.0  # wall clock; a worker stopped over its CPU never answers
 
 Matches = dict[str, Found]  # entry key -> what the matcher found in it
+# A worker process's own: its initializer compiles the rules into it once, for every parse.
 _worker_matcher: Matcher | None = None
 
 
@@ -96,6 +97,11 @@ class Parsers:
         except MemoryError:
             message = "could not parse: over the parser's memory limit"
         return ParsedFeed([], None, None, message), {}
+
+    def retire(self) -> None:
+        """Take no more parses; the workers leave once those in flight are done."""
+        if self.pool is not None:
+            self.pool.close()
 
     def close(self) -> None:
         """Terminate the workers at once, whatever they are doing."""
