@@ -7,7 +7,8 @@ times: cold (storing and matching everything), warm (every answer 304) and chang
 of the feeds, 10 % by default, have new entries). Whole process: start-up included; CPU is
 that of the whole process tree (parse workers under the forkserver included: the command runs
 under a child subreaper that reaps every descendant, so RUSAGE_CHILDREN has them all); peak
-is the largest sum of resident memory over the tree, sampled every 20 ms from /proc.
+is the largest sum of proportional set sizes (PSS) over the tree, sampled every 20 ms from
+/proc (the largest sum of RSS, which counts shared pages once per process, is shown too).
 
 Then, unless told not to, the same cold and warm polls in this process (`tracker.poll.poll`,
 no start-up) and the peers' way (`feedparser.parse(url)` one feed after another, as rss2email
@@ -165,11 +166,13 @@ def serve_feeds(args: argparse.Namespace) -> None:
 
 
 class Measured(NamedTuple):
-    """One whole-process run: wall and CPU seconds, peak resident MB of the process tree."""
+    """One whole-process run: wall and CPU seconds, peak MB of the process tree (PSS sum and,
+    for comparison, RSS sum)."""
 
     wall: float
     cpu: float
     peak_mb: float
+    peak_rss_mb: float
     output: str
 
 
@@ -186,6 +189,20 @@ def _tree(pid: int) -> list[int]:
         except OSError:
             continue
     return out
+
+
+def _pss_mb(pids: list[int]) -> float:
+    """The proportional set size of the processes: each page shared by n of them counts 1/n
+    in each, so the sum is the memory the tree takes (a sum of RSS counts shared pages, such
+    as those the parse workers share with their forkserver, once per process)."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total / 1024
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -212,9 +229,10 @@ def measure_command(command: list[str]) -> None:
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(command, stdout=out)
-        peak = 0.0
+        peak = peak_rss = 0.0
         while proc.poll() is None:
-            peak = max(peak, _rss_mb(_tree(proc.pid)))
+            tree = _tree(proc.pid)
+            peak, peak_rss = max(peak, _pss_mb(tree)), max(peak_rss, _rss_mb(tree))
             time.sleep(0.02)
         wall = time.perf_counter() - t0
         while True:  # what the command left behind, reparented to us
@@ -227,7 +245,8 @@ def measure_command(command: list[str]) -> None:
         text = out.read()
     if proc.returncode != 0:
         sys.exit(f"{command} exited {proc.returncode}: {text[-2000:]}")
-    print(json.dumps(Measured(wall, usage.ru_utime + usage.ru_stime, peak, text)._asdict()))
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps(Measured(wall, cpu, peak, peak_rss, text)._asdict()))
 
 
 def measured(command: list[str]) -> Measured:
@@ -352,8 +371,8 @@ def in_process_round(urls: list[str]) -> tuple[float, PollSummary, float, PollSu
     return cold_s, cold, warm_s, warm
 
 
-def runs(values: list[float], unit: str = "") -> str:
-    return ", ".join(f"{v:.3f}{unit}" for v in values)
+def runs(values: list[float], unit: str = "", digits: int = 3) -> str:
+    return ", ".join(f"{v:.{digits}f}{unit}" for v in values)
 
 
 def run(args: argparse.Namespace, urls: list[str], change: Any) -> None:
@@ -371,11 +390,12 @@ def run(args: argparse.Namespace, urls: list[str], change: Any) -> None:
     figures = {}
     for i, name in enumerate(("cold", "warm", f"changed {args.changed:.0%}")):
         ms = [r[i] for r in rounds]
-        wall, cpu, peak = ([getattr(m, k) for m in ms] for k in ("wall", "cpu", "peak_mb"))
+        wall, cpu, peak, rss = ([getattr(m, k) for m in ms]
+                                for k in ("wall", "cpu", "peak_mb", "peak_rss_mb"))
         figures[name.split()[0]] = (med(wall), med(cpu), med(peak))
-        print(f"  {name:11}: wall {med(wall):7.3f} s  CPU {med(cpu):7.3f} s  peak "
-              f"{med(peak):5.0f} MB   runs: wall {runs(wall)}; CPU {runs(cpu)}; "
-              f"peak {runs(peak)}")
+        print(f"  {name:11}: wall {med(wall):7.3f} s  CPU {med(cpu):7.3f} s  peak PSS "
+              f"{med(peak):4.0f} MB (RSS {med(rss):4.0f})   runs: wall {runs(wall)}; "
+              f"CPU {runs(cpu)}; PSS {runs(peak, '', 0)}; RSS {runs(rss, '', 0)}")
     cold_wall, warm_wall = figures["cold"][0], figures["warm"][0]
     print(f"  warm / cold (wall) = {warm_wall / cold_wall:.3f} (target <= 0.10); "
           f"warm CPU per 30-minute cycle = {figures['warm'][1] / 1800:.2%} of a core "
