@@ -16,9 +16,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import transaction
@@ -35,6 +36,7 @@ log = logging.getLogger("tracker.poll")
 MAX_BACKOFF = timedelta(hours=24)
 MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
 KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
+_ENTRIES = cast(Table, Entry.__table__)  # inserted through Core (see FeedStore._insert)
 
 
 class Outcome(enum.StrEnum):
@@ -150,10 +152,7 @@ class FeedStore:
         assert parsed is not None, "a changed body is parsed before it is stored"
         if parsed.error or not parsed.entries:
             return self.failure(job, parsed.error or "no entries in the feed")
-        entries: dict[str, ParsedEntry] = {}
-        for e in parsed.entries:
-            entries.setdefault(e.key, e)  # a duplicate id within the feed: the first wins
-        return self._store_entries(item, parsed.warning, list(entries.values()))
+        return self.changed([item])[0]
 
     def quiet(self, batch: list[Fetched]) -> list[FeedOutcome]:
         """Mark feeds that sent nothing new as polled: one transaction, one executemany."""
@@ -169,33 +168,49 @@ class FeedStore:
             session.execute(update(Feed), rows)  # bulk UPDATE by primary key
         return done
 
-    def _store_entries(self, item: Fetched, warning: str | None,
-                       entries: list[ParsedEntry]) -> FeedOutcome:
-        job, now = item.job, self.clock()
+    def changed(self, batch: list[Fetched]) -> list[FeedOutcome]:
+        """Store the new entries, hits and evidence of feeds whose parse found entries; one
+        transaction for the batch, each feed whole or absent with it."""
+        now = self.clock()
         with transaction(self.sessions) as session:
-            keys = [e.key for e in entries]
-            seen: set[str] = set()
-            for i in range(0, len(keys), KEY_CHUNK):
-                seen.update(session.scalars(select(Entry.key).where(
-                    Entry.feed_id == job.id, Entry.key.in_(keys[i:i + KEY_CHUNK]))))
-            new = [e for e in entries if e.key not in seen]
-            if len(new) > MAX_NEW_ENTRIES:
-                # newest first (no date counts as now); the rest may come in a later poll
-                left = len(new) - MAX_NEW_ENTRIES
-                new = sorted(new, key=lambda e: e.published or now,
-                             reverse=True)[:MAX_NEW_ENTRIES]
-                cap = f"{left} older new entries left out (at most {MAX_NEW_ENTRIES} a poll)"
-                warning = cap + (f"; {warning}" if warning else "")
-            hits: list[NewHit] = []
-            blocked: list[tuple[int, Blocked]] = []
-            if new:
-                hits, blocked = self._insert(session, job, new, item.matches or {}, now)
-                record_blocked(session, blocked, now)
-            created, touched = record_hits(session, hits, now) if hits else (0, set())
-            next_poll = now + jittered(job.interval)
-            session.execute(update(Feed).where(Feed.id == job.id).values(
-                **_polled_ok(item.result, now, next_poll), body_hash=item.digest,
-                warning=warning))
+            done = [self._store_entries(session, item, now) for item in batch]
+        return done
+
+    @staticmethod
+    def storable(item: Fetched) -> bool:
+        """A changed body whose parse found entries: what `changed` stores."""
+        return (item.result.outcome == "ok" and not item.quiet and item.parsed is not None
+                and not item.parsed.error and bool(item.parsed.entries))
+
+    def _store_entries(self, session: Session, item: Fetched, now: datetime) -> FeedOutcome:
+        job = item.job
+        assert item.parsed is not None
+        warning = item.parsed.warning
+        unique: dict[str, ParsedEntry] = {}
+        for e in item.parsed.entries:
+            unique.setdefault(e.key, e)  # a duplicate id within the feed: the first wins
+        entries = list(unique.values())
+        keys = [e.key for e in entries]
+        seen: set[str] = set()
+        for i in range(0, len(keys), KEY_CHUNK):
+            seen.update(session.scalars(select(Entry.key).where(
+                Entry.feed_id == job.id, Entry.key.in_(keys[i:i + KEY_CHUNK]))))
+        new = [e for e in entries if e.key not in seen]
+        if len(new) > MAX_NEW_ENTRIES:
+            # newest first (no date counts as now); the rest may come in a later poll
+            left = len(new) - MAX_NEW_ENTRIES
+            new = sorted(new, key=lambda e: e.published or now, reverse=True)[:MAX_NEW_ENTRIES]
+            cap = f"{left} older new entries left out (at most {MAX_NEW_ENTRIES} a poll)"
+            warning = cap + (f"; {warning}" if warning else "")
+        hits: list[NewHit] = []
+        blocked: list[tuple[int, Blocked]] = []
+        if new:
+            hits, blocked = self._insert(session, job, new, item.matches or {}, now)
+            record_blocked(session, blocked, now)
+        created, touched = record_hits(session, hits, now) if hits else (0, set())
+        next_poll = now + jittered(job.interval)
+        session.execute(update(Feed).where(Feed.id == job.id).values(
+            **_polled_ok(item.result, now, next_poll), body_hash=item.digest, warning=warning))
         self.touched |= touched
         return FeedOutcome(job.id, Outcome.OK, new_entries=len(new), hits=len(hits),
                            new_evidence=created, blocked=len(blocked), warning=warning,
@@ -207,7 +222,8 @@ class FeedStore:
         """Insert the new entries (one executemany, then one query for their ids: no per-row
         RETURNING); their hits and blocked matches, found with the parse in its worker."""
         observed = {e.key: entry_observed_time(e.published, now) for e in new}
-        session.execute(insert(Entry), [
+        # Core's executemany: the ORM's bulk insert builds the same rows at twice the cost.
+        session.execute(insert(_ENTRIES), [
             {"feed_id": job.id, "key": e.key, "guid": e.guid, "link": e.link,
              "title": e.title, "summary": e.summary, "published": e.published,
              "fetched_at": now, "observed_at": observed[e.key]} for e in new])

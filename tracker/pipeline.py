@@ -26,7 +26,8 @@ Speed devices, each kept because bench/poll.py shows what it buys:
 - parse and match in worker processes (tracker/sandbox.py), in parallel with the fetching;
 - uvloop, where installed: a poll answered by 304s is mostly event-loop and socket work;
 - gc.freeze() once per process: full collections stop walking the modules' objects;
-- quiet feeds (304, same body) are marked polled in batches: one transaction for many.
+- the writer stores what is waiting in one transaction (quiet feeds in one executemany):
+  a commit and a transaction's set-up per batch, not per feed.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from .timeutil import utcnow
 log = logging.getLogger("tracker.poll")
 
 LEASE = timedelta(minutes=5)
-QUIET_BATCH = 50  # feeds that sent nothing new, marked polled in one transaction
+BATCH = 50  # feeds the writer stores in one transaction, when that many are waiting
 
 FetcherFactory = Callable[[Settings], Fetcher]
 Clock = Callable[[], datetime]
@@ -315,22 +316,25 @@ class Pipeline:
     # --- the writer ------------------------------------------------------------------------
 
     async def _write(self) -> None:
-        """Store what the workers fetched, a feed at a time; quiet feeds in batches."""
+        """Store what the workers fetched: whatever is waiting when the writer comes back,
+        at most BATCH at once, quiet feeds in one transaction and changed ones in another."""
         assert self._done is not None
         loop = asyncio.get_running_loop()
-        quiet: list[Fetched] = []
         while True:
-            item = await self._done.get()
-            if item.quiet:
-                quiet.append(item)
-            else:
+            batch = [await self._done.get()]
+            while len(batch) < BATCH and not self._done.empty():
+                batch.append(self._done.get_nowait())
+            quiet = [item for item in batch if item.quiet]
+            changed = [item for item in batch if self.store.storable(item)]
+            rest = [item for item in batch if not item.quiet and not self.store.storable(item)]
+            for group, store in ((quiet, self._store_quiet), (changed, self._store_changed)):
+                if group:
+                    outcomes = await loop.run_in_executor(self.writer, store, group)
+                    for item, outcome in zip(group, outcomes, strict=True):
+                        await self._report(item.job, outcome)
+            for item in rest:
                 outcome = await loop.run_in_executor(self.writer, self.store.settle, item)
                 await self._report(item.job, outcome)
-            if quiet and (len(quiet) >= QUIET_BATCH or self._done.empty()):
-                batch, quiet = quiet, []
-                outcomes = await loop.run_in_executor(self.writer, self._store_quiet, batch)
-                for stored, outcome in zip(batch, outcomes, strict=True):
-                    await self._report(stored.job, outcome)
 
     def _store_quiet(self, batch: list[Fetched]) -> list[FeedOutcome]:
         try:
@@ -338,6 +342,15 @@ class Pipeline:
         except Exception:  # one feed's row must not stop the others: each on its own
             log.exception("could not mark %d quiet feeds polled at once", len(batch))
             return [self.store.settle(item) for item in batch]
+
+    def _store_changed(self, batch: list[Fetched]) -> list[FeedOutcome]:
+        if len(batch) > 1:
+            try:
+                return self.store.changed(batch)
+            except Exception:  # then each on its own: a failure to store is one feed's
+                log.warning("could not store %d feeds at once; storing each on its own",
+                            len(batch), exc_info=True)
+        return [self.store.settle(item) for item in batch]
 
     async def _report(self, job: Job, outcome: FeedOutcome) -> None:
         round_ = self.in_flight.pop(job.id)
