@@ -33,6 +33,8 @@ Speed devices, each kept because bench/poll.py shows what it buys:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import gc
 import hashlib
 import logging
@@ -61,6 +63,7 @@ from .timeutil import utcnow
 log = logging.getLogger("tracker.poll")
 
 LEASE = timedelta(minutes=5)
+FETCHER_LIFE = timedelta(minutes=10)  # DNS answers and idle connections are kept this long
 BATCH = 50  # feeds the writer stores in one transaction, when that many are waiting
 
 FetcherFactory = Callable[[Settings], Fetcher]
@@ -104,13 +107,14 @@ def default_fetcher(settings: Settings) -> Fetcher:
     return Fetcher(user_agent=USER_AGENT, concurrency=settings.concurrency)
 
 
+@functools.cache  # once per process
 def freeze_long_lived() -> None:
     """Before a process's first poll: take what start-up made out of the collector's sight.
 
     By then the process holds a hundred thousand objects of its modules, classes and schema,
     alive until it exits; every full collection walked them all (some 40 ms). gc.freeze()
-    moves them to a generation never collected; reference counting still frees every object.
-    Calling it again only adds what has come since, which is as long-lived.
+    moves them to a generation never collected; reference counting still frees every object,
+    and only cycles among those there at that moment (next to none) would stay.
     """
     gc.freeze()
 
@@ -165,6 +169,8 @@ class Pipeline:
         self._todo: asyncio.Queue[Job] | None = None
         self._done: asyncio.Queue[Fetched] | None = None
         self._fetcher: Fetcher | None = None
+        self._fetcher_born = 0.0
+        self._fetchers: dict[Fetcher, int] = {}  # fetchers with fetches in flight: how many
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- running ---------------------------------------------------------------------------
@@ -174,6 +180,7 @@ class Pipeline:
         self._todo = asyncio.Queue()
         self._done = asyncio.Queue(maxsize=self.workers)
         self._fetcher = self.fetcher_factory(self.settings)
+        self._fetcher_born = asyncio.get_running_loop().time()
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
         self._tasks.append(asyncio.create_task(self._write()))
 
@@ -200,8 +207,9 @@ class Pipeline:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._fetcher is not None:
-            await self._fetcher.aclose()
+        for fetcher in {*self._fetchers, self._fetcher}:
+            if fetcher is not None:
+                await fetcher.aclose()
         # Parses in flight are dropped with their workers.
         for parsers in [*self.retired_parsers, self.parsers]:
             if parsers is not None:
@@ -284,9 +292,16 @@ class Pipeline:
     async def _fetch(self, job: Job, round_: _Round) -> Fetched | None:
         """Fetch, hash and (if it changed) parse one feed; None for a network failure, which
         waits for the rest of its round."""
-        assert self._fetcher is not None
-        result = await self._fetcher.fetch(job.url, etag=job.etag,
-                                           last_modified=job.last_modified)
+        fetcher = await self._current_fetcher()
+        self._fetchers[fetcher] = self._fetchers.get(fetcher, 0) + 1
+        try:
+            result = await fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
+        finally:
+            self._fetchers[fetcher] -= 1
+            if not self._fetchers[fetcher]:
+                del self._fetchers[fetcher]
+                if fetcher is not self._fetcher:
+                    await fetcher.aclose()
         if result.outcome == "error" and result.network_error:
             round_.network_failures.append(Fetched(job, result, ""))
             return None
@@ -297,6 +312,20 @@ class Pipeline:
             item.parsed, item.matches = await self._parsers(round_.jobs).parse(
                 body, result.final_url or job.url)
         return item
+
+    async def _current_fetcher(self) -> Fetcher:
+        """The Fetcher for a new fetch: a standing pipeline makes a new one every
+        FETCHER_LIFE, so host names are resolved again (a Fetcher resolves each once) and idle
+        connections do not pile up; the old one closes when its last fetch is done."""
+        assert self._fetcher is not None
+        now = asyncio.get_running_loop().time()
+        if now - self._fetcher_born > FETCHER_LIFE.total_seconds():
+            old, self._fetcher = self._fetcher, self.fetcher_factory(self.settings)
+            self._fetcher.keep_holds(old)
+            self._fetcher_born = now
+            if old not in self._fetchers:
+                await old.aclose()
+        return self._fetcher
 
     async def _to_writer(self, item: Fetched) -> None:
         assert self._done is not None
@@ -489,8 +518,11 @@ class StandingPipeline:
         pipeline has stopped)."""
         if self._loop is None or not self.thread.is_alive():
             return 0
-        future = asyncio.run_coroutine_threadsafe(self.pipeline.claim(), self._loop)
-        round_, _ = future.result(timeout)
+        try:
+            future = asyncio.run_coroutine_threadsafe(self.pipeline.claim(), self._loop)
+            round_, _ = future.result(timeout)
+        except (concurrent.futures.CancelledError, RuntimeError):
+            return 0  # the pipeline stopped (its loop closed) while we asked
         return round_.jobs
 
     def _round_ended(self, summary: PollSummary) -> None:
