@@ -6,10 +6,11 @@
                                  Fetcher's per-host slot (≤ 2 at a time per host)
 
 A fixed pool of `settings.concurrency` workers takes claimed feeds from a queue, one feed
-each at a time; what they fetched goes through a queue of at most that many items to the one
-writer, which stores each feed in its own transaction (tracker/feedpoll.py tells that story).
-A body lives from its fetch to its parse; what is queued for the writer is the parsed feed, and
-it is dropped once stored: memory is bounded by the workers, not by the feeds of a poll.
+each at a time; what they fetched goes through a queue (at most that many parsed feeds) to
+the one writer, which stores whatever is waiting in one transaction, each feed whole or absent
+(tracker/feedpoll.py tells one feed's story). A body lives from its fetch to its parse; what
+is queued for the writer is the parsed feed, dropped once stored: memory is bounded by the
+workers, not by the feeds of a poll.
 
 A *round* is what one claim took. Network failures wait for the rest of their round, because
 the offline rule needs every fetch's result (every fetch failed at the network level, on at
@@ -167,7 +168,8 @@ class Pipeline:
         self.parsers: Parsers | None = None
         self.retired_parsers: list[Parsers] = []
         self._todo: asyncio.Queue[Job] | None = None
-        self._done: asyncio.Queue[Fetched] | None = None
+        self._done: asyncio.Queue[Fetched | None] | None = None  # None: the todo ran dry
+        self._parsed_slots: asyncio.Semaphore | None = None
         self._fetcher: Fetcher | None = None
         self._fetcher_born = 0.0
         self._fetchers: dict[Fetcher, int] = {}  # fetchers with fetches in flight: how many
@@ -178,7 +180,10 @@ class Pipeline:
     async def start(self) -> None:
         """Start the workers and the writer in the running loop."""
         self._todo = asyncio.Queue()
-        self._done = asyncio.Queue(maxsize=self.workers)
+        # Parsed feeds wait for the writer at most `workers` at a time (memory); quiet ones,
+        # a few bytes each, without a bound, so the writer can mark many polled at once.
+        self._done = asyncio.Queue()
+        self._parsed_slots = asyncio.Semaphore(self.workers)
         self._fetcher = self.fetcher_factory(self.settings)
         self._fetcher_born = asyncio.get_running_loop().time()
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
@@ -273,9 +278,11 @@ class Pipeline:
 
     async def _work(self) -> None:
         """One worker: a feed at a time, fetched, hashed and (if it changed) parsed."""
-        assert self._todo is not None and self._fetcher is not None
+        assert self._todo is not None and self._done is not None
         while True:
             job = await self._todo.get()
+            if self._todo.empty():
+                self._done.put_nowait(None)  # the writer holds no quiet feed back any longer
             round_ = self.in_flight[job.id]
             try:
                 item = await self._fetch(job, round_)
@@ -328,8 +335,10 @@ class Pipeline:
         return self._fetcher
 
     async def _to_writer(self, item: Fetched) -> None:
-        assert self._done is not None
-        await self._done.put(item)
+        assert self._done is not None and self._parsed_slots is not None
+        if item.parsed is not None:
+            await self._parsed_slots.acquire()  # given back once the writer stored it
+        self._done.put_nowait(item)
 
     async def _network_failures(self, round_: _Round) -> None:
         """Offline needs evidence: every fetch failed at the network level, and on at least
@@ -345,25 +354,36 @@ class Pipeline:
     # --- the writer ------------------------------------------------------------------------
 
     async def _write(self) -> None:
-        """Store what the workers fetched: whatever is waiting when the writer comes back,
-        at most BATCH at once, quiet feeds in one transaction and changed ones in another."""
-        assert self._done is not None
+        """Store what the workers fetched, as it comes: changed feeds that are waiting in one
+        transaction; quiet ones gathered BATCH at a time while feeds wait to be fetched, then
+        as they come."""
+        assert self._done is not None and self._todo is not None
+        assert self._parsed_slots is not None
         loop = asyncio.get_running_loop()
+        quiet: list[Fetched] = []
         while True:
             batch = [await self._done.get()]
             while len(batch) < BATCH and not self._done.empty():
                 batch.append(self._done.get_nowait())
-            quiet = [item for item in batch if item.quiet]
-            changed = [item for item in batch if self.store.storable(item)]
-            rest = [item for item in batch if not item.quiet and not self.store.storable(item)]
-            for group, store in ((quiet, self._store_quiet), (changed, self._store_changed)):
-                if group:
-                    outcomes = await loop.run_in_executor(self.writer, store, group)
-                    for item, outcome in zip(group, outcomes, strict=True):
-                        await self._report(item.job, outcome)
+            fetched = [item for item in batch if item is not None]
+            quiet += [item for item in fetched if item.quiet]
+            changed = [item for item in fetched if self.store.storable(item)]
+            rest = [item for item in fetched if not item.quiet and not self.store.storable(item)]
+            if quiet and (len(quiet) >= BATCH or self._todo.empty()):
+                group, quiet = quiet, []
+                outcomes = await loop.run_in_executor(self.writer, self._store_quiet, group)
+                for item, outcome in zip(group, outcomes, strict=True):
+                    await self._report(item.job, outcome)
+            if changed:
+                outcomes = await loop.run_in_executor(self.writer, self._store_changed, changed)
+                for item, outcome in zip(changed, outcomes, strict=True):
+                    await self._report(item.job, outcome)
             for item in rest:
                 outcome = await loop.run_in_executor(self.writer, self.store.settle, item)
                 await self._report(item.job, outcome)
+            for item in fetched:
+                if item.parsed is not None:
+                    self._parsed_slots.release()
 
     def _store_quiet(self, batch: list[Fetched]) -> list[FeedOutcome]:
         try:
