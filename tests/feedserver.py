@@ -69,16 +69,18 @@ class Route:
 
 
 class FeedServer:
-    """A threaded HTTP server on 127.0.0.1 serving routes; thread-safe hit counts."""
+    """A threaded HTTP server on a loopback address (127.0.0.1 unless told) serving routes;
+    thread-safe hit counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
+        self.address = address
         self._lock = threading.Lock()
         self._routes: dict[str, Route] = {}
         self._hits: dict[str, int] = {}
         self._requests: dict[str, list[dict[str, str]]] = {}
         self._peers: set[tuple[str, int]] = set()
         self._stopping = threading.Event()
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server((address, 0), _Handler)
         self._httpd.feed_server = self
         self._thread: threading.Thread | None = None
 
@@ -108,9 +110,9 @@ class FeedServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def url(self, path: str, host: str = "127.0.0.1") -> str:
+    def url(self, path: str, host: str | None = None) -> str:
         """The absolute URL of a path (`host` may be e.g. "localhost", same server)."""
-        return f"http://{host}:{self.port}{path}"
+        return f"http://{host or self.address}:{self.port}{path}"
 
     def set(
         self,

@@ -438,3 +438,26 @@ def test_skipped_ticks_of_a_long_poll_stay_out_of_the_log(
     log = d.text()
     assert "maximum number of running instances" not in log
     assert "poll:" in log
+
+
+def test_a_trickling_feed_holds_one_worker_and_never_the_other_feeds(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+) -> None:
+    # 64 B/s for the whole test (the 60 s fetch limit is not reached): it holds one worker and
+    # one of its host's two slots; the feed beside it on the same host has the other slot.
+    feeds.set_fault("/slow.xml", trickle=True, trickle_interval=1 / 64)
+    feeds.set("/fast.xml", rss("fast", 3))
+    with FeedServer("127.0.0.2") as other:
+        other.set("/fast.xml", rss("other", 3))
+        path, db = setup({"slow": (feeds.url("/slow.xml"), "1h"),
+                          "fast": (feeds.url("/fast.xml"), "3s"),
+                          "other": (other.url("/fast.xml"), "3s")})
+        d = daemons(path)  # 40 s from its start: at least 10 requests for each fast feed
+        wait_until(lambda: feeds.hits("/fast.xml") >= 10 and other.hits("/fast.xml") >= 10,
+                   "each fast feed polled 10 times", [d], timeout=40)
+        assert feeds.hits("/slow.xml") == 1
+        assert db.value("SELECT last_polled FROM feeds WHERE id = 'slow'") is None  # still in
+        assert db.entries("fast") == 3 and db.entries("other") == 3
+        assert d.terminate() == 0  # within 10 s, the trickle still in flight
+    assert db.value("SELECT lease_owner FROM feeds WHERE id = 'slow'") is None
+    assert "Traceback" not in d.text()

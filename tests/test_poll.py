@@ -459,3 +459,37 @@ def test_a_large_poll_parses_in_worker_processes(
     [item] = evidence_json(t)  # the same day in every feed: one sighting, many sources
     assert len(item["hits"]) == count // 2
     assert item["hits"][0]["title"] == "Tashkent may return to the CSTO"
+
+
+def test_a_pipeline_renews_its_fetcher_without_losing_a_fetch(
+    db_url: str, tmp_path: Path, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Fetcher resolves each host once; a standing pipeline makes a new one every
+    # FETCHER_LIFE. At 0 s every fetch gets a new one, and the old ones close when their
+    # fetches are done: every feed is still fetched and stored as it should be.
+    import tracker.pipeline
+
+    monkeypatch.setattr(tracker.pipeline, "FETCHER_LIFE", timedelta(0))
+    made: list[Fetcher] = []
+
+    def counting(settings: Settings) -> Fetcher:
+        made.append(quick_fetcher(settings))
+        return made[-1]
+
+    server.set_file("/ok.xml", "rss20.xml")
+    for i in range(6):
+        server.set(f"/f{i}.xml", (fixture("rss20.xml").replace(b"<guid", f"<!--{i}--><guid"
+                                                               .encode(), 1)))
+    server.set_fault("/limited.xml", status=429, retry_after="7200")
+    feeds = {f"f{i}": server.url(f"/f{i}.xml") for i in range(6)}
+    feeds["limited"] = server.url("/limited.xml")
+    setup_tracker(db_url, tmp_path, feeds)
+    engine = make_engine(db_url)
+    try:
+        summary = poll(make_sessionmaker(engine), fetcher_factory=counting)
+    finally:
+        engine.dispose()
+    outcomes = {o.feed: o.outcome for o in summary.feeds}
+    assert outcomes == {**{f"f{i}": "ok" for i in range(6)}, "limited": "error"}
+    assert len(made) > 1  # renewed while polling
+    assert all(len(entries(db_url, f"f{i}")) == 3 for i in range(6))

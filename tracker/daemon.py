@@ -34,7 +34,7 @@ from .sync import sync
 from .timeutil import format_duration, utcnow
 
 if TYPE_CHECKING:
-    from .poll import FeedOutcome
+    from .poll import FeedOutcome, StandingPipeline
 
 log = logging.getLogger("tracker.daemon")
 
@@ -55,6 +55,8 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     scheduler: BlockingScheduler | None = None
     caught_up: bool = False
+    pipeline: StandingPipeline | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
     _busy: int = field(default=0, init=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, init=False)
 
@@ -95,24 +97,53 @@ def job(name: str) -> Callable[[Callable[[Context, RunNote], None]], Callable[[C
 
 @job("poll")
 def poll_job(ctx: Context, note: RunNote) -> None:
-    """Poll the due feeds; stops promptly when the daemon is told to stop."""
-    # Imported here, as in the other jobs, so that every CLI command need not load them.
-    from .poll import poll
+    """Hand the due feeds to the standing pipeline, and say what it stored since last tick.
 
-    try:
-        summary = poll(ctx.sessions, owner=ctx.owner, on_feed=_log_feed, stop=ctx.stop)
-    finally:
-        _catch_up(ctx)
-    note.detail = (f"{len(summary.feeds)} feeds, {summary.failed} failed, "
-                   f"{summary.new_entries} new entries, {summary.new_evidence} new evidence"
+    The job never waits for a fetch: the pipeline's workers fetch, its writer stores, and a
+    slow feed holds one worker, not the tick (tracker/pipeline.py).
+    """
+    pipeline = _pipeline(ctx)
+    queued = pipeline.dispatch() if pipeline is not None else 0
+    summary = pipeline.finished() if pipeline is not None else None
+    if summary is None:
+        note.detail = "stopping"
+        return
+    note.detail = (f"{queued} feeds queued; stored {len(summary.feeds)} feeds, "
+                   f"{summary.failed} failed, {summary.new_entries} new entries, "
+                   f"{summary.new_evidence} new evidence"
                    + (", offline" if summary.offline else ""))
-    if summary.feeds:
+    if queued or summary.feeds:
         log.info("poll: %s", note.detail)
 
 
+def _pipeline(ctx: Context) -> StandingPipeline | None:
+    """The daemon's one pipeline, started at the first tick; None once stopping."""
+    with ctx.lock:
+        if ctx.stop.is_set():
+            return None
+        if ctx.pipeline is None:
+            # Imported here, as in the other jobs, so that every CLI command need not load it.
+            from .poll import StandingPipeline
+
+            ctx.pipeline = StandingPipeline(
+                ctx.sessions, owner=ctx.owner, settings=ctx.settings, stop=ctx.stop,
+                on_feed=_log_feed, on_round=lambda _summary: _catch_up(ctx))
+            ctx.pipeline.start()
+            ctx.enter()  # until the pipeline's thread ends: the stop waits for it
+            threading.Thread(target=_watch_pipeline, args=(ctx, ctx.pipeline),
+                             name="tracker-pipeline-watch", daemon=True).start()
+        return ctx.pipeline
+
+
+def _watch_pipeline(ctx: Context, pipeline: StandingPipeline) -> None:
+    pipeline.thread.join()
+    ctx.leave()
+
+
 def _catch_up(ctx: Context) -> None:
-    """After the first poll, run the report job at once: a report missed while the daemon was
-    down is made then, with what that poll found, not before it with every feed unpolled."""
+    """After the first round of polling, run the report job at once: a report missed while
+    the daemon was down is made then, with what that poll found, not before it with every
+    feed unpolled."""
     if ctx.caught_up or ctx.scheduler is None or ctx.stop.is_set():
         return
     ctx.caught_up = True

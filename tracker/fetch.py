@@ -118,6 +118,10 @@ class Fetcher:
         self._timeouts = httpx.Timeout(read_timeout, connect=connect_timeout).as_dict()
         self._pools = _Pools(per_host, proxies())
 
+    def keep_holds(self, other: Fetcher) -> None:
+        """Take over the Retry-After holds of the Fetcher this one replaces."""
+        self._holds.update(other._holds)
+
     async def __aenter__(self) -> Self:
         return self
 
