@@ -116,8 +116,8 @@ def _inside_latest_period() -> str:
     """A time inside the latest period whose report is due (default schedule)."""
     from datetime import timedelta
 
+    from tracker.config import Settings
     from tracker.reports import latest_due_period, period_bounds
-    from tracker.scenarios import Settings
     from tracker.timeutil import iso, utcnow
 
     _, end = period_bounds(latest_due_period(utcnow(), Settings()), Settings())

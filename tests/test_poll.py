@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import Tracker
 from tests.feedserver import FeedServer, closed_port, fixture, gzip_bomb
+from tracker.config import Settings
 from tracker.db import make_engine, make_sessionmaker
 from tracker.fetch import Fetcher
 from tracker.models import BlockedMatch, Entry, Evidence, Feed, Hit
 from tracker.poll import FeedOutcome, poll
 from tracker.sandbox import PARALLEL_PARSE_MIN
-from tracker.scenarios import Settings
 
 QUESTIONS = textwrap.dedent(
     """\

@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import is_dead_here, load_settings, process_owner
+from .config import Settings, is_dead_here, load_settings, process_owner
 from .db import transaction
 from .errors import UsageError
 from .feedpoll import KEY_CHUNK, FeedOutcome, FeedStore, Fetched, Job, Outcome
@@ -58,7 +58,6 @@ from .forecasts import rescore
 from .matching import Cues, Rule
 from .models import Evidence, Feed, Indicator, Question
 from .sandbox import Parsers
-from .scenarios import Settings
 from .timeutil import utcnow
 
 log = logging.getLogger("tracker.poll")
