@@ -16,7 +16,7 @@ import yaml
 from tests.conftest import Tracker, empty_database
 from tests.feedserver import FeedServer
 from tests.test_scores import numpy_scores, numpy_series
-from tracker.scoring import EvidencePoint, ManualPoint, QuestionLog
+from tracker.forecast import EvidencePoint, ManualPoint, QuestionLog
 from tracker.timeutil import day_start
 
 DATA = Path(__file__).parent / "data" / "backtest"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.conftest import SMALL_YAML, Tracker, snapshot
 from tracker.cli import main
 from tracker.cli.core import parse_assignments
-from tracker.scoring import check_update, manual_update
+from tracker.forecast import check_update, manual_update
 
 Q = "csto-response"
 

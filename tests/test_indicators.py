@@ -26,9 +26,9 @@ from tests.test_report import add_evidence
 from tests.test_scores import numpy_forecast
 from tracker.config import Settings
 from tracker.db import make_engine, make_sessionmaker, transaction
+from tracker.forecast import EvidencePoint, QuestionLog
 from tracker.models import Evidence, Question
 from tracker.reports import make_report, period_bounds, period_of
-from tracker.scoring import EvidencePoint, QuestionLog
 from tracker.timeutil import day_start
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.config import Settings
 from tracker.db import make_engine, make_sessionmaker, transaction
-from tracker.forecasts import get_question, record_manual
+from tracker.ledger import get_question, record_manual
 from tracker.mail import deliver_due
 from tracker.models import Report
 from tracker.reports import latest_due_period, period_bounds

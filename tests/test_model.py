@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import SMALL_YAML
 from tests.test_scores import numpy_forecast
 from tracker.errors import ValidationError
-from tracker.scenarios import parse_scenarios
-from tracker.scoring import (
+from tracker.forecast import (
     EvidencePoint,
     ManualPoint,
     QuestionLog,
@@ -25,6 +24,7 @@ from tracker.scoring import (
     history,
     reliability,
 )
+from tracker.scenarios import parse_scenarios
 
 OPENS = datetime(2021, 1, 1, tzinfo=UTC)   # a question opening on 2021-01-01 ...
 CLOSES = datetime(2021, 3, 1, tzinfo=UTC)  # ... and closing on 2021-02-28: the grid is

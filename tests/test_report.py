@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.config import Settings
 from tracker.db import make_engine, make_sessionmaker, transaction
-from tracker.forecasts import get_question, record_manual, rescore
+from tracker.ledger import get_question, record_manual, rescore
 from tracker.models import Entry, Evidence, Feed, Hit, Question, Report
 from tracker.reports import latest_due_period, make_report, period_bounds, period_of
 

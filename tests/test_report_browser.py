@@ -20,7 +20,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from tracker.db import make_engine, make_sessionmaker, transaction
-from tracker.forecasts import get_question, record_manual
+from tracker.ledger import get_question, record_manual
 from tracker.mail import write_html
 from tracker.models import Feed, Report
 from tracker.reports import make_report

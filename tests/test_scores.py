@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tracker.forecast import EvidencePoint, ManualPoint, QuestionLog
 from tracker.scores import calibration, score_days, score_question
-from tracker.scoring import EvidencePoint, ManualPoint, QuestionLog
 
 OPENS = datetime(2021, 1, 1, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from .scoring import HistoryPoint
+from .forecast import HistoryPoint
 
 # Okabe-Ito: told apart by colour-blind readers too; the report's legend uses the same order.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import UsageError
-from .forecasts import rescore
+from .ledger import rescore
 from .models import Forecast, Question
 from .timeutil import iso, utcnow
 

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from .config import Settings, load_settings, login_name
 from .errors import UsageError
-from .forecasts import get_question, question_log, rescore
+from .forecast import Vector, evidence_factor, exponents
+from .ledger import get_question, question_log, rescore
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
-from .scoring import Vector, evidence_factor, exponents
 from .timeutil import iso, utcnow
 
 if TYPE_CHECKING:

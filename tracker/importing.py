@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .errors import UsageError, ValidationError
-from .forecasts import get_question, record_manual
 from .journal import Entry, Journal, parse_yaml_journal
+from .ledger import get_question, record_manual, resolve
 from .models import Forecast, Question
-from .resolution import resolve
 from .timeutil import day_start, iso
 
 # Equal to the 6 decimals `history --format csv` writes, so re-importing an export adds nothing.

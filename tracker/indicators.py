@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .forecasts import get_question, indicator_weight, question_log, reliabilities
+from .forecast import QuestionLog
+from .ledger import get_question, indicator_weight, question_log, reliabilities
 from .models import Question
 from .scores import mean_log_score
-from .scoring import QuestionLog
 
 # The weekly report's "indicators to review": at most this many lines; an indicator is "most
 # dismissed" from this share of dismissals among at least this many reviews.

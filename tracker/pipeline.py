@@ -54,7 +54,7 @@ from .db import transaction
 from .errors import UsageError
 from .feedpoll import KEY_CHUNK, FeedOutcome, FeedStore, Fetched, Job, Outcome
 from .fetch import USER_AGENT, Fetcher, FetchResult
-from .forecasts import rescore
+from .ledger import rescore
 from .matching import Cues, Rule
 from .models import Evidence, Feed, Indicator, Question
 from .sandbox import Parsers

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .config import load_settings
-from .forecasts import current_probabilities, get_question, question_log, rescore
+from .forecast import HistoryPoint, forecast_at
+from .forecast import history as log_history
+from .ledger import current_probabilities, get_question, question_log, rescore
 from .models import NOT_APPLIED, Entry, Evidence, Feed, Forecast, Hit, Indicator, Question, Report
-from .scoring import HistoryPoint, forecast_at
-from .scoring import history as log_history
 from .timeutil import as_utc, iso, utcnow
 
 

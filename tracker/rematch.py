@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings
 from .evidence import REASON_WITHDRAWN, NewHit, record_blocked, record_hits
-from .forecasts import get_question, rescore
+from .ledger import get_question, rescore
 from .matching import Blocked, Cues, Match, Matcher, Rule
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 

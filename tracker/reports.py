@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session, selectinload
 from .charts import colour, history_chart
 from .config import Settings, load_settings, report_trigger
 from .errors import UsageError
-from .forecasts import question_log
+from .forecast import HistoryPoint, exponents, forecast_at, history
 from .indicators import indicator_cards, to_review
+from .ledger import question_log
 from .models import (
     NOT_APPLIED,
     Entry,
@@ -37,7 +38,6 @@ from .models import (
 )
 from .resources import templates_dir
 from .scores import score_question
-from .scoring import HistoryPoint, exponents, forecast_at, history
 from .status import state_of
 from .text import marked, oneline, pct
 from .timeutil import as_utc, day_start, utcnow

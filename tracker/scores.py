@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .scoring import QuestionLog, Vector, forecasts_before
+from .forecast import QuestionLog, Vector, forecasts_before
 from .timeutil import day_start
 
 # Track name -> (manual forecasts counted, evidence counted).

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings, store_settings
 from .errors import UsageError
-from .forecasts import rescore
+from .ledger import rescore
 from .models import NOT_APPLIED, Evidence, Feed, Forecast, Indicator, Question, Scenario
 from .rematch import IndicatorChange, plan
 from .scenarios import ScenarioFile

@@ -11,7 +11,7 @@ import click
 from ..config import login_name
 from ..corrections import void
 from ..errors import UsageError
-from ..forecasts import (
+from ..ledger import (
     current_probabilities,
     get_question,
     later_manual,

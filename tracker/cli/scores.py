@@ -9,10 +9,9 @@ import click
 
 from ..config import login_name
 from ..corrections import current_resolution, void
-from ..forecasts import get_question
+from ..ledger import get_question, question_score, resolved_scores
+from ..ledger import resolve as resolve_question
 from ..queries import rescore_questions
-from ..resolution import question_score, resolved_scores
-from ..resolution import resolve as resolve_question
 from ..scores import TRACKS, QuestionScore
 from ..text import pct
 from ..timeutil import iso, utcnow

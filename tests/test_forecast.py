@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracker.scoring import (
+from tracker.forecast import (
     EvidencePoint,
     ManualPoint,
     QuestionLog,
@@ -73,7 +73,7 @@ def test_three_scenarios_confirmed_evidence_applies_in_full():
 def test_dismissed_evidence_is_absent_and_auto_weaker_than_confirmed():
     prior = {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
     lk = {"deploys": 0.8, "drills": 0.9, "nothing": 0.1}
-    # A dismissed item never enters the log (tracker.forecasts.question_log filters it).
+    # A dismissed item never enters the log (tracker.ledger.question_log filters it).
     assert forecast_at(QuestionLog(THREE, prior, OPENS), day(9)) == prior
     auto = forecast_at(QuestionLog(THREE, prior, OPENS, evidence=(ev(1, day(1), lk, 0.5),)),
                        day(2))

@@ -1,4 +1,5 @@
-"""The log of each question in the database, turned into F(t): rescoring and manual forecasts."""
+"""Each question's log in the database: F(t) rescored from it (tracker/forecast.py), manual
+forecasts and resolutions added to it, and the scores of the resolved questions."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from sqlalchemy.orm import Session
 
 from .config import Settings, load_settings
 from .errors import UsageError, valid
-from .models import Evidence, Forecast, Indicator, Question
-from .scoring import (
+from .forecast import (
     EvidencePoint,
     ManualPoint,
     QuestionLog,
@@ -20,9 +20,12 @@ from .scoring import (
     check_update,
     forecast_at,
     manual_update,
+    outcome,
     reliability,
 )
-from .timeutil import day_start, utcnow
+from .models import Evidence, Forecast, Indicator, Question
+from .scores import CalibrationBin, QuestionScore, calibration, score_question
+from .timeutil import day_start, iso, utcnow
 
 
 def get_question(session: Session, question_id: str) -> Question:
@@ -200,3 +203,53 @@ def record_manual(
     session.flush()
     rescore(session, [question.id], now)
     return old, new
+
+
+def resolve(
+    session: Session, question: Question, scenario: str, *, by: str, note: str = "",
+    at: datetime | None = None,
+) -> Forecast:
+    """Resolve `question` to `scenario` at `at` (default now): store the outcome append-only
+    and rescore. Refused (UsageError) for an unknown scenario, a bad time or a second time."""
+    now = utcnow()
+    at = at or now
+    if question.resolved_to is not None:
+        raise UsageError(f"question {question.id} is already resolved to {question.resolved_to} "
+                         f"at {iso(question.resolved_at)}")
+    scenarios = [s.id for s in question.scenarios]
+    if scenario not in scenarios:
+        raise UsageError(f"unknown scenario {scenario!r} for {question.id}",
+                         hint=valid("scenarios", scenario, scenarios))
+    check_time(question, at, now)
+    forecast = Forecast(question_id=question.id, at=at, source="resolution",
+                        probabilities=outcome(scenarios, scenario), author=by,
+                        note=note.strip(), created_at=now)
+    session.add(forecast)
+    question.resolved_to = scenario
+    question.resolved_at = at
+    session.flush()
+    rescore(session, [question.id], now)
+    return forecast
+
+
+def question_score(session: Session, question: Question) -> QuestionScore:
+    """The scores of one resolved question."""
+    return score_question(question_log(session, question, load_settings(session)))
+
+
+def resolved_scores(
+    session: Session, question_id: str | None = None
+) -> tuple[list[tuple[Question, QuestionScore]], list[CalibrationBin]]:
+    """Scores of every resolved question (or the one named) and their calibration table."""
+    if question_id is not None:
+        question = get_question(session, question_id)
+        if question.resolved_to is None:
+            raise UsageError(f"question {question_id} is not resolved yet",
+                             hint="resolve it with `tracker resolve`")
+        questions = [question]
+    else:
+        questions = list(session.scalars(
+            select(Question).where(Question.resolved_to.is_not(None))
+            .order_by(Question.position, Question.id)))
+    scored = [(q, question_score(session, q)) for q in questions]
+    return scored, calibration(s for _, s in scored)
