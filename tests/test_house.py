@@ -161,3 +161,32 @@ def test_every_tracker_variable_is_documented() -> None:
     for name in VARIABLES:
         assert re.search(rf"`{name}[`=]", readme), name
         assert name in example, name
+
+
+def test_held_is_what_the_host_said_and_a_plain_503_is_a_failure(
+        db_url: str, tmp_path: Path) -> None:
+    """Held is the host's Retry-After, stored with the feed, not guessed from the error: a 503
+    without Retry-After is a failure with its back-off, not a hold; a success ends a hold."""
+    with FeedServer() as server:
+        server.set_fault("/busy.xml", status=429, retry_after="7200")
+        server.set_fault("/down.xml", status=503)
+        path = tmp_path / "scenarios.yaml"
+        path.write_text(feeds_yaml({"busy": server.url("/busy.xml", host="localhost"),
+                                    "down": server.url("/down.xml")}), encoding="utf-8")
+        tracker = Tracker(db_url, path)
+        tracker.ok("init")
+        tracker("poll")
+        feeds = {f["id"]: f for f in json.loads(tracker.ok("status", "--json").output)["feeds"]}
+        now = datetime.now(UTC)
+        assert feeds["busy"]["state"] == "held", feeds["busy"]
+        until = datetime.fromisoformat(feeds["busy"]["held_until"])
+        assert now + timedelta(minutes=110) < until <= now + timedelta(hours=2, minutes=1)
+        assert feeds["down"]["state"] == "failing" and feeds["down"]["held_until"] is None
+        assert "HTTP 503" in (feeds["down"]["last_error"] or "")
+        assert "held" not in tracker.ok("status").output.split("down", 1)[1].split("\n")[0]
+
+        # The host answers again: the hold ends with the next success.
+        server.set_file("/busy.xml", "rss20.xml")
+        tracker.ok("poll", "--all")
+        feeds = {f["id"]: f for f in json.loads(tracker.ok("status", "--json").output)["feeds"]}
+        assert feeds["busy"]["state"] == "ok" and feeds["busy"]["held_until"] is None

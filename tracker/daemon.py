@@ -153,7 +153,7 @@ def _catch_up(ctx: Context) -> None:
 def _log_feed(outcome: FeedOutcome) -> None:
     if outcome.outcome == "error":
         state = feed_state(retired=False, failures=outcome.failures, last_failed=True,
-                           error=outcome.error, next_poll=outcome.next_poll, now=utcnow())
+                           held_until=outcome.held_until, now=utcnow())
         if state.held_until is not None:
             log.info("feed %s %s: %s", outcome.feed, state, outcome.error)
         else:

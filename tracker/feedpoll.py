@@ -67,6 +67,7 @@ class FeedOutcome:
     warning: str | None = None
     failures: int = 0
     next_poll: datetime | None = None
+    held_until: datetime | None = None  # its host's Retry-After, when that made it fail
 
     @property
     def worked(self) -> bool:
@@ -266,12 +267,13 @@ class FeedStore:
                 feed.failures += 1
                 delay = jittered(backoff(job.interval, feed.failures))
             feed.next_poll = now + delay
+            feed.held_until = retry_after
             if retry_after is not None:
                 feed.next_poll = max(feed.next_poll, retry_after)
                 _hold_host(session, job, retry_after)
             feed.lease_owner = feed.lease_until = None
             return FeedOutcome(job.id, Outcome.ERROR, error=reason, failures=feed.failures,
-                               next_poll=feed.next_poll)
+                               next_poll=feed.next_poll, held_until=retry_after)
 
 
 def _locked(session: Session, job: Job) -> Feed:
@@ -289,10 +291,11 @@ def _hold_host(session: Session, job: Job, until: datetime) -> None:
             other.next_poll is None or other.next_poll < until
         ):
             other.next_poll = until
+            other.held_until = until
 
 
 def _polled_ok(result: FetchResult, now: datetime, next_poll: datetime) -> dict[str, object]:
     """The columns of a feed polled successfully: validators, failures 0, lease released."""
     return {"etag": result.etag, "last_modified": result.last_modified, "last_polled": now,
-            "last_success": now, "failures": 0, "next_poll": next_poll,
+            "last_success": now, "failures": 0, "next_poll": next_poll, "held_until": None,
             "lease_owner": None, "lease_until": None}

@@ -144,6 +144,8 @@ class Feed(Base):
     warning: Mapped[str | None] = mapped_column(Text)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     next_poll: Mapped[datetime | None] = mapped_column(index=True)
+    # Until when its host asked us to wait (Retry-After, on this feed or another of the host).
+    held_until: Mapped[datetime | None]
     # A poll of this feed is claimed by one process at a time (row lease).
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None]

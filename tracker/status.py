@@ -16,10 +16,6 @@ from .models import Entry, Feed, Report
 from .retention import database_size
 from .timeutil import as_utc, iso, utcnow
 
-# What a fetch records when its host asked the tracker to wait (429 or 503 with Retry-After),
-# or when the poller skipped a feed of a host that had already asked: a hold, not a fault.
-HOLD_ERRORS = ("HTTP 429", "HTTP 503", "host asked to wait")
-
 
 @dataclass(frozen=True)
 class FeedState:
@@ -32,16 +28,16 @@ class FeedState:
         return f"held until {iso(self.held_until)}" if self.held_until else self.state
 
 
-def feed_state(*, retired: bool, failures: int, last_failed: bool, error: str | None,
-               next_poll: datetime | None, now: datetime) -> FeedState:
-    """The one rule: retired (or gone) first; a last fetch that failed because the host asked
-    to wait, while that wait lasts, is held; any other failure is failing (also when the
-    offline rule kept its failure count from growing)."""
+def feed_state(*, retired: bool, failures: int, last_failed: bool,
+               held_until: datetime | None, now: datetime) -> FeedState:
+    """The one rule: retired (or gone) first; a feed whose host asked the tracker to wait
+    (Retry-After, on this feed or another of its host), while that wait lasts, is held; any
+    other failure is failing (also when the offline rule kept its failure count from
+    growing)."""
     if retired:
         return FeedState("retired")
-    if last_failed and error and error.startswith(HOLD_ERRORS) and next_poll is not None \
-            and as_utc(next_poll) > now:
-        return FeedState("held", as_utc(next_poll))
+    if held_until is not None and as_utc(held_until) > now:
+        return FeedState("held", as_utc(held_until))
     return FeedState("failing" if failures or last_failed else "ok")
 
 
@@ -50,8 +46,7 @@ def state_of(feed: Feed, now: datetime) -> FeedState:
     last_failed = feed.last_error_at is not None and (
         feed.last_success is None or feed.last_error_at > feed.last_success)
     return feed_state(retired=feed.retired or feed.gone, failures=feed.failures,
-                      last_failed=last_failed, error=feed.last_error, next_poll=feed.next_poll,
-                      now=now)
+                      last_failed=last_failed, held_until=feed.held_until, now=now)
 
 
 @dataclass(frozen=True)
