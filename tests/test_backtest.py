@@ -166,7 +166,7 @@ def test_backtest_scores_match_an_independent_computation(
     # What each track learned, in words: the confirmed rift evidence saw the freeze coming;
     # the analyst's cut of Uzbekistan's chances helped; nothing moved on Azerbaijan.
     t = {qid: q["tracks"] for qid, q in by_id.items()}
-    assert t["armenia-csto"]["evidence"]["skill"] > 0.3
+    assert t["armenia-csto"]["evidence"]["skill"] > 0.2  # 0.24: unconfirmed items count less
     assert t["armenia-csto"]["tracker"]["skill"] > t["armenia-csto"]["analyst"]["skill"] > 0
     assert t["csto-response"]["evidence"]["skill"] > 0
     assert t["uzbekistan-rejoins"]["analyst"]["skill"] > 0

@@ -46,10 +46,11 @@ THREE = ("deploys", "drills", "nothing")
 def test_two_scenarios_auto_evidence_is_weighted_by_auto_weight():
     log = QuestionLog(TWO, {"rejoins": 0.04, "stays-out": 0.96}, OPENS,
                       evidence=(ev(1, day(3), {"rejoins": 0.9, "stays-out": 0.2}, 0.5),))
-    # p ∝ (0.04 · 0.9^0.5, 0.96 · 0.2^0.5) = (0.037947, 0.429325); sum 0.467272
-    a, b = 0.04 * 0.9 ** 0.5, 0.96 * 0.2 ** 0.5
+    # Right with probability 0.5, else saying nothing (docs/model.md §2):
+    # p ∝ (0.04 · (0.5·0.9 + 0.5), 0.96 · (0.5·0.2 + 0.5)) = (0.038, 0.576); sum 0.614
+    a, b = 0.04 * 0.95, 0.96 * 0.6
     approx(forecast_at(log, day(4)), {"rejoins": a / (a + b), "stays-out": b / (a + b)})
-    assert forecast_at(log, day(4))["rejoins"] == pytest.approx(0.081210, abs=1e-6)
+    assert forecast_at(log, day(4))["rejoins"] == pytest.approx(0.061889, abs=1e-6)
     # Before the evidence, the prior.
     assert forecast_at(log, day(2)) == {"rejoins": 0.04, "stays-out": 0.96}
 
@@ -77,8 +78,8 @@ def test_dismissed_evidence_is_absent_and_auto_weaker_than_confirmed():
     assert forecast_at(QuestionLog(THREE, prior, OPENS), day(9)) == prior
     auto = forecast_at(QuestionLog(THREE, prior, OPENS, evidence=(ev(1, day(1), lk, 0.5),)),
                        day(2))
-    # Auto, w = 0.5: (0.2·√0.8, 0.5·√0.9, 0.3·√0.1) = (0.178885, 0.474342, 0.094868)
-    raw = {"deploys": 0.2 * 0.8 ** 0.5, "drills": 0.5 * 0.9 ** 0.5, "nothing": 0.3 * 0.1 ** 0.5}
+    # Auto, w = 0.5: (0.2·0.9, 0.5·0.95, 0.3·0.55) = (0.18, 0.475, 0.165)
+    raw = {"deploys": 0.2 * 0.9, "drills": 0.5 * 0.95, "nothing": 0.3 * 0.55}
     total = sum(raw.values())
     approx(auto, {s: v / total for s, v in raw.items()})
     assert 0.046875 < auto["nothing"] < 0.3  # between the confirmed update and the prior

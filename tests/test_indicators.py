@@ -71,23 +71,28 @@ def test_weights_follow_reviews_and_repeats(initialized: Tracker,
     initialized.ok("score")
     items = {e["id"]: e for e in as_json(initialized, "evidence")["evidence"]}
     # csto-border-drills: 1 confirmed, 2 dismissed: r = (4·0.5 + 1) / (4 + 1 + 2) = 3/7. Its
-    # auto item is the second applied one after opens: weight 3/7 · 0.5.
+    # auto item is right with probability 3/7 and is the second applied one after opens:
+    # repeat 0.5, factor (3/7·L + 4/7)^0.5 (docs/model.md §2).
     confirmed, _, _, auto, withdrawn = (items[i] for i in ids["drills"])
-    assert confirmed["weight"] == 1.0 and confirmed["factor"] == pytest.approx(DRILLS)
-    assert auto["weight"] == pytest.approx(3 / 14, abs=1e-15)
-    assert auto["factor"] == pytest.approx({s: v ** (3 / 14) for s, v in DRILLS.items()})
+    assert confirmed["weight"] == 1.0 and confirmed["repeat"] == 1.0
+    assert confirmed["factor"] == pytest.approx(DRILLS)
+    assert auto["weight"] == pytest.approx(3 / 7, abs=1e-15) and auto["repeat"] == 0.5
+    mixed = {s: (3 / 7 * v + 4 / 7) ** 0.5 for s, v in DRILLS.items()}
+    assert auto["factor"] == pytest.approx(mixed)
     assert withdrawn["weight"] == 0.0 and set(withdrawn["factor"].values()) == {1.0}
     prior = {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
-    expected = norm({s: prior[s] * DRILLS[s] * DRILLS[s] ** (3 / 14) for s in prior})
+    expected = norm({s: prior[s] * DRILLS[s] * mixed[s] for s in prior})
     assert as_json(initialized, "show", "csto-response")["probabilities"] == pytest.approx(
         expected, abs=1e-12)
-    # uz-csto-talks, no review: 0.5, 0.25, 0.125. A confirmation raises the others to
-    # (2 + 1) / (4 + 1) = 0.6: weights 1, 0.3, 0.15; the question is rescored.
-    assert [items[i]["weight"] for i in ids["uz"]] == [0.5, 0.25, 0.125]
+    # uz-csto-talks, no review: weight 0.5 each, repeats 1, 0.5, 0.25. A confirmation raises
+    # the others to (2 + 1) / (4 + 1) = 0.6: weights 1, 0.6, 0.6; the question is rescored.
+    assert [items[i]["weight"] for i in ids["uz"]] == [0.5, 0.5, 0.5]
+    assert [items[i]["repeat"] for i in ids["uz"]] == [1.0, 0.5, 0.25]
     initialized.ok("evidence", "confirm", str(ids["uz"][0]))
     items = {e["id"]: e for e in as_json(initialized, "evidence")["evidence"]}
-    assert [items[i]["weight"] for i in ids["uz"]] == pytest.approx([1.0, 0.3, 0.15])
-    expected = norm({"rejoins": 0.04 * 0.9 ** 1.45, "stays-out": 0.96 * 0.2 ** 1.45})
+    assert [items[i]["weight"] for i in ids["uz"]] == pytest.approx([1.0, 0.6, 0.6])
+    expected = norm({s: p * UZ[s] * (0.6 * UZ[s] + 0.4) ** 0.75
+                     for s, p in {"rejoins": 0.04, "stays-out": 0.96}.items()})
     assert as_json(initialized, "show", "uzbekistan-rejoins")["probabilities"] == \
         pytest.approx(expected, abs=1e-12)
 
@@ -256,18 +261,21 @@ def test_an_archive_flood_moves_the_question_by_at_most_the_stated_bound(
     # Exactly what the rule gives, by the independent computation ...
     for i, s in enumerate(names):
         assert flood[-1]["probabilities"][s] == pytest.approx(float(with_flood[i]), abs=1e-12)
-    # ... and within the bound of docs/model.md: 130 auto sightings weigh
-    # E = 0.5 · (1 + 0.5 + ... + 0.5^129) < 1 in all, so they multiply the odds of rejoins
-    # against stays-out by (0.9 / 0.3)^E ≤ 3, and never by more than (0.9 / 0.3)^2 = 9
-    # however many or confirmed; observer-or-partner's odds by (0.7 / 0.3)^E ≤ 7/3.
-    total = sum(0.5 * 0.5 ** k for k in range(FLOOD))
+    # ... and within the bound of docs/model.md: 130 auto sightings, each right with
+    # probability 0.5, have powers E = 1 + 0.5 + ... + 0.5^129 < 2 in all, so they multiply
+    # the odds of rejoins against stays-out by ((0.5·0.9 + 0.5) / (0.5·0.3 + 0.5))^E =
+    # (19/13)^E < 2.137, and never by more than (0.9 / 0.3)^2 = 9 however many or confirmed;
+    # observer-or-partner's odds by (17/13)^E < 1.711.
+    total = sum(0.5 ** k for k in range(FLOOD))
     r, o, s = (names.index(x) for x in ("rejoins", "observer-or-partner", "stays-out"))
     got = flood[-1]["probabilities"]
     odds = (got["rejoins"] / got["stays-out"]) / (without[r] / without[s])
-    assert odds == pytest.approx(3 ** total, rel=1e-9) and odds <= 3 + 1e-9
+    assert odds == pytest.approx((19 / 13) ** total, rel=1e-9)
+    assert odds <= (19 / 13) ** 2 + 1e-9
     odds = (got["observer-or-partner"] / got["stays-out"]) / (without[o] / without[s])
-    assert odds == pytest.approx((0.7 / 0.3) ** total, rel=1e-9) and odds <= 7 / 3 + 1e-9
-    assert got["rejoins"] < 0.2269  # the stated maximum from the prior
+    assert odds == pytest.approx((17 / 13) ** total, rel=1e-9)
+    assert odds <= (17 / 13) ** 2 + 1e-9
+    assert got["rejoins"] < 0.0786  # the stated maximum from the prior, unreviewed
 
 
 def test_an_archive_flood_keeps_the_report_small(

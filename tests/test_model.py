@@ -19,10 +19,11 @@ from tracker.forecast import (
     EvidencePoint,
     ManualPoint,
     QuestionLog,
-    exponents,
+    Weight,
     forecast_at,
     history,
     reliability,
+    weights,
 )
 from tracker.scenarios import parse_scenarios
 
@@ -83,9 +84,10 @@ def test_repeat_decay_halves_each_further_sighting_of_one_indicator():
           EvidencePoint(5, "x", OPENS - timedelta(days=1), LX, 1.0),
           EvidencePoint(6, "x", OPENS, LX, 1.0))
     log = QuestionLog(ABC, PRIOR, OPENS, evidence=ev)
-    assert exponents(log) == {1: 1.0, 2: 0.5, 3: 0.25, 4: 0.4, 5: 0.0, 6: 0.0}
-    # The four steps multiply out (the floor never binds): prior · Lx^1.75 · Ly^0.4
-    expected = norm({s: PRIOR[s] * LX[s] ** 1.75 * LY[s] ** 0.4 for s in ABC})
+    assert weights(log) == {1: Weight(1.0, 1.0), 2: Weight(1.0, 0.5), 3: Weight(1.0, 0.25),
+                            4: Weight(0.4, 1.0), 5: Weight(0.0, 0.0), 6: Weight(0.0, 0.0)}
+    # The four steps multiply out (the floor never binds): prior · Lx^1.75 · (0.4·Ly + 0.6)
+    expected = norm({s: PRIOR[s] * LX[s] ** 1.75 * (0.4 * LY[s] + 0.6) for s in ABC})
     check(log, jan(5), expected)
     rows = history(log)
     assert [r.evidence for r in rows[1:]] == [(1,), (2,), (4,), (3,)]
@@ -245,20 +247,25 @@ def test_nothing_moves_before_time_passes(log: QuestionLog, fraction: float):
        st.lists(st.floats(0.01, 1.0), min_size=3, max_size=3),
        st.lists(st.floats(0.01, 1.0), min_size=1, max_size=300), st.integers(1, 5000))
 def test_a_flood_never_moves_the_odds_past_the_bound(
-    n: int, delta: float, likelihood: list[float], weights: list[float], spacing: int
+    n: int, delta: float, likelihood: list[float], trusts: list[float], spacing: int
 ):
     lk = dict(zip(ABC, likelihood, strict=True))
     flood = tuple(EvidencePoint(i, "x", OPENS + timedelta(minutes=spacing * (i + 1)), lk,
-                                weights[i % len(weights)]) for i in range(n))
+                                trusts[i % len(trusts)]) for i in range(n))
     log = QuestionLog(ABC, PRIOR, OPENS, evidence=flood, floor=0.0, repeat_decay=delta)
-    total = sum(exponents(log).values())
-    assert total <= 1 / (1 - delta)
+    counted = weights(log)
+    assert sum(w.repeat for w in counted.values()) <= 1 / (1 - delta)
     after = forecast_at(log, OPENS + timedelta(days=3650))
     for s in ABC:
         for t in ABC:
             moved = math.log(after[s] / after[t]) - math.log(PRIOR[s] / PRIOR[t])
+            # Each item's factor ratio lies between 1 and L_s/L_t (the mixture is monotone
+            # in w), and the powers sum below 1/(1 − δ): the bound of docs/model.md §2.
             assert abs(moved) <= abs(math.log(lk[s] / lk[t])) / (1 - delta) + 1e-9
-            assert moved == pytest.approx(total * math.log(lk[s] / lk[t]), abs=1e-9)
+            exact = sum(w.repeat * math.log((w.trust * lk[s] + 1 - w.trust)
+                                            / (w.trust * lk[t] + 1 - w.trust))
+                        for w in counted.values())
+            assert moved == pytest.approx(exact, abs=1e-9)
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -321,12 +328,42 @@ def test_the_worked_example_of_docs_model_md():
     assert r == 0.4
     log = silent(evidence=(EvidencePoint(1, "x", jan(10), LX, r),
                            EvidencePoint(2, "x", jan(12), LX, r)))
-    assert exponents(log) == {1: 0.4, 2: 0.2}
+    assert weights(log) == {1: Weight(0.4, 1.0), 2: Weight(0.4, 0.5)}
     rows = history(log, until=jan(15))
-    printed = [(0.187387, 0.281081, 0.531532), (0.249155, 0.295428, 0.455417),
-               (0.283970, 0.299364, 0.416666), (0.295894, 0.269944, 0.434162)]
+    printed = [(0.187387, 0.281081, 0.531532), (0.228446, 0.285557, 0.485997),
+               (0.251037, 0.286456, 0.462507), (0.251189, 0.261297, 0.487513)]
     assert [r.source for r in rows[1:]] == ["silence", "evidence", "evidence", "silence"]
     for row, numbers in zip(rows[1:], printed, strict=True):
         assert tuple(round(row.probabilities[s], 6) for s in ABC) == numbers
-    assert rows[-1].note == "2 weeks without a sighting of b"
+    assert round(rows[-1].factor["a"], 6) == 0.949282
+    assert rows[-1].note == ("2 weeks without a sighting of "
+                             "a (sighted, not confirmed: decay at power 0.36), b")
     check(log, jan(15), rows[-1].probabilities)
+
+
+def test_an_unconfirmed_reveal_slows_the_decay_and_a_confirmed_one_stops_it():
+    """docs/model.md §3: each applied reveal before a grid time multiplies the power of its
+    scenario's decay by (1 − w)."""
+    auto = silent(evidence=(EvidencePoint(1, "x", jan(10), LX, 0.5),))
+    mix = {s: 0.5 * LX[s] + 0.5 for s in ABC}
+    q = norm(times(PRIOR, {"a": 52 / 59, "b": 52 / 59}))          # Jan 8: full decay
+    r = norm(times(q, mix))                                       # Jan 10: x, auto, w = 0.5
+    s = norm(times(r, {"a": (45 / 52) ** 0.5, "b": 45 / 52}))     # Jan 15: a at power 0.5
+    check(auto, jan(15), s)
+    assert history(auto, until=jan(15))[-1].factor == pytest.approx(
+        {"a": (45 / 52) ** 0.5, "b": 45 / 52, "c": 1.0}, abs=1e-15)
+    # A second auto reveal halves the power again; a confirmed one makes it 0: no decay.
+    two = silent(evidence=(EvidencePoint(1, "x", jan(10), LX, 0.5),
+                           EvidencePoint(2, "x", jan(11), LX, 0.5)))
+    assert history(two, until=jan(15))[-1].factor["a"] == pytest.approx((45 / 52) ** 0.25)
+    sure = silent(evidence=(EvidencePoint(1, "x", jan(10), LX, 0.5),
+                            EvidencePoint(2, "x", jan(11), LX, 1.0)))
+    assert history(sure, until=jan(15))[-1].factor["a"] == 1.0
+    for log in (auto, two, sure):
+        got = forecast_at(log, jan(22))
+        independent = numpy_forecast(log, jan(22) + US)
+        for i, name in enumerate(ABC):
+            assert got[name] == pytest.approx(float(independent[i]), abs=1e-12)
+    # At closes an event revealed only by unconfirmed sightings still survives with
+    # probability 0 to any positive power: the floor.
+    assert forecast_at(auto, CLOSES)["a"] == pytest.approx(0.001 / 1.002, abs=1e-12)

@@ -126,7 +126,7 @@ def test_report_says_what_moved_each_question(sessions: sessionmaker[Session]) -
     # The drills item is auto; its indicator has one dismissal (the football match), so its
     # reliability is (4·0.5 + 0) / (4 + 0 + 1) = 0.4 (docs/model.md). The text is filled to
     # 100 columns: a phrase may span two lines.
-    assert "not reviewed yet: counted at weight 0.4" in " ".join(text.split())
+    assert "not reviewed yet: counted as right with probability 0.4" in " ".join(text.split())
     assert "A football match" not in text
     assert "ana set the forecast by hand" in text and '"Moscow signals readiness"' in text
     assert "Collective deployment: 20.0% -> 30.0%" in text or "30.0%" in text

@@ -84,10 +84,10 @@ def test_score_recomputes_from_the_log_with_review_states(initialized):
     out = json.loads(initialized.ok("score", "--json").output)
     current = {q["id"]: q["probabilities"] for q in out["questions"]}
     # Confirmed: (0.2·0.8, 0.5·0.9, 0.3·0.1) / 0.64 = (0.25, 0.703125, 0.046875);
-    # dismissed: nothing; auto: the indicator's reliability from its 2 confirmed and 1
-    # dismissed items, (4·0.5 + 2) / (4 + 2 + 1) = 4/7, times 0.5¹ for its second applied item
-    # after opens (docs/model.md): p_s · L_s^(2/7), normalized.
-    raw = {s: p * lk[s] ** (2 / 7) for s, p in
+    # dismissed: nothing; auto: right with the indicator's reliability from its 2 confirmed
+    # and 1 dismissed items, (4·0.5 + 2) / (4 + 2 + 1) = 4/7, at power 0.5¹ for its second
+    # applied item after opens (docs/model.md): p_s · (4/7·L_s + 3/7)^0.5, normalized.
+    raw = {s: p * (4 / 7 * lk[s] + 3 / 7) ** 0.5 for s, p in
            {"deploys": 0.25, "drills": 0.703125, "nothing": 0.046875}.items()}
     expected = {s: v / sum(raw.values()) for s, v in raw.items()}
     assert current["csto-response"] == pytest.approx(expected, abs=1e-12)

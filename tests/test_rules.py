@@ -113,7 +113,7 @@ def test_rematch_withdraws_one_sighting_and_adds_another(
     assert b["state"] == "auto" and b["observed_at"] == "2021-10-01T09:00:00Z"
 
     # F(t): the prior moved by B alone (auto weight 0.5), floor 0.001 not reached.
-    raw = {"rejoins": 0.04 * 0.9 ** 0.5, "stays-out": 0.96 * 0.2 ** 0.5}
+    raw = {"rejoins": 0.04 * (0.5 * 0.9 + 0.5), "stays-out": 0.96 * (0.5 * 0.2 + 0.5)}
     want = {s: v / sum(raw.values()) for s, v in raw.items()}
     shown = as_json(t, "show", "uzbekistan-rejoins")["probabilities"]
     assert shown == pytest.approx(want, abs=1e-12)

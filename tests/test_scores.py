@@ -103,12 +103,11 @@ def test_the_days_run_from_opens_to_the_day_before_r():
 # --- against an independent numpy computation ------------------------------------------
 
 
-def numpy_weights(log: QuestionLog) -> dict[int, float]:
-    """Evidence id -> w · δ^k, k counting the same indicator's items after opens before it."""
+def numpy_powers(log: QuestionLog) -> dict[int, float]:
+    """Evidence id -> δ^k, k counting the same indicator's items after opens before it."""
     applied = sorted((e for e in log.evidence if e.observed_at > log.opens_at),
                      key=lambda e: (e.observed_at, e.indicator, e.id))
-    return {e.id: e.weight * log.repeat_decay ** sum(f.indicator == e.indicator
-                                                     for f in applied[:j])
+    return {e.id: log.repeat_decay ** sum(f.indicator == e.indicator for f in applied[:j])
             for j, e in enumerate(applied)}
 
 
@@ -126,26 +125,29 @@ def numpy_forecast(log: QuestionLog, cut: datetime, use_manual: bool = True,
             by_hand = True
     if not use_evidence:
         return p
-    weights = numpy_weights(log)
+    powers = numpy_powers(log)
     steps = [((e.observed_at, 2, e.indicator, e.id),
-              np.array([e.likelihood[s] for s in names]) ** weights[e.id])
+              (e.weight * np.array([e.likelihood[s] for s in names]) + 1 - e.weight)
+              ** powers[e.id])
              for e in log.evidence if start < e.observed_at < cut]
     if log.events and log.closes_at is not None and not by_hand:
         closes = log.closes_at
         weeks = int(np.ceil((closes - log.opens_at) / timedelta(days=7)))
         grid = [log.opens_at + timedelta(days=7 * n) for n in range(weeks)] + [closes]
-        reveal = {s: min((e.observed_at for e in log.evidence if e.indicator in ind
-                          and e.observed_at > log.opens_at), default=None)
+        reveal = {s: [(e.observed_at, e.weight) for e in log.evidence if e.indicator in ind
+                      and e.observed_at > log.opens_at]
                   for s, ind in log.events.items()}
         for previous, g in zip(grid, grid[1:], strict=False):
             if not g < cut:
                 continue
             a = previous
-            decays = np.array([s in reveal and (reveal[s] is None or reveal[s] > g)
-                               for s in names])
-            if decays.any():
+            # Each unconfirmed reveal so far scales the decay's power by (1 − w).
+            power = np.array([np.prod([1 - w for t, w in reveal[s] if t <= g])
+                              if s in reveal else 0.0 for s in names])
+            if (power > 0).any():
                 steps.append(((g, 1, "", 0),
-                              np.where(decays, (closes - g) / (closes - a), 1.0)))
+                              np.where(power > 0, ((closes - g) / (closes - a)) ** power,
+                                       1.0)))
     for _, factor in sorted(steps, key=lambda x: x[0]):
         q = p * factor
         if q.sum() <= 0:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from .config import Settings, load_settings, login_name
 from .errors import UsageError
-from .forecast import Vector, evidence_factor, exponents
+from .forecast import UNUSED, Vector, Weight, evidence_factor, weights
 from .ledger import get_question, question_log, rescore
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 from .timeutil import iso, utcnow
@@ -231,13 +231,13 @@ def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new:
     return plan, created
 
 
-def weights(session: Session, question_ids: Iterable[str],
-            settings: Settings) -> dict[int, float]:
-    """Evidence id -> the exponent it is applied with (w · δ^k, docs/model.md); items that
-    are not applied (dismissed, withdrawn, before `opens`) weigh 0."""
-    out: dict[int, float] = {}
+def item_weights(session: Session, question_ids: Iterable[str],
+                 settings: Settings) -> dict[int, Weight]:
+    """Evidence id -> how it is applied (trust w and repeat δ^k, docs/model.md); items that
+    are not applied (dismissed, withdrawn, before `opens`) are absent."""
+    out: dict[int, Weight] = {}
     for question in session.scalars(select(Question).where(Question.id.in_(set(question_ids)))):
-        out.update(exponents(question_log(session, question, settings)))
+        out.update(weights(question_log(session, question, settings)))
     return out
 
 
@@ -265,7 +265,8 @@ class Sighting:
 
 @dataclass(frozen=True)
 class EvidenceItem:
-    """An evidence item as `tracker evidence` shows it, with the factor L^e it applies."""
+    """An evidence item as `tracker evidence` shows it, with the factor (w·L + 1 − w)^(δ^k)
+    it applies and how it counts (trust w, repeat δ^k; docs/model.md)."""
 
     id: int
     question: str
@@ -273,7 +274,7 @@ class EvidenceItem:
     observed_at: datetime
     state: str
     factor: Vector
-    weight: float
+    counted: Weight
     hits: list[Sighting]
     note: str | None
     reviewed_by: str | None
@@ -283,7 +284,8 @@ class EvidenceItem:
         """The JSON object of DESIGN §4 `evidence`."""
         return {"id": self.id, "question": self.question, "indicator": self.indicator,
                 "observed_at": iso(self.observed_at), "state": self.state,
-                "factor": self.factor, "weight": self.weight,
+                "factor": self.factor, "weight": self.counted.trust,
+                "repeat": self.counted.repeat,
                 "hits": [h.to_json() for h in self.hits], "note": self.note,
                 "reviewed_by": self.reviewed_by, "reviewed_at": iso(self.reviewed_at)}
 
@@ -303,7 +305,7 @@ def list_evidence(
     if not items:
         return []
     settings = load_settings(session)
-    power = weights(session, {e.question_id for e in items}, settings)
+    power = item_weights(session, {e.question_id for e in items}, settings)
     scenarios = {q.id: [s.id for s in q.scenarios] for q in session.scalars(
         select(Question).where(Question.id.in_({e.question_id for e in items})))}
     hits: dict[int, list[Sighting]] = {}
@@ -318,9 +320,9 @@ def list_evidence(
             entry.id, entry.feed_id, entry.title, entry.link, entry.published,
             entry.observed_at, list(terms), sentence, marks or [], withdrawn_at))
     return [EvidenceItem(e.id, e.question_id, e.indicator_id, e.observed_at, e.state,
-                         evidence_factor(e.indicator.likelihood, power.get(e.id, 0.0),
-                                         scenarios[e.question_id]),
-                         power.get(e.id, 0.0), hits.get(e.id, []), e.note, e.reviewed_by,
+                         evidence_factor(e.indicator.likelihood,
+                                         power.get(e.id, UNUSED), scenarios[e.question_id]),
+                         power.get(e.id, UNUSED), hits.get(e.id, []), e.note, e.reviewed_by,
                          e.reviewed_at)
             for e in items]
 

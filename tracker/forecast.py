@@ -90,37 +90,70 @@ def reliability(confirmed: int, dismissed: int, auto_weight: float, strength: fl
     return (strength * auto_weight + confirmed) / (strength + confirmed + dismissed)
 
 
-def exponents(log: QuestionLog) -> dict[int, float]:
-    """Evidence id -> its exponent e = w · δ^k, k the indicator's earlier items after `opens`;
-    0 for items at or before `opens`, which are never applied."""
+@dataclass(frozen=True)
+class Weight:
+    """How an evidence item counts (docs/model.md §1–2): `trust` w (1 confirmed, the
+    indicator's reliability when auto) and `repeat` δ^k; both 0 for an item never applied."""
+
+    trust: float
+    repeat: float
+
+    @property
+    def applied(self) -> bool:
+        return self.repeat > 0 and self.trust > 0
+
+
+UNUSED = Weight(0.0, 0.0)
+
+
+def weights(log: QuestionLog) -> dict[int, Weight]:
+    """Evidence id -> its Weight: trust w, and repeat δ^k with k the indicator's earlier items
+    after `opens`; UNUSED for items at or before `opens`."""
     log = log.ordered()
     seen: dict[str, int] = {}
-    out: dict[int, float] = {}
+    out: dict[int, Weight] = {}
     for e in log.evidence:
         if e.observed_at <= log.opens_at:
-            out[e.id] = 0.0
+            out[e.id] = UNUSED
             continue
         k = seen.get(e.indicator, 0)
         seen[e.indicator] = k + 1
-        out[e.id] = e.weight * log.repeat_decay ** k
+        out[e.id] = Weight(e.weight, log.repeat_decay ** k)
     return out
 
 
-def evidence_factor(likelihood: Mapping[str, Any], exponent: float, scenarios: Iterable[str]
+def evidence_factor(likelihood: Mapping[str, Any], weight: Weight, scenarios: Iterable[str]
                     ) -> Vector:
-    """L_s^e for every scenario (a scenario the likelihood leaves out has L = 1); all 1 for an
-    item that weighs 0."""
-    return {s: float(likelihood.get(s, 1.0)) ** exponent for s in scenarios}
+    """(w·L_s + 1 − w)^(δ^k) for every scenario (a scenario the likelihood leaves out has
+    L = 1): with probability w the sighting is right and weighs L_s, else it says nothing;
+    all 1 for an item not applied."""
+    if not weight.applied:
+        return {s: 1.0 for s in scenarios}
+    w = weight.trust
+    return {s: (w * float(likelihood.get(s, 1.0)) + (1.0 - w)) ** weight.repeat
+            for s in scenarios}
 
 
-def reveal_times(log: QuestionLog) -> dict[str, datetime | None]:
-    """Event scenario -> observed time of its first revealing item after `opens` (None: never)."""
-    first: dict[str, datetime | None] = {}
+def reveals(log: QuestionLog) -> dict[str, list[tuple[datetime, float]]]:
+    """Event scenario -> (observed time, trust w) of each applied revealing item after
+    `opens`, in time order (empty for `event: true`)."""
+    out: dict[str, list[tuple[datetime, float]]] = {}
     for s, indicators in log.events.items():
-        times = [e.observed_at for e in log.evidence
-                 if e.indicator in indicators and e.observed_at > log.opens_at]
-        first[s] = min(times) if times else None
-    return first
+        out[s] = sorted((e.observed_at, e.weight) for e in log.evidence
+                        if e.indicator in indicators and e.observed_at > log.opens_at
+                        and e.weight > 0)
+    return out
+
+
+def silence_power(revealed: Sequence[tuple[datetime, float]], at: datetime) -> float:
+    """The exponent of a silence step at `at`: Π (1 − w) over the reveals observed at or
+    before it; 1 with none (full decay), 0 once a confirmed one is in (no decay)."""
+    power = 1.0
+    for t, w in revealed:
+        if t > at:
+            break
+        power *= 1.0 - w
+    return power
 
 
 def silence_grid(log: QuestionLog) -> list[datetime]:
@@ -161,6 +194,7 @@ class Step:
     manual: ManualPoint | None = None
     evidence: EvidencePoint | None = None
     decayed: tuple[str, ...] = ()
+    powers: Mapping[str, float] = field(default_factory=dict)
 
 
 _MANUAL, _SILENCE, _EVIDENCE = 0, 1, 2
@@ -178,8 +212,8 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
         queue += [((g, _SILENCE, "", 0), None) for g in silence_grid(log)]
         queue += [((e.observed_at, _EVIDENCE, e.indicator, e.id), e) for e in log.evidence]
     queue.sort(key=lambda x: x[0])
-    power = exponents(log) if evidence else {}
-    revealed = reveal_times(log) if evidence else {}
+    power = weights(log) if evidence else {}
+    revealed = reveals(log) if evidence else {}
     p, start, previous_grid = log.prior_vector(), log.opens_at, log.opens_at
     by_hand = False  # a manual forecast takes over the clock: no silence after it
     for (at, *_), item in queue:
@@ -196,16 +230,17 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
             since, previous_grid = previous_grid, at
             if by_hand or log.closes_at is None:
                 continue
-            decayed = tuple(s for s in log.scenarios if s in revealed
-                            and (revealed[s] is None or revealed[s] > at))  # type: ignore[operator]
+            powers = {s: silence_power(revealed[s], at) for s in log.scenarios if s in revealed}
+            decayed = tuple(s for s, u in powers.items() if u > 0)
             if not decayed:
                 continue
             # Uniform arrival of the event over what is left of the window: surviving from
-            # `since` to `at` without it has probability (closes − at) / (closes − since).
+            # `since` to `at` without it has probability (closes − at) / (closes − since),
+            # raised to the chance that every unconfirmed reveal so far was wrong.
             survive = (log.closes_at - at) / (log.closes_at - since)
-            factor = {s: survive if s in decayed else 1.0 for s in log.scenarios}
+            factor = {s: survive ** powers[s] if s in decayed else 1.0 for s in log.scenarios}
             p = update(p, factor, log.floor)
-            yield Step(at, "silence", p, factor, decayed=decayed)
+            yield Step(at, "silence", p, factor, decayed=decayed, powers=powers)
 
 
 def forecast_at(
@@ -259,9 +294,14 @@ class HistoryPoint:
     factor: Vector = field(default_factory=dict)
 
 
-def silence_note(log: QuestionLog, at: datetime, decayed: Sequence[str]) -> str:
-    """Words for a silence step: how long the decayed scenarios have gone unsighted."""
-    names = ", ".join(decayed)
+def silence_note(log: QuestionLog, at: datetime, decayed: Sequence[str],
+                 powers: Mapping[str, float] | None = None) -> str:
+    """Words for a silence step: how long the decayed scenarios have gone unsighted, and at
+    what power those with unconfirmed sightings decay."""
+    powers = powers or {}
+    names = ", ".join(s if powers.get(s, 1.0) == 1.0
+                      else f"{s} (sighted, not confirmed: decay at power {powers[s]:.3g})"
+                      for s in decayed)
     if log.closes_at is not None and at >= log.closes_at:
         return f"closed without a sighting of {names}"
     weeks = math.floor((at - log.opens_at) / WEEK)
@@ -288,7 +328,7 @@ def history(log: QuestionLog, until: datetime | None = None) -> list[HistoryPoin
                                     indicator=step.evidence.indicator, factor=step.factor))
         else:
             out.append(HistoryPoint(step.at, "silence", dict(step.probabilities),
-                                    note=silence_note(log, step.at, step.decayed),
+                                    note=silence_note(log, step.at, step.decayed, step.powers),
                                     factor=step.factor))
     if log.resolved_to is not None and log.resolved_at is not None:
         out.append(HistoryPoint(log.resolved_at, "resolution",

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from .charts import colour, history_chart
 from .config import Settings, load_settings, report_trigger
 from .errors import UsageError
-from .forecast import HistoryPoint, exponents, forecast_at, history
+from .forecast import UNUSED, HistoryPoint, Weight, forecast_at, history, weights
 from .indicators import indicator_cards, to_review
 from .ledger import question_log
 from .models import (
@@ -307,7 +307,7 @@ def build_context(session: Session, period: str, now: datetime) -> ReportContext
                                      since=as_of - CHART_WINDOW)
         sections.append(QuestionSection(
             q.id, oneline(q.title), q.closes, lines, name,
-            _moves(session, q, points, start, end, exponents(log)),
+            _moves(session, q, points, start, end, weights(log)),
             _indicator_board(session, q, start, end),
             session.scalar(select(func.count()).select_from(Evidence).where(
                 Evidence.question_id == q.id, Evidence.state == "auto")) or 0,
@@ -342,7 +342,7 @@ def _shifts(before: dict[str, float], after: dict[str, float],
 
 
 def _moves(session: Session, q: Question, points: list[HistoryPoint], start: datetime,
-           end: datetime, power: dict[int, float]) -> list[Move]:
+           end: datetime, power: dict[int, Weight]) -> list[Move]:
     """The manual forecasts and applied evidence of the period, with what each did.
 
     Evidence that arrived in the period but was observed earlier (a late feed) counts too."""
@@ -374,12 +374,12 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
         e = rows.get(point.evidence[0])
         if e is None or not (point.at >= start or start <= e.created_at < end):
             continue
-        weight = power.get(e.id, 0.0)
+        weight = power.get(e.id, UNUSED)
         words = f"Sighted: {oneline(e.indicator.description)}"
         if e.state == "auto":
-            words += f" (not reviewed yet: counted at weight {weight:.3g})"
-        elif weight != 1.0:
-            words += f" (a repeat sighting: counted at weight {weight:.3g})"
+            words += f" (not reviewed yet: counted as right with probability {weight.trust:.3g})"
+        if weight.repeat != 1.0:
+            words += f" (a repeat sighting: counted at power {weight.repeat:.3g})"
         moves.append(Move(
             point.at, "evidence", words, shifts,
             headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,

@@ -64,8 +64,9 @@ def _words(args: list[str]) -> list[str]:
 def evidence(ctx: click.Context, state: str | None, since: datetime | None, limit: int | None,
              fmt: str, as_json: bool) -> None:
     """List evidence, newest first, of one QUESTION or all: id, indicator, observed time,
-    state, headline, the sentence that reports it with its terms marked, link, factor (L^e: e
-    the weight it is applied with, docs/model.md; 1 when not applied).
+    state, headline, the sentence that reports it with its terms marked, link, factor
+    ((w·L + 1 − w)^r: w the chance it is right, r its repeat power, docs/model.md; 1 when not
+    applied).
 
     Usage: tracker evidence [QUESTION] [--state S] [--since TIME] [--limit N] [--json]
     """
