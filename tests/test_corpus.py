@@ -33,6 +33,7 @@ KINDS = {"event", "negated", "hypothetical", "drill", "denial", "peace", "retros
          "sports", "unrelated"}
 FIELDS = {"id", "date", "lang", "split", "kind", "title", "summary", "fires", "not", "note"}
 SECOND_BATCH = 175
+THIRD_BATCH = 306
 
 
 def items() -> list[dict]:
@@ -75,12 +76,14 @@ def test_split_follows_the_header_formula() -> None:
         assert item["split"] == ("dev" if digest % 2 == 0 else "test"), item["id"]
 
 
-def test_second_batch_ids_run_in_date_order() -> None:
-    batch = sorted((i for i in items() if number(i) >= SECOND_BATCH), key=number)
-    assert batch, "the second batch is missing"
-    dates = [i["date"] for i in batch]
-    assert dates == sorted(dates)
-    assert [number(i) for i in batch] == list(range(SECOND_BATCH, SECOND_BATCH + len(batch)))
+def test_later_batches_run_in_date_order() -> None:
+    # each later batch (second: h175-h305, third: h306-) has contiguous ids in date order
+    for first, last in ((SECOND_BATCH, THIRD_BATCH - 1), (THIRD_BATCH, 10**6)):
+        batch = sorted((i for i in items() if first <= number(i) <= last), key=number)
+        assert batch, f"the batch starting at h{first} is missing"
+        dates = [i["date"] for i in batch]
+        assert dates == sorted(dates), first
+        assert [number(i) for i in batch] == list(range(first, first + len(batch)))
 
 
 def test_header_counts_match_the_items() -> None:
