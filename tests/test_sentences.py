@@ -144,3 +144,20 @@ def test_blocked_when_only_the_negated_terms_are_near() -> None:
     found = Matcher({"i": Rule.from_mapping(rule)}).find(text, "")
     assert not found.matches
     assert [(b.cue, b.kind) for b in found.blocked] == [("No", "negation")]
+
+
+def test_a_cue_that_is_one_of_the_rules_own_terms_does_not_block_it() -> None:
+    """"Settlement" ends a border shooting (a negation cue) but is what a mediation reports:
+    a cue on words that are an occurrence of the indicator's own terms is not a cue for it."""
+    mediation = Rule.from_mapping({"all": [["ОДКБ"], ["киргиз*"], ["таджик*"]],
+                                   "any": ["урегулир*", "конфликт*"]})
+    shooting = Rule.from_mapping({"all": [["киргиз*"], ["таджик*"], ["конфликт*"]]})
+    title = "Лукашенко предложил ОДКБ помогать в урегулировании киргизско-таджикского конфликта"
+    found = Matcher({"mediation": mediation, "shooting": shooting}).find(title, "")
+    assert [m.indicator for m in found.matches] == ["mediation"]
+    assert [(b.indicator, b.cue, b.kind) for b in found.blocked] == [
+        ("shooting", "урегулировании", "negation")]
+    # A cue that is not one of its terms still blocks the mediation.
+    denied = "ОДКБ не помогала в урегулировании киргизско-таджикского конфликта"
+    (blocked,) = Matcher({"mediation": mediation}).find(denied, "").blocked
+    assert (blocked.cue, blocked.kind) == ("не", "negation")

@@ -492,6 +492,17 @@ EXAMPLES = [
        "their position on the Azerbaijani troops", "", "asking about troops, not for them"),
 
     yes("csto-forces-arrive", "First CSTO peacekeepers arrive in Almaty", "", "arrival"),
+    yes("csto-forces-arrive", "Десантники переброшены в Казахстан в составе сил ОДКБ", "",
+        "переброшены: a form the stem переброс* misses"),
+    yes("csto-member-requests-help", "Tokayev says he asked leaders of the Russian-led bloc "
+        "for help", "", "the bloc by description, help within ten words"),
+    yes("csto-kg-tj-mediation", "Лукашенко предложил ОДКБ помогать в урегулировании "
+        "киргизско-таджикского конфликта", "", "settlement is the event here, not a cue"),
+    yes("kg-tj-border-shooting", "У заставы погиб таджикский пограничник",
+        "Киргизская погранслужба сообщила о выстрелах с таджикской стороны.",
+        "выстрелы at a border post"),
+    yes("afghan-spillover-attack", "На Термез упали снаряды с афганской стороны", "",
+        "shells, not only shelling"),
     yes("csto-forces-arrive", "CSTO rapid reaction force deployed to Kazakhstan", "",
         "deployment"),
     yes("csto-forces-arrive", "Миротворцы ОДКБ прибыли в Алма-Ату", "", "прибытие"),

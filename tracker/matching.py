@@ -311,15 +311,19 @@ class _Text:
             self._cues[i] = out
         return self._cues[i]
 
-    def blocker(self, o: _Occurrence, rule: Rule, window: int) -> _Cue | None:
-        """The cue that keeps this occurrence from counting, if any."""
+    def blocker(self, o: _Occurrence, rule: Rule, window: int,
+                own: Sequence[tuple[int, int]] = ()) -> _Cue | None:
+        """The cue that keeps this occurrence from counting, if any. `own` are the word
+        ranges of the rule's own term occurrences in o's sentence: a cue on those words is
+        the event's own vocabulary ("settlement" for a mediation), not a cue."""
         if rule.retrospective:
             # A look back in the headline frames the whole entry ("A year after the war").
             title = -1 if o.sentence < 0 else 0
             for c in self.cues(title) + (self.cues(o.sentence) if o.sentence != title else []):
                 if c.kind == "retrospective":
                     return c
-        cues = self.cues(o.sentence)
+        cues = [c for c in self.cues(o.sentence)
+                if not any(a <= c.last and c.first <= b for a, b in own)]
         if not cues:
             return None
         stops = [c for c in cues if c.kind == "terminator"]
@@ -572,7 +576,11 @@ class Matcher:
                 offset += len(text.word_starts(i)) + 1
             if not _within(groups, rule.rule.near):
                 continue
-            blockers = {id(o): text.blocker(o, rule.rule, window) for g in groups for o in g}
+            own: dict[int, list[tuple[int, int]]] = {}
+            for o in (o for g in groups for o in g):
+                own.setdefault(o.sentence, []).append((o.first, o.last))
+            blockers = {id(o): text.blocker(o, rule.rule, window, own[o.sentence])
+                        for g in groups for o in g}
             free = [[o for o in g if blockers[id(o)] is None] for g in groups]
             if _within(free, rule.rule.near):
                 return Match(rule.indicator, *self._shown(rule, groups, text))
