@@ -224,7 +224,14 @@ class _CompiledRule:
     terms: tuple[tuple[str, int], ...]  # (term as written, term id) in rule order, no repeats
 
     def holds(self, found: set[int]) -> bool:
-        return self.none.isdisjoint(found) and all(not g.isdisjoint(found) for g in self.groups)
+        # A plain loop: called for every candidate rule of every entry, where a generator's
+        # set-up costs more than the test.
+        if not self.none.isdisjoint(found):
+            return False
+        for group in self.groups:
+            if group.isdisjoint(found):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -322,10 +329,10 @@ class _Text:
             for c in self.cues(title) + (self.cues(o.sentence) if o.sentence != title else []):
                 if c.kind == "retrospective":
                     return c
-        cues = [c for c in self.cues(o.sentence)
-                if not any(a <= c.last and c.first <= b for a, b in own)]
+        cues = self.cues(o.sentence)
         if not cues:
             return None
+        cues = [c for c in cues if not any(a <= c.last and c.first <= b for a, b in own)]
         stops = [c for c in cues if c.kind == "terminator"]
 
         def clear(a: int, b: int) -> bool:  # no terminator strictly between words a and b
