@@ -228,7 +228,7 @@ class _CompiledRule:
         # set-up costs more than the test.
         if not self.none.isdisjoint(found):
             return False
-        for group in self.groups:
+        for group in self.groups:  # noqa: SIM110 - see above
             if group.isdisjoint(found):
                 return False
         return True
