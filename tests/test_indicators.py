@@ -194,6 +194,69 @@ def test_history_shows_silence_steps(tracker: Tracker) -> None:
         rows[-1]["probabilities"], abs=1e-15)
 
 
+def test_an_unconfirmed_reveal_slows_the_decay_and_a_review_settles_it(tracker: Tracker) -> None:
+    """docs/model.md §3 through the database and the CLI: an auto sighting of a revealing
+    indicator halves the power of its scenario's decay (w = 0.5), confirming it stops the
+    decay from its observed time, dismissing it gives the full decay back; each state checked
+    against the independent numpy computation."""
+    tracker.scenarios.write_text(tracker.scenarios.read_text(encoding="utf-8").replace(
+        "{id: deploys, label: Collective deployment, prior: 0.2}",
+        "{id: deploys, label: Collective deployment, prior: 0.2, "
+        "event: [csto-border-drills]}"), encoding="utf-8")
+    tracker.ok("init")
+    seen = datetime(2021, 8, 1, 12, tzinfo=UTC)
+    engine = make_engine(tracker.db_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            item = add_evidence(session, "csto-response", "csto-border-drills",
+                                title="CSTO drills near the Afghan border", at=seen).id
+    finally:
+        engine.dispose()
+    drills = {"deploys": 0.8, "drills": 0.9, "nothing": 0.1}
+    prior = {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
+    closes_at = datetime(2027, 1, 1, tzinfo=UTC)
+
+    def independent(weight: float | None, cut: datetime) -> dict[str, float]:
+        evidence = () if weight is None else (
+            EvidencePoint(item, "csto-border-drills", seen, drills, weight),)
+        log = QuestionLog(("deploys", "drills", "nothing"), prior, OPENS, evidence=evidence,
+                          closes_at=closes_at, events={"deploys": ("csto-border-drills",)})
+        return dict(zip(log.scenarios, numpy_forecast(log, cut), strict=True))
+
+    def rows() -> list[dict[str, Any]]:
+        return as_json(tracker, "history", "csto-response")["forecasts"]
+
+    auto = rows()
+    after = [r for r in auto if r["source"] == "silence" and r["at"] > "2021-08-01T12"]
+    # Aug 6, four weeks after opens: the decay since Jul 30 at power 0.5.
+    assert after[0]["at"] == "2021-08-06T00:00:00Z"
+    f = (closes_at - datetime(2021, 8, 6, tzinfo=UTC)) / (closes_at - datetime(2021, 7, 30,
+                                                                                 tzinfo=UTC))
+    assert after[0]["factor"] == {"deploys": pytest.approx(f ** 0.5, abs=1e-15),
+                                  "drills": 1.0, "nothing": 1.0}
+    assert after[0]["note"] == ("4 weeks without a sighting of deploys "
+                                "(sighted, not confirmed: decay at power 0.5)")
+    last = auto[-1]
+    cut = datetime.fromisoformat(last["at"]) + timedelta(microseconds=1)
+    assert last["probabilities"] == pytest.approx(independent(0.5, cut), abs=1e-12)
+
+    tracker.ok("evidence", "confirm", str(item))
+    confirmed = rows()
+    assert not [r for r in confirmed if r["source"] == "silence" and r["at"] > "2021-08-01T12"]
+    assert confirmed[-1]["source"] == "evidence"
+    cut = seen + timedelta(microseconds=1)
+    assert confirmed[-1]["probabilities"] == pytest.approx(independent(1.0, cut), abs=1e-12)
+
+    tracker.ok("evidence", "dismiss", str(item))
+    dismissed = rows()
+    assert "evidence" not in {r["source"] for r in dismissed}
+    later = [r for r in dismissed if r["source"] == "silence" and r["at"] > "2021-08-01T12"]
+    assert later[0]["note"] == "4 weeks without a sighting of deploys"
+    assert later[0]["factor"]["deploys"] == pytest.approx(f, abs=1e-15)
+    cut = datetime.fromisoformat(dismissed[-1]["at"]) + timedelta(microseconds=1)
+    assert dismissed[-1]["probabilities"] == pytest.approx(independent(None, cut), abs=1e-12)
+
+
 # --- an archive flood of the shipped question ------------------------------------------------
 
 FLOOD = 130
