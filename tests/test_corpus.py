@@ -34,6 +34,7 @@ KINDS = {"event", "negated", "hypothetical", "drill", "denial", "peace", "retros
 FIELDS = {"id", "date", "lang", "split", "kind", "title", "summary", "fires", "not", "note"}
 SECOND_BATCH = 175
 THIRD_BATCH = 306
+FOURTH_BATCH = 434
 
 
 def items() -> list[dict]:
@@ -77,8 +78,10 @@ def test_split_follows_the_header_formula() -> None:
 
 
 def test_later_batches_run_in_date_order() -> None:
-    # each later batch (second: h175-h305, third: h306-) has contiguous ids in date order
-    for first, last in ((SECOND_BATCH, THIRD_BATCH - 1), (THIRD_BATCH, 10**6)):
+    # each later batch (second: h175-h305, third: h306-h433, fourth: h434-) has contiguous ids
+    # in date order
+    for first, last in ((SECOND_BATCH, THIRD_BATCH - 1), (THIRD_BATCH, FOURTH_BATCH - 1),
+                        (FOURTH_BATCH, 10**6)):
         batch = sorted((i for i in items() if first <= number(i) <= last), key=number)
         assert batch, f"the batch starting at h{first} is missing"
         dates = [i["date"] for i in batch]
