@@ -156,8 +156,10 @@ EXAMPLES = [
     yes("uz-csto-talks", "Мирзиёев ответил на вопрос о членстве Узбекистана в ОДКБ", "",
         "вопрос о членстве"),
     no("uz-csto-talks", "Uzbekistan rules out return to CSTO", "", "ruled out", "negation"),
+    no("uz-csto-talks", "Uzbekistan could rejoin the CSTO if the Afghan threat grows, "
+       "Tashkent says", "", "a condition, not talks", "hypothetical"),
     no("uz-csto-talks", "Uzbekistan could rejoin CSTO if Afghan threat grows, analyst says",
-       "", "speculation", "hypothetical"),
+       "", "an analyst's speculation: commentary", "retrospective"),
     no("uz-csto-talks", "CSTO foreign ministers meet in Dushanbe",
        "Uzbekistan's delegation returned from Moscow on Monday.", "returned, another story"),
     no("uz-csto-talks", "Ташкент не намерен возвращаться в ОДКБ", "", "отрицание",
@@ -196,7 +198,7 @@ EXAMPLES = [
     no("uz-csto-observer-status", "Uzbekistan not seeking CSTO observer status, minister "
        "says", "", "negated", "negation"),
     no("uz-csto-observer-status", "Uzbekistan could seek CSTO observer status, analyst "
-       "suggests", "", "speculation", "hypothetical"),
+       "suggests", "", "an analyst's speculation: commentary", "retrospective"),
     no("uz-csto-observer-status", "Узбекистан направит наблюдателей на выборы в Кыргызстане",
        "Тем временем в ОДКБ обсудили ситуацию в Афганистане.",
        "наблюдатели на выборах, ОДКБ в другом предложении"),
@@ -239,7 +241,7 @@ EXAMPLES = [
     yes("uz-nonalignment-reaffirmed", "Мирзиёев подтвердил внеблоковый статус Узбекистана",
         "", "внеблоковый статус"),
     no("uz-nonalignment-reaffirmed", "Uzbekistan could join a military bloc with Russia, "
-       "analyst says", "", "speculation", "hypothetical"),
+       "analyst says", "", "an analyst's speculation: commentary", "retrospective"),
     no("uz-nonalignment-reaffirmed", "Tashkent hosts Central Asian summit",
        "Kazakhstan's president warned against dividing the world into military blocs.",
        "blocs in a sentence without Uzbekistan"),
@@ -338,7 +340,7 @@ EXAMPLES = [
     yes("az-nonalignment-reaffirmed", "Баку сохранит внеблоковый статус", "",
         "внеблоковый статус"),
     no("az-nonalignment-reaffirmed", "Azerbaijan could join a military bloc with Turkey, "
-       "analyst says", "", "speculation", "hypothetical"),
+       "analyst says", "", "an analyst's speculation: commentary", "retrospective"),
     no("az-nonalignment-reaffirmed", "Aliyev meets Lukashenko in Baku",
        "Belarus remains in the CSTO military bloc, Lukashenko said.",
        "a bloc in a sentence without Azerbaijan"),
@@ -577,8 +579,13 @@ EXAMPLES = [
        "sport"),
     no("kg-tj-border-shooting", "Kyrgyz border service denies reports of shooting on Tajik "
        "border", "", "denied", "negation"),
-    no("kg-tj-border-shooting", "A year after deadly clashes, Kyrgyz and Tajik border "
+    no("kg-tj-border-shooting", "A year after the deadly fighting, Kyrgyz and Tajik border "
        "villages rebuild", "", "a look back", "retrospective"),
+    no("kg-tj-border-shooting", "Kyrgyz and Tajik villagers clash over water at the border",
+       "", "a clash is not shooting (stones and fists, in these villages)"),
+    no("am-csto-no-show", "Analysis: can the CSTO keep Armenia after the Yerevan summit?",
+       "Commentators say Pashinyan's refusal to sign the declaration exposed a rift.",
+       "commentary, not news", "retrospective"),
     no("kg-tj-border-shooting", "Погранслужба Кыргызстана опровергла сообщения о перестрелке "
        "на границе с Таджикистаном", "", "опровержение", "negation_after"),
     no("kg-tj-border-shooting", "Кыргызские пограничники отработали отражение обстрела со "

@@ -322,13 +322,20 @@ class _Text:
                 own: Sequence[tuple[int, int]] = ()) -> _Cue | None:
         """The cue that keeps this occurrence from counting, if any. `own` are the word
         ranges of the rule's own term occurrences in o's sentence: a cue on those words is
-        the event's own vocabulary ("settlement" for a mediation), not a cue."""
-        if rule.retrospective:
+        the event's own vocabulary ("settlement" for a mediation), not a cue. The cues of the
+        occurrence's own sentence are looked at first, then a look back or commentary in the
+        headline or the sentence."""
+        found = self._sentence_blocker(o, rule, window, own)
+        if found is None and rule.retrospective:
             # A look back in the headline frames the whole entry ("A year after the war").
             title = -1 if o.sentence < 0 else 0
             for c in self.cues(title) + (self.cues(o.sentence) if o.sentence != title else []):
                 if c.kind == "retrospective":
                     return c
+        return found
+
+    def _sentence_blocker(self, o: _Occurrence, rule: Rule, window: int,
+                          own: Sequence[tuple[int, int]]) -> _Cue | None:
         cues = self.cues(o.sentence)
         if not cues:
             return None
