@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-errors", action="store_true",
                         help="list missed and false sightings (never for the test half "
                              "while tuning)")
+    parser.add_argument("--ids", metavar="FIRST-LAST",
+                        help="also give precision and recall of the items with ids in this "
+                             "range (e.g. 434-560, a batch), from the same run")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     items = [i for i in yaml.safe_load((CORPUS / "headlines.yaml").read_text("utf-8"))
@@ -133,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     tp, fp, fn = len(found & expected), len(found - expected), len(expected - found)
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
+    if args.ids:
+        first, last = (int(x) for x in args.ids.split("-"))
+        inside = {i["id"] for i in items if first <= int(i["id"][1:]) <= last}
+        f, x = {p for p in found if p[0] in inside}, {p for p in expected if p[0] in inside}
+        right = len(f & x)
+        print(f"ids {args.ids}: {len(inside)} headlines, {len(x)} expected sightings; "
+              f"found {len(f)}: {right} right, {len(f - x)} false, {len(x - f)} missed; "
+              f"precision {right / len(f) if f else float('nan'):.3f}  "
+              f"recall {right / len(x) if x else float('nan'):.3f}")
     print(f"{args.split} half: {len(items)} headlines, {len(expected)} expected sightings; "
           f"found {len(found)}: {tp} right, {fp} false, {fn} missed")
     print(f"precision {precision:.3f}  recall {recall:.3f}")
