@@ -7,16 +7,24 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from types import ModuleType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-import feedparser.api
 
-# defusedxml's expat reader refuses entity declarations outright (EntitiesForbidden, which is
-# no SAXException, so feedparser's loose fallback never runs on such a body): should one get
-# past _strip_declarations, the feed fails instead of expanding.
-feedparser.api.PREFERRED_XML_PARSERS[:] = ["defusedxml.expatreader"]
+@cache
+def _feedparser() -> ModuleType:
+    """feedparser, loaded when a body is first parsed (in the parse workers; a poll where every
+    feed answers 304 never needs it), and set to defusedxml's expat reader before any parse:
+    it refuses entity declarations outright (EntitiesForbidden, which is no SAXException, so
+    feedparser's loose fallback never runs on such a body): should one get past
+    _strip_declarations, the feed fails instead of expanding."""
+    import feedparser
+    import feedparser.api
+
+    feedparser.api.PREFERRED_XML_PARSERS[:] = ["defusedxml.expatreader"]
+    return feedparser
 
 TITLE_MAX = 1000
 SUMMARY_MAX = 20000
@@ -77,8 +85,8 @@ def _parse(body: bytes, content_type: str | None, url: str) -> ParsedFeed:
     # summaries (3.9 MB of "<a bbbb…": 1.6 s of CPU against 0.05 s), and a summary is never
     # rendered: it is matched, as plain text (tracker/sentences.py). Scripts, styles and
     # comments are dropped below; every text is escaped wherever it is shown.
-    result = feedparser.parse(body, response_headers=headers, sanitize_html=False,
-                              resolve_relative_uris=False)
+    result = _feedparser().parse(body, response_headers=headers, sanitize_html=False,
+                                 resolve_relative_uris=False)
     bozo = _bozo_text(result) if result.get("bozo") else None
     for note in (repaired, "entity declarations ignored" if had_entities else None):
         if note:
