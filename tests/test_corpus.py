@@ -35,6 +35,7 @@ FIELDS = {"id", "date", "lang", "split", "kind", "title", "summary", "fires", "n
 SECOND_BATCH = 175
 THIRD_BATCH = 306
 FOURTH_BATCH = 434
+FIFTH_BATCH = 561
 
 
 def items() -> list[dict]:
@@ -78,10 +79,10 @@ def test_split_follows_the_header_formula() -> None:
 
 
 def test_later_batches_run_in_date_order() -> None:
-    # each later batch (second: h175-h305, third: h306-h433, fourth: h434-) has contiguous ids
-    # in date order
+    # each later batch (second: h175-h305, third: h306-h433, fourth: h434-h560, fifth: h561-)
+    # has contiguous ids in date order
     for first, last in ((SECOND_BATCH, THIRD_BATCH - 1), (THIRD_BATCH, FOURTH_BATCH - 1),
-                        (FOURTH_BATCH, 10**6)):
+                        (FOURTH_BATCH, FIFTH_BATCH - 1), (FIFTH_BATCH, 10**6)):
         batch = sorted((i for i in items() if first <= number(i) <= last), key=number)
         assert batch, f"the batch starting at h{first} is missing"
         dates = [i["date"] for i in batch]
