@@ -358,6 +358,8 @@ EXAMPLES = [
         "выход допущен"),
     yes("am-csto-withdrawal-talk", "В парламенте Армении предложили выйти из ОДКБ", "",
         "предложение выйти"),
+    yes("am-csto-withdrawal-talk", "Pashinyan says Armenia could leave the CSTO", "",
+        "raising it, even as a possibility, is the signpost"),
     no("am-csto-withdrawal-talk", "Pashinyan: Armenia is not going to leave the CSTO", "",
        "negated", "negation"),
     no("am-csto-withdrawal-talk", "Armenia marks Independence Day",
@@ -494,6 +496,14 @@ EXAMPLES = [
        "their position on the Azerbaijani troops", "", "asking about troops, not for them"),
 
     yes("csto-forces-arrive", "First CSTO peacekeepers arrive in Almaty", "", "arrival"),
+    yes("csto-exercises-tajikistan", "CSTO artillery strikes a mock column at Harbmaidon, "
+        "Tajikistan, in Interaction-2021", "", "an exercise by its name"),
+    yes("csto-member-requests-help", "Armenia decides to address the CSTO for military "
+        "assistance", "", "addressing the bloc for help"),
+    yes("kg-tj-ceasefire", "Kyrgyz and Tajik troops carry out the agreed pull-back", "",
+        "a pull-back"),
+    yes("am-csto-withdrawal-talk", "Pashinyan: Armenia already considers itself outside the "
+        "CSTO", "", "outside the bloc"),
     yes("csto-forces-arrive", "Десантники переброшены в Казахстан в составе сил ОДКБ", "",
         "переброшены: a form the stem переброс* misses"),
     yes("csto-member-requests-help", "Tokayev says he asked leaders of the Russian-led bloc "
