@@ -496,6 +496,8 @@ EXAMPLES = [
        "their position on the Azerbaijani troops", "", "asking about troops, not for them"),
 
     yes("csto-forces-arrive", "First CSTO peacekeepers arrive in Almaty", "", "arrival"),
+    yes("csto-afghan-threat-warning", "По мнению генсека ОДКБ, угроза с территории "
+        "Афганистана растёт", "", "an official's view is news, not commentary"),
     yes("csto-exercises-tajikistan", "CSTO artillery strikes a mock column at Harbmaidon, "
         "Tajikistan, in Interaction-2021", "", "an exercise by its name"),
     yes("csto-member-requests-help", "Armenia decides to address the CSTO for military "
