@@ -319,12 +319,14 @@ def list_evidence(
         hits.setdefault(evidence_id, []).append(Sighting(
             entry.id, entry.feed_id, entry.title, entry.link, entry.published,
             entry.observed_at, list(terms), sentence, marks or [], withdrawn_at))
-    return [EvidenceItem(e.id, e.question_id, e.indicator_id, e.observed_at, e.state,
-                         evidence_factor(e.indicator.likelihood,
-                                         power.get(e.id, UNUSED), scenarios[e.question_id]),
-                         power.get(e.id, UNUSED), hits.get(e.id, []), e.note, e.reviewed_by,
-                         e.reviewed_at)
-            for e in items]
+    out = []
+    for e in items:
+        counted = power.get(e.id, UNUSED)
+        out.append(EvidenceItem(
+            e.id, e.question_id, e.indicator_id, e.observed_at, e.state,
+            evidence_factor(e.indicator.likelihood, counted, scenarios[e.question_id]),
+            counted, hits.get(e.id, []), e.note, e.reviewed_by, e.reviewed_at))
+    return out
 
 
 @dataclass(frozen=True)

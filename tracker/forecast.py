@@ -193,8 +193,7 @@ class Step:
     factor: Vector = field(default_factory=dict)
     manual: ManualPoint | None = None
     evidence: EvidencePoint | None = None
-    decayed: tuple[str, ...] = ()
-    powers: Mapping[str, float] = field(default_factory=dict)
+    decayed: Mapping[str, float] = field(default_factory=dict)  # scenario -> silence power
 
 
 _MANUAL, _SILENCE, _EVIDENCE = 0, 1, 2
@@ -231,16 +230,16 @@ def steps(log: QuestionLog, *, manual: bool = True, evidence: bool = True) -> It
             if by_hand or log.closes_at is None:
                 continue
             powers = {s: silence_power(revealed[s], at) for s in log.scenarios if s in revealed}
-            decayed = tuple(s for s, u in powers.items() if u > 0)
+            decayed = {s: u for s, u in powers.items() if u > 0}
             if not decayed:
                 continue
             # Uniform arrival of the event over what is left of the window: surviving from
             # `since` to `at` without it has probability (closes − at) / (closes − since),
             # raised to the chance that every unconfirmed reveal so far was wrong.
             survive = (log.closes_at - at) / (log.closes_at - since)
-            factor = {s: survive ** powers[s] if s in decayed else 1.0 for s in log.scenarios}
+            factor = {s: survive ** decayed[s] if s in decayed else 1.0 for s in log.scenarios}
             p = update(p, factor, log.floor)
-            yield Step(at, "silence", p, factor, decayed=decayed, powers=powers)
+            yield Step(at, "silence", p, factor, decayed=decayed)
 
 
 def forecast_at(
@@ -294,14 +293,12 @@ class HistoryPoint:
     factor: Vector = field(default_factory=dict)
 
 
-def silence_note(log: QuestionLog, at: datetime, decayed: Sequence[str],
-                 powers: Mapping[str, float] | None = None) -> str:
-    """Words for a silence step: how long the decayed scenarios have gone unsighted, and at
-    what power those with unconfirmed sightings decay."""
-    powers = powers or {}
-    names = ", ".join(s if powers.get(s, 1.0) == 1.0
-                      else f"{s} (sighted, not confirmed: decay at power {powers[s]:.3g})"
-                      for s in decayed)
+def silence_note(log: QuestionLog, at: datetime, decayed: Mapping[str, float]) -> str:
+    """Words for a silence step: how long the decayed scenarios (each with its silence power)
+    have gone unsighted, and at what power those with unconfirmed sightings decay."""
+    names = ", ".join(s if u == 1.0
+                      else f"{s} (sighted, not confirmed: decay at power {u:.3g})"
+                      for s, u in decayed.items())
     if log.closes_at is not None and at >= log.closes_at:
         return f"closed without a sighting of {names}"
     weeks = math.floor((at - log.opens_at) / WEEK)
@@ -328,7 +325,7 @@ def history(log: QuestionLog, until: datetime | None = None) -> list[HistoryPoin
                                     indicator=step.evidence.indicator, factor=step.factor))
         else:
             out.append(HistoryPoint(step.at, "silence", dict(step.probabilities),
-                                    note=silence_note(log, step.at, step.decayed, step.powers),
+                                    note=silence_note(log, step.at, step.decayed),
                                     factor=step.factor))
     if log.resolved_to is not None and log.resolved_at is not None:
         out.append(HistoryPoint(log.resolved_at, "resolution",

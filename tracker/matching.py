@@ -318,14 +318,18 @@ class _Text:
             self._cues[i] = out
         return self._cues[i]
 
+    def live_cues(self, i: int, own: Sequence[tuple[int, int]]) -> list[_Cue]:
+        """Sentence i's cues without those on words of `own` (the word ranges of a rule's
+        own term occurrences there): such a cue is the event's own vocabulary
+        ("settlement" for a mediation), not a cue for that rule."""
+        return [c for c in self.cues(i) if not any(a <= c.last and c.first <= b for a, b in own)]
+
     def blocker(self, o: _Occurrence, rule: Rule, window: int,
-                own: Sequence[tuple[int, int]] = ()) -> _Cue | None:
-        """The cue that keeps this occurrence from counting, if any. `own` are the word
-        ranges of the rule's own term occurrences in o's sentence: a cue on those words is
-        the event's own vocabulary ("settlement" for a mediation), not a cue. The cues of the
-        occurrence's own sentence are looked at first, then a look back or commentary in the
-        headline or the sentence."""
-        found = self._sentence_blocker(o, rule, window, own)
+                cues: Sequence[_Cue]) -> _Cue | None:
+        """The cue that keeps this occurrence from counting, if any. `cues` are the live
+        cues of o's sentence for this rule (`live_cues`), looked at first; then a look back
+        or commentary in the headline or the sentence."""
+        found = self._sentence_blocker(o, rule, window, cues)
         if found is None and rule.retrospective:
             # A look back in the headline frames the whole entry ("A year after the war").
             title = -1 if o.sentence < 0 else 0
@@ -334,12 +338,11 @@ class _Text:
                     return c
         return found
 
-    def _sentence_blocker(self, o: _Occurrence, rule: Rule, window: int,
-                          own: Sequence[tuple[int, int]]) -> _Cue | None:
-        cues = self.cues(o.sentence)
+    @staticmethod
+    def _sentence_blocker(o: _Occurrence, rule: Rule, window: int,
+                          cues: Sequence[_Cue]) -> _Cue | None:
         if not cues:
             return None
-        cues = [c for c in cues if not any(a <= c.last and c.first <= b for a, b in own)]
         stops = [c for c in cues if c.kind == "terminator"]
 
         def clear(a: int, b: int) -> bool:  # no terminator strictly between words a and b
@@ -593,7 +596,8 @@ class Matcher:
             own: dict[int, list[tuple[int, int]]] = {}
             for o in (o for g in groups for o in g):
                 own.setdefault(o.sentence, []).append((o.first, o.last))
-            blockers = {id(o): text.blocker(o, rule.rule, window, own[o.sentence])
+            live = {i: text.live_cues(i, ranges) for i, ranges in own.items()}
+            blockers = {id(o): text.blocker(o, rule.rule, window, live[o.sentence])
                         for g in groups for o in g}
             free = [[o for o in g if blockers[id(o)] is None] for g in groups]
             if _within(free, rule.rule.near):
