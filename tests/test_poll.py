@@ -3,6 +3,7 @@ back-off, the offline rule, leases and stopping."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 import threading
@@ -16,12 +17,16 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
 
-from tests.conftest import Tracker
+from tests.conftest import Tracker, empty_database
 from tests.feedserver import FeedServer, closed_port, fixture, gzip_bomb
-from tracker.config import Settings
+from tracker.config import Settings, load_settings
 from tracker.db import make_engine, make_sessionmaker
-from tracker.fetch import Fetcher
+from tracker.feedpoll import FeedStore, Fetched, Job
+from tracker.fetch import Fetcher, FetchResult
+from tracker.matching import Cues, Matcher
 from tracker.models import BlockedMatch, Entry, Evidence, Feed, Hit
+from tracker.parse import parse_feed
+from tracker.pipeline import _rules
 from tracker.poll import FeedOutcome, poll
 from tracker.sandbox import PARALLEL_PARSE_MIN
 
@@ -493,3 +498,89 @@ def test_a_pipeline_renews_its_fetcher_without_losing_a_fetch(
     assert outcomes == {**{f"f{i}": "ok" for i in range(6)}, "limited": "error"}
     assert len(made) > 1  # renewed while polling
     assert all(len(entries(db_url, f"f{i}")) == 3 for i in range(6))
+
+
+def _rss(*items: tuple[str, str, str]) -> bytes:
+    """An RSS 2.0 body of (guid, title, RFC 822 date) items."""
+    body = "".join(f"<item><guid>{g}</guid><title>{t}</title><pubDate>{d}</pubDate></item>"
+                   for g, t, d in items)
+    return f'<rss version="2.0"><channel><title>x</title>{body}</channel></rss>'.encode()
+
+
+BATCH_FEEDS = {
+    # the earliest sighting of csto-afghan, and one a negation blocks
+    "a": _rss(("s1", "CSTO ministers discuss the Taliban advance", "Fri, 20 Aug 2021 09:00:00 GMT"),
+              ("s2", "CSTO did not discuss Afghanistan at the summit",
+               "Fri, 20 Aug 2021 10:00:00 GMT"),
+              ("s3", "Wheat prices rise in Almaty", "Fri, 20 Aug 2021 11:00:00 GMT")),
+    # the same guid as a's first entry (another feed's entry: stored again, not a duplicate)
+    # and a later sighting of the same indicator, inside its cooldown
+    "b": _rss(("s1", "CSTO ministers discuss the Taliban advance", "Fri, 20 Aug 2021 09:30:00 GMT"),
+              ("s4", "CSTO meets again on Afghanistan", "Sat, 21 Aug 2021 12:00:00 GMT")),
+    # another indicator of another question, and a guid repeated inside the feed
+    "c": _rss(("d1", "Uzbekistan may return to the CSTO, Tashkent says",
+               "Mon, 23 Aug 2021 08:00:00 GMT"),
+              ("d1", "Uzbekistan may return to the CSTO, Tashkent says",
+               "Mon, 23 Aug 2021 08:00:00 GMT")),
+}
+
+
+def test_a_batch_of_feeds_is_stored_as_each_feed_alone(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The writer stores the feeds waiting for it in one transaction, each step one statement
+    for them all; what each feed stored, and the evidence, are what storing it alone gives."""
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+
+    def store(folder: Path, batches: list[list[str]]) -> tuple[list[FeedOutcome], Any]:
+        folder.mkdir()
+        with empty_database(backend, folder, folder.name) as url:
+            return store_in(url, folder, batches)
+
+    def store_in(url: str, folder: Path,
+                 batches: list[list[str]]) -> tuple[list[FeedOutcome], Any]:
+        t = setup_tracker(url, folder, {f: f"http://127.0.0.1:9/{f}.xml" for f in BATCH_FEEDS})
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        with sessions() as session:
+            matcher = Matcher(_rules(session), Cues.from_settings(load_settings(session).matching))
+        now = datetime(2021, 8, 24, tzinfo=UTC)
+        feed_store = FeedStore(sessions, lambda: now)
+        outcomes: list[FeedOutcome] = []
+        for batch in batches:
+            items = []
+            for f in batch:
+                body = BATCH_FEEDS[f]
+                parsed = parse_feed(body, url=f"http://127.0.0.1:9/{f}.xml")
+                job = Job(f, f"http://127.0.0.1:9/{f}.xml", None, None, None,
+                          timedelta(minutes=30))
+                items.append(Fetched(job, FetchResult(job.url, "ok", 200),
+                                     hashlib.sha256(body).hexdigest(), parsed,
+                                     {e.key: matcher.find(e.title, e.summary)
+                                      for e in parsed.entries}))
+            outcomes += feed_store.changed(items)
+        evidence = [(e["indicator"], e["observed_at"], sorted(h["feed"] for h in e["hits"]))
+                    for e in evidence_json(t)]
+        stored = {f: [(e.key, e.title) for e in entries(url, f)] for f in BATCH_FEEDS}
+        blocked = sorted((b.indicator_id, b.cue) for b in rows(url, select(BlockedMatch)))
+        polled = {f: feed_row(url, f).body_hash for f in BATCH_FEEDS}
+        engine.dispose()
+        return outcomes, (evidence, stored, blocked, polled, feed_store.touched)
+
+    together, what_together = store(tmp_path / "batch", [["a", "b", "c"]])
+    alone, what_alone = store(tmp_path / "alone", [["a"], ["b"], ["c"]])
+    assert what_together == what_alone
+    evidence, stored, blocked, polled, touched = what_together
+    assert sorted(evidence) == [
+        ("csto-afghan", "2021-08-20T09:00:00Z", ["a", "b", "b"]),
+        ("uz-csto-talks", "2021-08-23T08:00:00Z", ["c"])]
+    assert stored["b"][0] == stored["a"][0]  # the same guid, stored for each feed
+    assert len(stored["a"]) == 3 and len(stored["b"]) == 2 and len(stored["c"]) == 1
+    assert blocked and all(i == "csto-afghan" for i, _ in blocked)
+    assert all(polled.values()) and touched == {"csto-response", "uzbekistan-rejoins"}
+
+    def counts(o: FeedOutcome) -> tuple[Any, ...]:
+        return (o.feed, o.outcome, o.new_entries, o.hits, o.new_evidence, o.blocked)
+
+    assert [counts(o) for o in together] == [counts(o) for o in alone] == [
+        ("a", "ok", 3, 1, 1, 1), ("b", "ok", 2, 2, 0, 0), ("c", "ok", 1, 1, 1, 0)]

@@ -2,9 +2,10 @@
 
 `FeedStore.settle` reads top to bottom: gone (410) retires the feed; a failure or a host's
 Retry-After backs it off (and holds the host); a changed body stores its new entries, hits
-and evidence; a quiet answer (304, or the body of last time) only marks it polled. Each feed
-is stored in its own transaction, validators and body hash with the entries, so what a feed
-stored is whole or absent and a crash repeats work instead of losing it. Every method runs in
+and evidence; a quiet answer (304, or the body of last time) only marks it polled. A feed's
+validators and body hash are stored in the transaction that stores its entries, so what a
+feed stored is whole or absent and a crash repeats work instead of losing it (the feeds
+waiting for the writer share one transaction, and a batch that fails is stored feed by feed). Every method runs in
 the pipeline's one writer thread (tracker/pipeline.py): the database is written in one place.
 """
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import transaction
 from .evidence import NewHit, record_blocked, record_hits
 from .fetch import FetchResult
-from .matching import Blocked
+from .matching import Blocked, Found
 from .models import Entry, Feed
 from .parse import ParsedEntry, ParsedFeed
 from .parse import observed_time as entry_observed_time
@@ -37,6 +38,7 @@ MAX_BACKOFF = timedelta(hours=24)
 MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
 KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 _ENTRIES = cast(Table, Entry.__table__)  # inserted through Core (see FeedStore._insert)
+Placed = tuple[int, Blocked]  # a blocked match and the id of the entry it was found in
 
 
 class Outcome(enum.StrEnum):
@@ -171,11 +173,11 @@ class FeedStore:
 
     def changed(self, batch: list[Fetched]) -> list[FeedOutcome]:
         """Store the new entries, hits and evidence of feeds whose parse found entries; one
-        transaction for the batch, each feed whole or absent with it."""
+        transaction for the batch, each feed whole or absent with it, and each step one
+        statement for the whole batch (a feed's own statements cost more than its rows)."""
         now = self.clock()
         with transaction(self.sessions) as session:
-            done = [self._store_entries(session, item, now) for item in batch]
-        return done
+            return self._store_entries(session, batch, now)
 
     @staticmethod
     def storable(item: Fetched) -> bool:
@@ -183,60 +185,84 @@ class FeedStore:
         return (item.result.outcome == "ok" and not item.quiet and item.parsed is not None
                 and not item.parsed.error and bool(item.parsed.entries))
 
-    def _store_entries(self, session: Session, item: Fetched, now: datetime) -> FeedOutcome:
-        job = item.job
-        assert item.parsed is not None
-        warning = item.parsed.warning
-        unique: dict[str, ParsedEntry] = {}
-        for e in item.parsed.entries:
-            unique.setdefault(e.key, e)  # a duplicate id within the feed: the first wins
-        entries = list(unique.values())
-        keys = [e.key for e in entries]
-        seen: set[str] = set()
-        for i in range(0, len(keys), KEY_CHUNK):
-            seen.update(session.scalars(select(Entry.key).where(
-                Entry.feed_id == job.id, Entry.key.in_(keys[i:i + KEY_CHUNK]))))
-        new = [e for e in entries if e.key not in seen]
-        if len(new) > MAX_NEW_ENTRIES:
-            # newest first (no date counts as now); the rest may come in a later poll
-            left = len(new) - MAX_NEW_ENTRIES
-            new = sorted(new, key=lambda e: e.published or now, reverse=True)[:MAX_NEW_ENTRIES]
-            cap = f"{left} older new entries left out (at most {MAX_NEW_ENTRIES} a poll)"
-            warning = cap + (f"; {warning}" if warning else "")
-        hits: list[NewHit] = []
-        blocked: list[tuple[int, Blocked]] = []
-        if new:
-            hits, blocked = self._insert(session, job, new, item.matches or {}, now)
-            record_blocked(session, blocked, now)
-        created, touched = record_hits(session, hits, now) if hits else (0, set())
-        next_poll = now + jittered(job.interval)
-        session.execute(update(Feed).where(Feed.id == job.id).values(
-            **_polled_ok(item.result, now, next_poll), body_hash=item.digest, warning=warning))
+    def _store_entries(self, session: Session, batch: list[Fetched],
+                       now: datetime) -> list[FeedOutcome]:
+        feeds: list[tuple[Fetched, list[ParsedEntry]]] = []
+        for item in batch:
+            assert item.parsed is not None
+            unique: dict[str, ParsedEntry] = {}
+            for e in item.parsed.entries:
+                unique.setdefault(e.key, e)  # a duplicate id within the feed: the first wins
+            feeds.append((item, list(unique.values())))
+        stored = _stored(session, {(item.job.id, e.key) for item, entries in feeds
+                                   for e in entries})
+        news: list[list[ParsedEntry]] = []
+        warnings: list[str | None] = []
+        for item, entries in feeds:
+            assert item.parsed is not None
+            warning = item.parsed.warning
+            new = [e for e in entries if (item.job.id, e.key) not in stored]
+            if len(new) > MAX_NEW_ENTRIES:
+                # newest first (no date counts as now); the rest may come in a later poll
+                left = len(new) - MAX_NEW_ENTRIES
+                new = sorted(new, key=lambda e: e.published or now,
+                             reverse=True)[:MAX_NEW_ENTRIES]
+                cap = f"{left} older new entries left out (at most {MAX_NEW_ENTRIES} a poll)"
+                warning = cap + (f"; {warning}" if warning else "")
+            news.append(new)
+            warnings.append(warning)
+        hits, blocked = self._insert(session, [(item, new) for (item, _), new
+                                               in zip(feeds, news, strict=True)], now)
+        record_blocked(session, [b for _, b in blocked], now)
+        makers: dict[int, int] = {}
+        touched: set[str] = set()
+        if hits:
+            _, touched = record_hits(session, [h for _, h in hits], now, makers)
         self.touched |= touched
-        return FeedOutcome(job.id, Outcome.OK, new_entries=len(new), hits=len(hits),
-                           new_evidence=created, blocked=len(blocked), warning=warning,
-                           next_poll=next_poll)
+
+        done, rows = [], []
+        for (item, _), new, warning in zip(feeds, news, warnings, strict=True):
+            job = item.job
+            next_poll = now + jittered(job.interval)
+            rows.append({"id": job.id, **_polled_ok(item.result, now, next_poll),
+                         "body_hash": item.digest, "warning": warning})
+            mine = [h for feed_id, h in hits if feed_id == job.id]
+            done.append(FeedOutcome(
+                job.id, Outcome.OK, new_entries=len(new), hits=len(mine),
+                new_evidence=sum(makers.pop(h.entry_id, 0) for h in mine),
+                blocked=sum(1 for feed_id, _ in blocked if feed_id == job.id),
+                warning=warning, next_poll=next_poll))
+        session.execute(update(Feed), rows)  # bulk UPDATE by primary key
+        return done
 
     @staticmethod
-    def _insert(session: Session, job: Job, new: list[ParsedEntry], found: Matches,
-                now: datetime) -> tuple[list[NewHit], list[tuple[int, Blocked]]]:
-        """Insert the new entries (one executemany, then one query for their ids: no per-row
-        RETURNING); their hits and blocked matches, found with the parse in its worker."""
-        observed = {e.key: entry_observed_time(e.published, now) for e in new}
+    def _insert(session: Session, feeds: list[tuple[Fetched, list[ParsedEntry]]],
+                now: datetime) -> tuple[list[tuple[str, NewHit]], list[tuple[str, Placed]]]:
+        """Insert the new entries of every feed (one executemany, then one query for the
+        ids of those that matched: no per-row RETURNING); their hits and blocked matches,
+        found with the parse in its worker, each with its feed."""
+        rows: list[dict[str, object]] = []
+        matched: list[tuple[str, str, datetime, Found]] = []
+        for item, new in feeds:
+            found = item.matches or {}
+            for e in new:
+                observed = entry_observed_time(e.published, now)
+                rows.append({"feed_id": item.job.id, "key": e.key, "guid": e.guid,
+                             "link": e.link, "title": e.title, "summary": e.summary,
+                             "published": e.published, "fetched_at": now,
+                             "observed_at": observed})
+                if e.key in found:
+                    matched.append((item.job.id, e.key, observed, found[e.key]))
+        if not rows:
+            return [], []
         # Core's executemany: the ORM's bulk insert builds the same rows at twice the cost.
-        session.execute(insert(_ENTRIES), [
-            {"feed_id": job.id, "key": e.key, "guid": e.guid, "link": e.link,
-             "title": e.title, "summary": e.summary, "published": e.published,
-             "fetched_at": now, "observed_at": observed[e.key]} for e in new])
-        ids: dict[str, int] = {}
-        matched = [e.key for e in new if e.key in found]
-        for i in range(0, len(matched), KEY_CHUNK):
-            rows = session.execute(select(Entry.key, Entry.id).where(
-                Entry.feed_id == job.id, Entry.key.in_(matched[i:i + KEY_CHUNK])))
-            ids.update((key, entry_id) for key, entry_id in rows)
-        hits = [NewHit(ids[k], m.indicator, observed[k], m.terms, m.sentence, m.marks)
-                for k in matched for m in found[k].matches]
-        blocked = [(ids[k], b) for k in matched for b in found[k].blocked]
+        session.execute(insert(_ENTRIES), rows)
+        ids = _stored(session, {(feed_id, key) for feed_id, key, _, _ in matched})
+        hits = [(feed_id, NewHit(ids[feed_id, key], m.indicator, observed, m.terms,
+                                 m.sentence, m.marks))
+                for feed_id, key, observed, found in matched for m in found.matches]
+        blocked = [(feed_id, (ids[feed_id, key], b))
+                   for feed_id, key, _, found in matched for b in found.blocked]
         return hits, blocked
 
     def gone(self, job: Job, reason: str) -> FeedOutcome:
@@ -274,6 +300,23 @@ class FeedStore:
             feed.lease_owner = feed.lease_until = None
             return FeedOutcome(job.id, Outcome.ERROR, error=reason, failures=feed.failures,
                                next_poll=feed.next_poll, held_until=retry_after)
+
+
+def _stored(session: Session, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Which of these (feed, key) pairs are stored: their entry ids. One query per KEY_CHUNK
+    keys, over the batch's feeds at once (a key of one feed may come back for another: only
+    the pairs asked for are kept)."""
+    out: dict[tuple[str, str], int] = {}
+    if not wanted:
+        return out
+    feed_ids = sorted({feed_id for feed_id, _ in wanted})
+    keys = sorted({key for _, key in wanted})
+    for i in range(0, len(keys), KEY_CHUNK):
+        rows = session.execute(select(Entry.feed_id, Entry.key, Entry.id).where(
+            Entry.feed_id.in_(feed_ids), Entry.key.in_(keys[i:i + KEY_CHUNK])))
+        out.update(((feed_id, key), entry_id) for feed_id, key, entry_id in rows
+                   if (feed_id, key) in wanted)
+    return out
 
 
 def _locked(session: Session, job: Job) -> Feed:
