@@ -27,8 +27,10 @@ Speed devices, each kept because bench/poll.py shows what it buys:
 - parse and match in worker processes (tracker/sandbox.py), in parallel with the fetching;
 - uvloop, where installed: a poll answered by 304s is mostly event-loop and socket work;
 - gc.freeze() once per process: full collections stop walking the modules' objects;
-- the writer stores what is waiting in one transaction (quiet feeds in one executemany):
-  a commit and a transaction's set-up per batch, not per feed.
+- the writer stores what is waiting in one transaction, each step one statement for every
+  feed of the batch (quiet feeds: one executemany): a commit, a transaction's set-up and a
+  statement's compilation per batch, not per feed (the writer's CPU in a cold poll of 300
+  feeds: 2.2-2.9 s when each feed had its own statements, 1.5-1.7 s so).
 """
 
 from __future__ import annotations
