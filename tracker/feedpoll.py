@@ -5,8 +5,9 @@ Retry-After backs it off (and holds the host); a changed body stores its new ent
 and evidence; a quiet answer (304, or the body of last time) only marks it polled. A feed's
 validators and body hash are stored in the transaction that stores its entries, so what a
 feed stored is whole or absent and a crash repeats work instead of losing it (the feeds
-waiting for the writer share one transaction, and a batch that fails is stored feed by feed). Every method runs in
-the pipeline's one writer thread (tracker/pipeline.py): the database is written in one place.
+waiting for the writer share one transaction, and a batch that fails is stored feed by feed).
+Every method runs in the pipeline's one writer thread (tracker/pipeline.py): the database is
+written in one place.
 """
 
 from __future__ import annotations
