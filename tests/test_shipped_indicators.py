@@ -48,6 +48,12 @@ EXAMPLES = [
     yes("csto-afghan-deploy-decision", "CSTO to deploy rapid reaction force to Afghan border",
         "The Collective Security Council decided on Tuesday to send the collective forces to "
         "Tajikistan's frontier with Afghanistan.", "a decision to deploy, in the headline"),
+    yes("csto-afghan-deploy-decision", "CSTO agrees to send collective forces to Tajikistan's "
+        "border with Afghanistan", "", "collective forces to be sent"),
+    yes("csto-afghan-deploy-decision", "ОДКБ направит коллективные силы на границу "
+        "Таджикистана с Афганистаном", "", "коллективные силы, русский"),
+    no("csto-afghan-deploy-decision", "CSTO collective forces drill near the Afghan border", "",
+       "a drill of the collective forces"),
     yes("csto-afghan-deploy-decision", "Troops head south",
         "CSTO Secretary General said the first CRRF units had deployed to the Afghan border "
         "overnight.", "the deployment reported in the summary"),
@@ -85,6 +91,13 @@ EXAMPLES = [
     no("csto-exercises-tajikistan", "Год назад в Таджикистане прошли учения ОДКБ", "",
        "взгляд назад", "retrospective"),
 
+    yes("russia-201-base-reinforced", "Russia sends new drones and armoured vehicles to its "
+        "base in Tajikistan", "", "'its base in' Tajikistan, drones"),
+    yes("russia-201-base-reinforced", "Россия передала 201-й базе в Таджикистане новые "
+        "беспилотники", "", "беспилотники для базы"),
+    no("russia-201-base-reinforced", "Как передали в пресс-службе 201-й базы в Таджикистане, "
+       "военные провели субботник", "", "'как передали' is how news is attributed, not a "
+          "delivery"),
     yes("russia-201-base-reinforced", "Russia reinforces 201st base in Tajikistan with new "
         "tanks", "", "reinforcement of the 201st"),
     yes("russia-201-base-reinforced", "Russian military base in Tajikistan receives "
@@ -400,6 +413,10 @@ EXAMPLES = [
     yes("am-csto-no-show", "Armenia refuses to host CSTO exercises", "",
         "a refusal to host"),
     yes("am-csto-no-show", "CSTO summit held without Armenia", "", "without Armenia"),
+    yes("am-csto-no-show", "Armenia will not take part in CSTO drills, Pashinyan says", "",
+        "not taking part in the drills (the Russian list had it, the English did not)"),
+    yes("am-csto-no-show", "Армения не приняла участия в заседании ОДКБ в Минске", "",
+        "не приняла участия"),
     yes("am-csto-no-show", "Пашинян не примет участия в саммите ОДКБ", "",
         "неучастие в саммите"),
     yes("am-csto-no-show", "Армения отказалась проводить учения ОДКБ на своей территории",
@@ -495,6 +512,7 @@ EXAMPLES = [
     no("csto-member-requests-help", "At the CSTO summit Pashinyan asked partners to state "
        "their position on the Azerbaijani troops", "", "asking about troops, not for them"),
 
+    yes("csto-forces-arrive", "CSTO peacekeepers land in Kazakhstan", "", "landing"),
     yes("csto-forces-arrive", "First CSTO peacekeepers arrive in Almaty", "", "arrival"),
     yes("csto-afghan-threat-warning", "По мнению генсека ОДКБ, угроза с территории "
         "Афганистана растёт", "", "an official's view is news, not commentary"),
