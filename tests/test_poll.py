@@ -327,6 +327,32 @@ def test_retry_after_holds_the_whole_host_across_polls(
     assert neighbour.next_poll is not None and neighbour.next_poll >= start + timedelta(hours=2)
 
 
+def test_a_fetch_in_flight_when_its_host_asks_to_wait_keeps_the_hold(
+    db_url: str, tmp_path: Path, server: FeedServer
+) -> None:
+    """A Retry-After holds the whole host: a feed of that host whose fetch was already under
+    way succeeds, but its next poll still waits for the hold (it used to get its interval)."""
+    server.set_fault("/limited.xml", status=429, retry_after="7200")
+    server.set_file("/slow.xml", "rss20.xml")
+    server.set_fault("/slow.xml", delay=1.5)
+    setup_tracker(db_url, tmp_path, {"limited": server.url("/limited.xml"),
+                                     "slow": server.url("/slow.xml")})
+    engine = make_engine(db_url)
+    start = datetime.now(UTC)
+    try:
+        summary = poll(make_sessionmaker(engine), fetcher_factory=quick_fetcher)
+    finally:
+        engine.dispose()
+    assert server.hits("/slow.xml") == 1 and len(entries(db_url, "slow")) == 3
+    limited, slow = feed_row(db_url, "limited"), feed_row(db_url, "slow")
+    assert limited.held_until is not None and limited.held_until >= start + timedelta(hours=2)
+    assert slow.failures == 0 and slow.last_success is not None
+    assert slow.held_until == limited.held_until
+    assert slow.next_poll is not None and slow.next_poll >= limited.held_until
+    [outcome] = [o for o in summary.feeds if o.feed == "slow"]
+    assert outcome.outcome == "ok" and outcome.held_until == limited.held_until
+
+
 def test_failures_back_off_up_to_a_day(db_url: str, tmp_path: Path, server: FeedServer) -> None:
     server.set_fault("/broken.xml", status=500)
     server.set_file("/ok.xml", "rss20.xml")

@@ -39,7 +39,7 @@ MAX_BACKOFF = timedelta(hours=24)
 MAX_NEW_ENTRIES = 500  # per feed and poll, newest first: a feed may send 100,000 at once
 KEY_CHUNK = 500  # keys per IN (...) query, well under every backend's parameter limit
 _ENTRIES = cast(Table, Entry.__table__)  # inserted through Core (see FeedStore._insert)
-Placed = tuple[int, Blocked]  # a blocked match and the id of the entry it was found in
+EntryBlocked = tuple[int, Blocked]  # a blocked match and the id of the entry it was found in
 
 
 class Outcome(enum.StrEnum):
@@ -87,6 +87,7 @@ class Job:
     last_modified: str | None
     body_hash: str | None
     interval: timedelta
+    held_until: datetime | None = None  # its host's hold when it was claimed (--all polls one)
 
     @property
     def host(self) -> str:
@@ -162,13 +163,16 @@ class FeedStore:
         """Mark feeds that sent nothing new as polled: one transaction, one executemany."""
         now = self.clock()
         done, rows = [], []
-        for item in batch:
-            next_poll = now + jittered(item.job.interval)
-            rows.append({"id": item.job.id, **_polled_ok(item.result, now, next_poll)})
-            done.append(FeedOutcome(item.job.id, Outcome.NOT_MODIFIED
-                                    if item.result.outcome == "not_modified"
-                                    else Outcome.UNCHANGED, next_poll=next_poll))
         with transaction(self.sessions) as session:
+            holds = _holds(session, [item.job for item in batch], now)
+            for item in batch:
+                hold = holds.get(item.job.id)
+                next_poll = _next_poll(item.job, now, hold)
+                rows.append({"id": item.job.id, **_polled_ok(item.result, now, next_poll, hold)})
+                done.append(FeedOutcome(item.job.id, Outcome.NOT_MODIFIED
+                                        if item.result.outcome == "not_modified"
+                                        else Outcome.UNCHANGED, next_poll=next_poll,
+                                        held_until=hold))
             session.execute(update(Feed), rows)  # bulk UPDATE by primary key
         return done
 
@@ -222,23 +226,25 @@ class FeedStore:
         self.touched |= touched
 
         done, rows = [], []
+        holds = _holds(session, [item.job for item in batch], now)
         for (item, _), new, warning in zip(feeds, news, warnings, strict=True):
             job = item.job
-            next_poll = now + jittered(job.interval)
-            rows.append({"id": job.id, **_polled_ok(item.result, now, next_poll),
+            hold = holds.get(job.id)
+            next_poll = _next_poll(job, now, hold)
+            rows.append({"id": job.id, **_polled_ok(item.result, now, next_poll, hold),
                          "body_hash": item.digest, "warning": warning})
             mine = [h for feed_id, h in hits if feed_id == job.id]
             done.append(FeedOutcome(
                 job.id, Outcome.OK, new_entries=len(new), hits=len(mine),
                 new_evidence=sum(makers.pop(h.entry_id, 0) for h in mine),
                 blocked=sum(1 for feed_id, _ in blocked if feed_id == job.id),
-                warning=warning, next_poll=next_poll))
+                warning=warning, next_poll=next_poll, held_until=hold))
         session.execute(update(Feed), rows)  # bulk UPDATE by primary key
         return done
 
     @staticmethod
     def _insert(session: Session, feeds: list[tuple[Fetched, list[ParsedEntry]]],
-                now: datetime) -> tuple[list[tuple[str, NewHit]], list[tuple[str, Placed]]]:
+                now: datetime) -> tuple[list[tuple[str, NewHit]], list[tuple[str, EntryBlocked]]]:
         """Insert the new entries of every feed (one executemany, then one query for the
         ids of those that matched: no per-row RETURNING); their hits and blocked matches,
         found with the parse in its worker, each with its feed."""
@@ -338,8 +344,32 @@ def _hold_host(session: Session, job: Job, until: datetime) -> None:
             other.held_until = until
 
 
-def _polled_ok(result: FetchResult, now: datetime, next_poll: datetime) -> dict[str, object]:
-    """The columns of a feed polled successfully: validators, failures 0, lease released."""
+def _polled_ok(result: FetchResult, now: datetime, next_poll: datetime,
+               hold: datetime | None) -> dict[str, object]:
+    """The columns of a feed polled successfully: validators, failures 0, lease released;
+    its host's hold, if one is in force, stays."""
     return {"etag": result.etag, "last_modified": result.last_modified, "last_polled": now,
-            "last_success": now, "failures": 0, "next_poll": next_poll, "held_until": None,
+            "last_success": now, "failures": 0, "next_poll": next_poll, "held_until": hold,
             "lease_owner": None, "lease_until": None}
+
+
+def _holds(session: Session, jobs: list[Job], now: datetime) -> dict[str, datetime]:
+    """The feeds among these whose host was held while their fetch was in flight: a
+    Retry-After another feed of the host got meanwhile (`_hold_host` set it on them). A hold
+    that was already there when the feed was claimed (`poll --all` asks a held feed too) is
+    ended by the success, as any hold is."""
+    claimed = {job.id: job.held_until for job in jobs}
+    ids = list(claimed)
+    out: dict[str, datetime] = {}
+    for i in range(0, len(ids), KEY_CHUNK):
+        rows = session.execute(select(Feed.id, Feed.held_until).where(
+            Feed.id.in_(ids[i:i + KEY_CHUNK]), Feed.held_until > now))
+        out.update((feed_id, until) for feed_id, until in rows
+                   if until is not None and until != claimed[feed_id])
+    return out
+
+
+def _next_poll(job: Job, now: datetime, hold: datetime | None) -> datetime:
+    """The interval from now, jittered; not before the host's hold ends."""
+    next_poll = now + jittered(job.interval)
+    return next_poll if hold is None else max(next_poll, hold)

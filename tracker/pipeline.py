@@ -615,7 +615,8 @@ def _claim(
     """Lease the feeds to poll; rows another process holds are skipped, never waited for, and
     so are the ones this process has in flight (their leases are renewed)."""
     query = select(
-        Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.interval_seconds
+        Feed.id, Feed.url, Feed.etag, Feed.last_modified, Feed.body_hash, Feed.interval_seconds,
+        Feed.held_until,
     ).order_by(Feed.id).with_for_update(skip_locked=True).where(
         or_(Feed.lease_until.is_(None), Feed.lease_until <= now, Feed.lease_owner == owner))
     skipped: list[FeedOutcome] = []
@@ -640,8 +641,9 @@ def _claim(
     rows = list(session.execute(query))
     jobs = [
         Job(feed_id, url, etag, last_modified, body_hash,
-            timedelta(seconds=seconds) if seconds else settings.poll_interval)
-        for feed_id, url, etag, last_modified, body_hash, seconds in rows if feed_id not in busy
+            timedelta(seconds=seconds) if seconds else settings.poll_interval, held_until)
+        for feed_id, url, etag, last_modified, body_hash, seconds, held_until in rows
+        if feed_id not in busy
     ]
     # the rows are locked (FOR UPDATE; SQLite's write lock is the transaction's): one UPDATE
     # per chunk takes their leases
