@@ -26,7 +26,7 @@ from tracker.fetch import Fetcher, FetchResult
 from tracker.matching import Cues, Matcher
 from tracker.models import BlockedMatch, Entry, Evidence, Feed, Hit
 from tracker.parse import parse_feed
-from tracker.pipeline import _rules
+from tracker.pipeline import Pipeline, _rules
 from tracker.poll import FeedOutcome, poll
 from tracker.sandbox import PARALLEL_PARSE_MIN
 
@@ -551,6 +551,21 @@ BATCH_FEEDS = {
 }
 
 
+def fetched(sessions: Any, bodies: dict[str, bytes]) -> list[Fetched]:
+    """What the fetch workers hand the writer for these feeds (id -> body): parsed and
+    matched with the database's rules, as a parse worker does."""
+    with sessions() as session:
+        matcher = Matcher(_rules(session), Cues.from_settings(load_settings(session).matching))
+    items = []
+    for f, body in bodies.items():
+        job = Job(f, f"http://127.0.0.1:9/{f}.xml", None, None, None, timedelta(minutes=30))
+        parsed = parse_feed(body, url=job.url)
+        items.append(Fetched(job, FetchResult(job.url, "ok", 200),
+                             hashlib.sha256(body).hexdigest(), parsed,
+                             {e.key: matcher.find(e.title, e.summary) for e in parsed.entries}))
+    return items
+
+
 def test_a_batch_of_feeds_is_stored_as_each_feed_alone(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -568,23 +583,11 @@ def test_a_batch_of_feeds_is_stored_as_each_feed_alone(
         t = setup_tracker(url, folder, {f: f"http://127.0.0.1:9/{f}.xml" for f in BATCH_FEEDS})
         engine = make_engine(url)
         sessions = make_sessionmaker(engine)
-        with sessions() as session:
-            matcher = Matcher(_rules(session), Cues.from_settings(load_settings(session).matching))
         now = datetime(2021, 8, 24, tzinfo=UTC)
         feed_store = FeedStore(sessions, lambda: now)
         outcomes: list[FeedOutcome] = []
         for batch in batches:
-            items = []
-            for f in batch:
-                body = BATCH_FEEDS[f]
-                parsed = parse_feed(body, url=f"http://127.0.0.1:9/{f}.xml")
-                job = Job(f, f"http://127.0.0.1:9/{f}.xml", None, None, None,
-                          timedelta(minutes=30))
-                items.append(Fetched(job, FetchResult(job.url, "ok", 200),
-                                     hashlib.sha256(body).hexdigest(), parsed,
-                                     {e.key: matcher.find(e.title, e.summary)
-                                      for e in parsed.entries}))
-            outcomes += feed_store.changed(items)
+            outcomes += feed_store.changed(fetched(sessions, {f: BATCH_FEEDS[f] for f in batch}))
         evidence = [(e["indicator"], e["observed_at"], sorted(h["feed"] for h in e["hits"]))
                     for e in evidence_json(t)]
         stored = {f: [(e.key, e.title) for e in entries(url, f)] for f in BATCH_FEEDS}
@@ -610,3 +613,45 @@ def test_a_batch_of_feeds_is_stored_as_each_feed_alone(
 
     assert [counts(o) for o in together] == [counts(o) for o in alone] == [
         ("a", "ok", 3, 1, 1, 1), ("b", "ok", 2, 2, 0, 0), ("c", "ok", 1, 1, 1, 0)]
+
+
+POISON_SQLITE = """CREATE TRIGGER poison BEFORE INSERT ON entries
+WHEN instr(NEW.title, 'poison') > 0 BEGIN SELECT RAISE(ABORT, 'poisoned title'); END"""
+POISON_PG = ["""CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN
+  IF position('poison' in NEW.title) > 0 THEN RAISE EXCEPTION 'poisoned title'; END IF;
+  RETURN NEW; END $$ LANGUAGE plpgsql""",
+             """CREATE TRIGGER poison BEFORE INSERT ON entries FOR EACH ROW
+  EXECUTE FUNCTION poison()"""]
+
+
+def test_a_feed_that_cannot_be_stored_does_not_sink_its_batch(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The writer stores a batch in one transaction; when the database refuses one feed's
+    rows, the batch is stored feed by feed: the others land, the refused one is that feed's
+    failure (backed off, its entries absent), not the batch's."""
+    bodies = {"a": BATCH_FEEDS["a"], "c": BATCH_FEEDS["c"],
+              "b": _rss(("p1", "A poison headline the database refuses",
+                         "Sat, 21 Aug 2021 12:00:00 GMT"))}
+    setup_tracker(db_url, tmp_path, {f: f"http://127.0.0.1:9/{f}.xml" for f in bodies})
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # a real refusal, from the database itself
+        for statement in ([POISON_SQLITE] if db_url.startswith("sqlite") else POISON_PG):
+            conn.exec_driver_sql(statement)
+    sessions = make_sessionmaker(engine)
+    now = datetime(2021, 8, 24, tzinfo=UTC)
+    pipeline = Pipeline(sessions, owner="test", clock=lambda: now,
+                        settings=Settings())
+    try:
+        outcomes = {o.feed: o for o in pipeline._store_changed(fetched(sessions, bodies))}
+    finally:
+        pipeline.writer.shutdown()
+        engine.dispose()
+    assert outcomes["a"].outcome == "ok" and outcomes["a"].new_entries == 3
+    assert outcomes["c"].outcome == "ok" and outcomes["c"].new_entries == 1
+    assert outcomes["b"].outcome == "error" and "poisoned title" in (outcomes["b"].error or "")
+    assert len(entries(db_url, "a")) == 3 and len(entries(db_url, "c")) == 1
+    assert entries(db_url, "b") == []
+    b = feed_row(db_url, "b")
+    assert b.failures == 1 and b.last_success is None and "could not store" in (b.last_error or "")
+    assert feed_row(db_url, "a").last_success is not None
