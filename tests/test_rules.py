@@ -100,7 +100,7 @@ def test_rematch_withdraws_one_sighting_and_adds_another(
     # The analyst narrows the rule to observer talk: A stops matching, B starts.
     scenarios(path, server.url("/uz.xml"), any_terms="[observer]")
     out = t.ok("sync").output
-    assert "indicator uz-csto-talks: 1 stored entries would newly match, 1 would stop" in out
+    assert "indicator uz-csto-talks: 1 stored entry would newly match, 1 would stop" in out
     assert len(as_json(t, "evidence")["evidence"]) == 1  # sync only says so
 
     out = t.ok("rematch").output

@@ -20,6 +20,11 @@ def pct(p: float) -> str:
     return f"{points}%"
 
 
+def count(n: int, word: str, words: str | None = None) -> str:
+    """A number and its noun, singular for one: "1 feed", "2 feeds", "1 stored entry"."""
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
+
+
 def when(moment: datetime | None, default: str = "-") -> str:
     """A UTC time to the second for a terminal column, always 20 wide: 2026-11-23T07:00:00Z."""
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else default

@@ -10,22 +10,19 @@ import click
 from ..db import check_schema
 from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
+from ..text import count
 from ..timeutil import iso
 from . import App, emit_json, json_option, pass_app
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _entries(n: int) -> str:
-    return f"{n} new {'entry' if n == 1 else 'entries'}"
+    return count(n, "new entry", "new entries")
 
 
 def feed_line(o: FeedOutcome) -> str:
     """One line for people about one feed's poll."""
     if o.outcome == "ok":
-        text = f"{o.feed}: {_entries(o.new_entries)}, {_plural(o.hits, 'hit')}"
+        text = f"{o.feed}: {_entries(o.new_entries)}, {count(o.hits, 'hit')}"
         if o.new_evidence:
             text += f", {o.new_evidence} new evidence"
         if o.blocked:
@@ -39,7 +36,7 @@ def feed_line(o: FeedOutcome) -> str:
         return f"{o.feed}: gone: {o.error}"
     if o.outcome == "skipped":
         return f"{o.feed}: skipped ({o.error})"
-    return (f"{o.feed}: failed: {o.error} ({_plural(o.failures, 'failure')}, "
+    return (f"{o.feed}: failed: {o.error} ({count(o.failures, 'failure')}, "
             f"next poll {iso(o.next_poll)})")
 
 
@@ -112,8 +109,8 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
     if as_json:
         emit_json(summary_json(summary))
     else:
-        line = (f"{_plural(len(summary.feeds), 'feed')} polled, {summary.failed} failed: "
-                f"{_entries(summary.new_entries)}, {_plural(summary.hits, 'hit')}, "
+        line = (f"{count(len(summary.feeds), 'feed')} polled, {summary.failed} failed: "
+                f"{_entries(summary.new_entries)}, {count(summary.hits, 'hit')}, "
                 f"{summary.new_evidence} new evidence")
         if summary.blocked:
             line += f", {summary.blocked} blocked by a cue"
@@ -123,7 +120,7 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
             line += f"; rescored {', '.join(summary.questions_rescored)}"
         idle = "no feed is due (use --all or name feeds)"
         if summary.leased:
-            idle = (f"no feed is due ({_plural(summary.leased, 'feed')} being polled by "
+            idle = (f"no feed is due ({count(summary.leased, 'feed')} being polled by "
                     "another process)")
         click.echo(line if summary.feeds else idle)
     if not summary.ok:

@@ -8,6 +8,7 @@ from ..db import migrate
 from ..importing import load_record
 from ..rematch import IndicatorChange
 from ..sync import sync as sync_scenarios
+from ..text import count
 from . import App, pass_app
 from .journal import record_summary
 
@@ -51,7 +52,8 @@ def sync(app: App) -> None:
 def echo_rematch_preview(changes: list[IndicatorChange]) -> None:
     """What the changed rules would do to stored entries, and how to apply it."""
     for c in changes:
-        click.echo(f"  indicator {c.indicator}: {len(c.added)} stored entries would newly "
+        click.echo(f"  indicator {c.indicator}: "
+                   f"{count(len(c.added), 'stored entry', 'stored entries')} would newly "
                    f"match, {len(c.lost)} would stop matching")
     if changes:
         click.echo("run `tracker rematch` to apply (withdrawn sightings stay in history)")
