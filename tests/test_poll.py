@@ -570,7 +570,9 @@ def test_a_batch_of_feeds_is_stored_as_each_feed_alone(
     db_url: str, tmp_path: Path
 ) -> None:
     """The writer stores the feeds waiting for it in one transaction, each step one statement
-    for them all; what each feed stored, and the evidence, are what storing it alone gives."""
+    for them all; what each feed stored, and the evidence, are what storing it alone gives (the
+    feeds here arrive in the order of their first hits, so even new_evidence agrees: in a batch
+    an item is credited to the feed whose hit starts it, next test)."""
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
 
     def store(folder: Path, batches: list[list[str]]) -> tuple[list[FeedOutcome], Any]:
@@ -613,6 +615,82 @@ def test_a_batch_of_feeds_is_stored_as_each_feed_alone(
 
     assert [counts(o) for o in together] == [counts(o) for o in alone] == [
         ("a", "ok", 3, 1, 1, 1), ("b", "ok", 2, 2, 0, 0), ("c", "ok", 1, 1, 1, 0)]
+
+
+def test_a_new_item_is_credited_to_the_feed_whose_hit_starts_it(
+    db_url: str, tmp_path: Path
+) -> None:
+    """In a batch, `new_evidence` counts the items a feed's hits started (the item's earliest
+    new hit), whatever order the feeds arrived in; a regroup credits each item it makes the
+    same way. The totals are what the evidence holds."""
+    story = "CSTO ministers discuss the Taliban advance"
+    bodies = {"x": _rss(("z1", story, "Fri, 20 Aug 2021 08:50:00 GMT")),
+              "a": _rss(("x1", story, "Fri, 20 Aug 2021 09:30:00 GMT")),
+              "b": _rss(("y1", story, "Fri, 20 Aug 2021 09:00:00 GMT")),
+              "late": _rss(("w1", story, "Tue, 28 Sep 2021 09:00:00 GMT"))}
+    t = setup_tracker(db_url, tmp_path, {f: f"http://127.0.0.1:9/{f}.xml" for f in bodies})
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    store = FeedStore(sessions, lambda: datetime(2021, 9, 30, tzinfo=UTC))
+    try:
+        first = store.changed(fetched(sessions, {f: bodies[f] for f in ("a", "b")}))
+        # x's hit comes just before a's and b's item, which regroups it (the item now starts
+        # with x's hit, and is no new item); late's starts an item of its own.
+        second = store.changed(fetched(sessions, {f: bodies[f] for f in ("x", "late")}))
+    finally:
+        engine.dispose()
+    assert [(o.feed, o.new_evidence) for o in first] == [("a", 0), ("b", 1)]
+    assert [(o.feed, o.new_evidence) for o in second] == [("x", 0), ("late", 1)]
+    items = [e for e in evidence_json(t) if e["indicator"] == "csto-afghan"]
+    assert sorted((e["observed_at"], len(e["hits"])) for e in items) == [
+        ("2021-08-20T08:50:00Z", 3), ("2021-09-28T09:00:00Z", 1)]
+
+
+def test_a_hold_another_poller_stores_while_a_batch_is_written_is_kept(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pollers: while this one writes a batch, the other stores a Retry-After for a feed of
+    the same host (its hold covers the batch's feeds). The batch's rows are locked from the
+    moment it reads their holds, so the other poller's hold is applied after it, not
+    overwritten by it (PostgreSQL: row locks; SQLite: the other waits for the writer)."""
+    import tracker.feedpoll as feedpoll
+
+    urls = {f: f"http://127.0.0.1:9/{f}.xml" for f in ("a", "b", "other")}
+    setup_tracker(db_url, tmp_path, urls)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    until = now + timedelta(hours=2)
+    other_poller: list[threading.Thread] = []
+    read_holds = feedpoll._holds
+
+    def holds_then_the_other_poller_writes(session: Session, jobs: list[Job],
+                                           at: datetime) -> dict[str, datetime]:
+        found = read_holds(session, jobs, at)
+        job = Job("other", urls["other"], None, None, None, timedelta(minutes=30))
+        thread = threading.Thread(target=lambda: FeedStore(sessions, lambda: now).failure(
+            job, "HTTP 429", until, counted=False))
+        thread.start()
+        other_poller.append(thread)
+        # Give it time to commit before this batch's UPDATE, as it could if nothing stopped
+        # it: the batch's locks do, so it is still waiting when this returns.
+        thread.join(1.5)
+        return found
+
+    monkeypatch.setattr(feedpoll, "_holds", holds_then_the_other_poller_writes)
+    try:
+        FeedStore(sessions, lambda: now).changed(
+            fetched(sessions, {"a": BATCH_FEEDS["a"], "b": BATCH_FEEDS["b"]}))
+        [thread] = other_poller
+        thread.join(30)
+        assert not thread.is_alive()
+    finally:
+        engine.dispose()
+    assert feed_row(db_url, "other").held_until == until
+    for f in ("a", "b"):
+        row = feed_row(db_url, f)
+        assert row.last_success is not None and len(entries(db_url, f)) > 0
+        assert row.held_until == until and row.next_poll == until
 
 
 POISON_SQLITE = """CREATE TRIGGER poison BEFORE INSERT ON entries

@@ -61,9 +61,9 @@ class _Point:
 def record_hits(session: Session, hits: Sequence[NewHit], now: datetime,
                 makers: dict[int, int] | None = None) -> tuple[int, set[str]]:
     """Store new hits and group them into evidence; (new items, touched questions). With
-    `makers`, each new item is also counted there under the entry id of the new hit that
-    made it (a regroup's new items under the indicator's earliest new hit), so a batch of
-    feeds can say which feed's hits made how many."""
+    `makers`, each new item is also counted there under the entry id of its earliest new hit
+    (an item a regroup makes of stored hits alone, under the indicator's earliest new hit), so
+    a batch of feeds can say which feed's hits started how many."""
     by_indicator: dict[str, list[NewHit]] = {}
     for h in hits:
         by_indicator.setdefault(h.indicator_id, []).append(h)
@@ -86,10 +86,8 @@ def record_hits(session: Session, hits: Sequence[NewHit], now: datetime,
         cooldown = timedelta(seconds=indicator.cooldown_seconds)
         plan = _plan(items[indicator.id], new, cooldown)
         if plan is None:
-            plan, moved = _regroup(session, indicator, items[indicator.id], new, now)
+            plan, moved = _regroup(session, indicator, items[indicator.id], new, now, makers)
             created += moved
-            if makers is not None and moved:
-                makers[new[0].entry_id] = makers.get(new[0].entry_id, 0) + moved
         made: dict[datetime, Evidence] = {}
         for hit, place in plan:
             if isinstance(place, Evidence):
@@ -181,7 +179,8 @@ def _plan(items: Sequence[Evidence], new: list[NewHit],
 
 
 def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new: list[NewHit],
-             now: datetime) -> tuple[list[tuple[NewHit, Evidence | datetime]], int]:
+             now: datetime, makers: dict[int, int] | None = None,
+             ) -> tuple[list[tuple[NewHit, Evidence | datetime]], int]:
     """Regroup an indicator's items from where its earliest new hit falls: stored hits move,
     items are re-timed, made or deleted. Returns where the new hits go and the items made."""
     cooldown = timedelta(seconds=indicator.cooldown_seconds)
@@ -227,6 +226,9 @@ def _regroup(session: Session, indicator: Indicator, items: list[Evidence], new:
             session.add(item)
             session.flush()
             created += 1
+            if makers is not None:
+                starter = next((p.new for p in group if p.new is not None), new[0])
+                makers[starter.entry_id] = makers.get(starter.entry_id, 0) + 1
         used.add(item.id)
         for p in group:
             if p.new is not None:

@@ -70,7 +70,8 @@ class FeedOutcome:
     warning: str | None = None
     failures: int = 0
     next_poll: datetime | None = None
-    held_until: datetime | None = None  # its host's Retry-After, when that made it fail
+    held_until: datetime | None = None  # its host's Retry-After: what made it fail, or a hold
+    # another feed of the host got while this one's fetch was in flight
 
     @property
     def worked(self) -> bool:
@@ -334,8 +335,8 @@ def _locked(session: Session, job: Job) -> Feed:
 
 def _hold_host(session: Session, job: Job, until: datetime) -> None:
     """A Retry-After holds for the whole host: its other feeds wait too, across polls."""
-    for other in session.scalars(
-        select(Feed).where(Feed.retired.is_(False), Feed.id != job.id)
+    for other in session.scalars(  # in id order, as _holds locks them
+        select(Feed).where(Feed.retired.is_(False), Feed.id != job.id).order_by(Feed.id)
     ):
         if (urlsplit(other.url).hostname or "").lower() == job.host and (
             other.next_poll is None or other.next_poll < until
@@ -359,13 +360,15 @@ def _holds(session: Session, jobs: list[Job], now: datetime) -> dict[str, dateti
     that was already there when the feed was claimed (`poll --all` asks a held feed too) is
     ended by the success, as any hold is."""
     claimed = {job.id: job.held_until for job in jobs}
-    ids = list(claimed)
+    ids = sorted(claimed)
     out: dict[str, datetime] = {}
     for i in range(0, len(ids), KEY_CHUNK):
+        # Locked (PostgreSQL; SQLite's writer holds the database) until this transaction's
+        # UPDATE: another poller's hold committed in between would be overwritten otherwise.
         rows = session.execute(select(Feed.id, Feed.held_until).where(
-            Feed.id.in_(ids[i:i + KEY_CHUNK]), Feed.held_until > now))
+            Feed.id.in_(ids[i:i + KEY_CHUNK])).order_by(Feed.id).with_for_update())
         out.update((feed_id, until) for feed_id, until in rows
-                   if until is not None and until != claimed[feed_id])
+                   if until is not None and until > now and until != claimed[feed_id])
     return out
 
 
