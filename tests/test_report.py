@@ -221,6 +221,37 @@ def test_cli_prints_writes_and_refuses(initialized: Tracker, tmp_path: Path) -> 
     assert "--force" in initialized.ok("report", "--help").output
 
 
+def test_an_earlier_period_is_rendered_but_not_queued(
+    initialized: Tracker, sessions: sessionmaker[Session], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Looking at an earlier week again must not mail it later: only the latest period's
+    report goes to the outbox (the daemon sends it on schedule); an earlier one is queued only
+    by --send, which sends it at once."""
+    monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
+    monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "sent"))
+
+    def outbox() -> list[tuple[str, str]]:
+        with sessions() as session:
+            return [(r.period, r.state) for r in session.scalars(
+                select(Report).order_by(Report.period))]
+
+    out = tmp_path / "w10.html"
+    said = initialized.ok("report", "--period", "2026-W10", "--out", str(out)).output
+    assert "not queued for sending" in said and "--send" in said
+    assert "Tracker report 2026-W10" in out.read_text(encoding="utf-8")
+    assert initialized.ok("report", "--period", "2026-W10").output.startswith(
+        "Tracker report 2026-W10")
+    assert outbox() == []
+    latest = latest_due_period(datetime.now(UTC), Settings())
+    initialized.ok("report")
+    assert outbox() == [(latest, "pending")]
+    sent = initialized.ok("report", "--period", "2026-W10", "--send").output
+    assert "report 2026-W10 sent" in sent
+    assert outbox() == [("2026-W10", "sent"), (latest, "pending")]
+    assert (tmp_path / "sent" / "2026-W10.html").exists()
+
+
 def test_shipped_scenarios_report_is_under_gmails_limit(db_url: str, tmp_path: Path) -> None:
     shipped = Tracker(db_url, REPO / "scenarios.yaml")
     shipped.ok("init")

@@ -574,13 +574,19 @@ def preview_report(session: Session, now: datetime | None = None) -> Report:
     """The report of the period under way, as it stands now: never stored, so the outbox and
     the daemon's report of that period are untouched. Its text and HTML say it is partial."""
     now = as_utc(now) if now else utcnow()
-    period = period_of(now, load_settings(session))
-    context, html, text, images = _rendered(session, period, now,
-                                            message_id(session, period))
+    return unstored_report(session, period_of(now, load_settings(session)), now=now)
+
+
+def unstored_report(session: Session, period: str, *, now: datetime | None = None) -> Report:
+    """The report of `period` rendered as the database stands now, and not stored: nothing
+    enters the outbox, so nothing is sent later (the period under way: a partial preview)."""
+    now = as_utc(now) if now else utcnow()
+    mid = message_id(session, period)
+    context, html, text, images = _rendered(session, period, now, mid)
     return Report(period=period, period_start=context.start, period_end=context.end,
                   created_at=now, subject=context.subject, html=html, text=text,
-                  message_id=message_id(session, period), probabilities=context.probabilities,
-                  state="preview", attempts=0, images=images)
+                  message_id=mid, probabilities=context.probabilities, state="preview",
+                  attempts=0, images=images)
 
 
 def make_report(session: Session, period: str, *, now: datetime | None = None,

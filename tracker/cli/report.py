@@ -11,7 +11,13 @@ from ..errors import TrackerError, UsageError
 from ..mail import mail_to, send_report, smtp_settings, write_html
 from ..models import Report
 from ..queries import report_state, stored_report
-from ..reports import latest_due_period, make_report, period_bounds, preview_report
+from ..reports import (
+    latest_due_period,
+    make_report,
+    period_bounds,
+    preview_report,
+    unstored_report,
+)
 from ..timeutil import iso, utcnow
 from . import App, pass_app
 
@@ -30,9 +36,11 @@ from . import App, pass_app
               help="Render a report that was sent again, and send it again.")
 @pass_app
 def report(app: App, period: str | None, out: Path | None, send: bool, force: bool) -> None:
-    """Render a period's report and keep it in the outbox; print its text, write it to
-    --out, or --send it. A report is rendered afresh each time until it is sent; a period
-    already sent is kept as sent, and not sent again, without --force."""
+    """Render a period's report; print its text, write it to --out, or --send it. The latest
+    period's report is kept in the outbox (the daemon sends it on schedule), rendered afresh
+    each time until it is sent; an earlier period's is only rendered, unless it is in the
+    outbox already or --send sends it. A period already sent is kept as sent, and not sent
+    again, without --force."""
     now = utcnow()
     if period == "current":
         _preview(app, out, send)
@@ -48,6 +56,13 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
             # Refused before anything is stored: a retry would never help, so none is queued.
             mail_to(session)
         state = report_state(session, period)
+        if not send and state is None and period != latest_due_period(now, settings):
+            # An earlier period looked at again: queued, it would be mailed by the daemon's
+            # outbox job, weeks or years late.
+            _show(unstored_report(session, period, now=now), out,
+                  f"; not queued for sending (only the latest period's report is; "
+                  f"`--period {period} --send` sends it)")
+            return
         # What is sent is kept as sent; anything else shows what the database says now.
         make_report(session, period, now=now, force=force or state != "sent")
     if send:
@@ -76,12 +91,17 @@ def _preview(app: App, out: Path | None, send: bool) -> None:
                          hint="leave out --send to preview it, or --period to send another")
     with app.session() as session:
         preview = preview_report(session)
+    _show(preview, out, "", "a partial report of " + preview.period + " to ")
+
+
+def _show(report: Report, out: Path | None, note: str, what: str = "") -> None:
+    """Print an unstored report's text, or write it to `out` and say so."""
     if out is None:
-        click.echo(preview.text, nl=False)
+        click.echo(report.text, nl=False)
         return
-    _write(preview, out)
-    click.echo(f"wrote a partial report of {preview.period} to {out} ({out.stat().st_size} "
-               f"bytes of HTML) and {len(preview.images)} chart images beside it")
+    _write(report, out)
+    click.echo(f"wrote {what}{out} ({out.stat().st_size} bytes of HTML) and "
+               f"{len(report.images)} chart images beside it{note}")
 
 
 def _write(report: Report, out: Path) -> None:
