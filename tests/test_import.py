@@ -97,7 +97,7 @@ def test_history_csv_round_trips_into_a_fresh_database(
         result = fresh("import", "-", "--format", "csv", "--question", Q, input=exported)
         assert result.exit_code == 0, result.output
         out = result.output
-        assert "csto-response: 3 added" in out and "1 prior and evidence row(s) ignored" in out
+        assert "csto-response: 3 added" in out and "1 history row(s) ignored" in out
         original, copied = history(initialized, Q), history(fresh, Q)
         assert [(r["at"], r["source"], r["by"], r["note"]) for r in copied] == [
             (r["at"], r["source"], r["by"], r["note"]) for r in original]
@@ -318,3 +318,36 @@ def test_the_record_leaves_out_questions_that_do_not_fit(initialized: Tracker,
     out = initialized.ok("import", "--record").output
     assert "left out uzbekistan-rejoins" in out and "added" not in out
     assert snapshot(db_url)["forecasts"] == []
+
+
+def test_the_shipped_record_round_trips_through_history_csv_with_a_void(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`history --format csv | import` on the shipped questions, whose history also has time
+    without a sighting (silence) and a voided forecast: into a fresh database it brings every
+    live forecast and resolution and nothing voided; into its own it adds nothing."""
+    shipped = Tracker(db_url, REPO / "scenarios.yaml")
+    shipped.ok("init")
+    question = "uzbekistan-rejoins"
+    [manual, *_] = [r for r in history(shipped, question) if r["source"] == "manual"]
+    shipped.ok("void", str(manual["id"]), "--note", "entered in error")
+    exported = shipped.ok("history", question, "--format", "csv").output
+    assert ",silence," in exported and ",void," in exported
+    assert exported.splitlines()[0].endswith(",evidence,voided_by")
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    with empty_database(backend, tmp_path, "fresh") as url:
+        fresh = Tracker(url, REPO / "scenarios.yaml")
+        fresh.ok("init", "--no-record")
+        result = fresh("import", "-", "--format", "csv", "--question", question,
+                       input=exported)
+        assert result.exit_code == 0, result.output
+        live = [(r["at"], r["source"], r["note"]) for r in history(shipped, question)
+                if r["source"] in ("manual", "resolution") and "voided_by" not in r]
+        copied = [(r["at"], r["source"], r["note"]) for r in history(fresh, question)
+                  if r["source"] in ("manual", "resolution")]
+        assert copied == live and len(live) >= 1
+        assert manual["note"] not in [note for _, _, note in copied]
+    before = snapshot(shipped.db_url)
+    again = shipped("import", "-", "--format", "csv", "--question", question, input=exported)
+    assert again.exit_code == 0 and f"{len(live)} already present" in again.output
+    assert snapshot(shipped.db_url) == before

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 ENTRY_KEYS = {"question", "at", "source", "probabilities", "scenario", "by", "note", "source_url"}
 # Columns of `tracker history --format csv` that are not scenarios, and `question`.
-COLUMNS = ("at", "question", "source", "by", "note", "evidence")
-# Forecasts history derives from the log; importing them would count them twice.
-DERIVED = ("prior", "evidence")
+COLUMNS = ("at", "question", "source", "by", "note", "evidence", "voided_by")
+# Rows of history that are not entries of a journal: forecasts it derives from the log (the
+# prior, sightings, time without a sighting), withdrawn sightings, and voids. Importing them
+# would count them twice, or bring back what was taken back.
+DERIVED = ("prior", "evidence", "silence", "withdrawn", "void")
 _PROBABILITY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%?)\s*$")
 
 
@@ -156,7 +158,7 @@ def _csv_header(header: list[str] | None, source: str, question: str | None) -> 
 
 def parse_csv_journal(text: str, source: str, question: str | None = None,
                       now: datetime | None = None) -> Journal:
-    """Check a CSV journal; rows of derived forecasts (prior, evidence) are left out."""
+    """Check a CSV journal; rows history derives or that were voided are left out."""
     now = now or utcnow()
     reader = csv.reader(io.StringIO(text, newline=""))
     problems: list[str] = []
@@ -171,8 +173,8 @@ def parse_csv_journal(text: str, source: str, question: str | None = None,
                 problems.append(f"{source}:{line}: expected {len(names)} cells, got {len(row)}")
                 continue
             cells = {name: cell.strip() for name, cell in zip(names, row, strict=True)}
-            if cells["source"] in DERIVED:
-                ignored += 1
+            if cells["source"] in DERIVED or cells.get("voided_by"):
+                ignored += 1  # a voided forecast stays out, as its void does
                 continue
             entry = _csv_entry(cells, source, line, question, now, problems)
             if entry is not None:
@@ -195,7 +197,8 @@ def _csv_entry(cells: dict[str, str], source: str, line: int, question: str | No
         problems.append(f"{where}: bad question id {qid!r}")
     if cells["source"] not in ("manual", "resolution"):
         problems.append(f"{where}: unknown source {cells['source']!r} "
-                        "(expected manual or resolution; prior and evidence rows are skipped)")
+                        f"(expected manual or resolution; {', '.join(DERIVED)} rows are "
+                        "skipped)")
     try:
         at = parse_time(cells["at"], now=now)
     except ValueError as exc:

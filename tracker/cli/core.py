@@ -173,9 +173,12 @@ def history(app: App, question: str, fmt: str, since: datetime | None, limit: in
         emit_json({"question": question, "forecasts": [r.to_json() for r in rows]})
         return
     if fmt == "csv":
-        emit_csv(["at", *scenarios, "source", "by", "note", "evidence"],
+        # voided_by: the void that took a forecast back (history shows both; `import` of this
+        # CSV leaves the voided one out, as it leaves out the void).
+        emit_csv(["at", *scenarios, "source", "by", "note", "evidence", "voided_by"],
                  [[iso(r.at), *(f"{r.probabilities[s]:.6f}" for s in scenarios), r.source,
-                   r.by or "", r.note or "", " ".join(map(str, r.evidence))]
+                   r.by or "", r.note or "", " ".join(map(str, r.evidence)),
+                   "" if r.voided_by is None else str(r.voided_by)]
                   for r in rows])
         return
     for r in rows:

@@ -72,7 +72,8 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
         click.echo(f"{q.id}: {q.added} added, {q.present} already present")
     left_out(report)
     if report.ignored:
-        click.echo(f"{report.ignored} prior and evidence row(s) ignored: history derives them")
+        click.echo(f"{report.ignored} history row(s) ignored: the tracker derives them (prior, "
+                   "sightings, time without a sighting), or they were voided or withdrawn")
     if dry_run:
         click.echo("dry run: nothing written")
 
