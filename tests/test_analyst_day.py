@@ -71,6 +71,39 @@ def test_usage_errors_are_one_line(initialized: Tracker, args: tuple[str, ...],
     assert result.stderr.startswith("error: ") and "--help`)" in result.stderr
 
 
+# Bad input a new user's audit found answered by "unexpected error" or a database error
+# (exit 1): each is bad input, refused with exit 2, the database unchanged.
+@pytest.mark.parametrize(("args", "said"), [
+    (("void", "99999999999999999999999", "--note", "x"), "is not in the range"),
+    (("void", str(2**31), "--note", "x"), "is not in the range"),
+    (("evidence", "confirm", str(2**31)), "bad evidence id"),
+    (("evidence", "dismiss", "9" * 30), "bad evidence id"),
+    (("report", "--period", "0001-W01"), "bad period '0001-W01'"),
+    (("report", "--period", "9999-W52"), "bad period '9999-W52'"),
+    (("try", "--url", "ftp://example.org/feed.xml"), "only http and https"),
+    (("try", "--url", "not a url"), "bad URL"),
+])
+def test_out_of_range_input_is_refused(initialized: Tracker, args: tuple[str, ...],
+                                       said: str) -> None:
+    result = initialized.refused(*args, message=said)
+    assert "unexpected error" not in result.output
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("postgresql+psycopg2://postgres@127.0.0.1/test", "unsupported driver"),
+    ("sqlite://", "in-memory database"),
+    ("sqlite:///:memory:", "in-memory database"),
+])
+def test_a_database_url_the_tracker_cannot_keep_or_reach_is_refused(
+    url: str, said: str, scenarios_file: Path
+) -> None:
+    """`init` on an in-memory database used to say it synced 41 rows and exit 0, keeping
+    nothing; a psycopg2 URL was an unexpected ModuleNotFoundError."""
+    result = Tracker(url, scenarios_file)("init")
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert "synced" not in result.output
+
+
 def test_a_question_id_still_lists_its_evidence(initialized: Tracker) -> None:
     assert initialized.ok("evidence", Q, "--state", "auto").output == "no evidence\n"
 

@@ -173,6 +173,14 @@ REFUSALS = [
      "  - {question: csto-response, at: 2021-08-01, scenario: drills}\n",
      "journal.yaml:3: entries[0]: question csto-response is resolved (drills); it takes no "
      "more forecasts"),
+    ("a NUL character in a note (PostgreSQL cannot store it)",
+     '  - {question: csto-response, at: 2022-01-01, note: "a\\0b",\n'
+     "     probabilities: {deploys: 0.5, drills: 0.5, nothing: 0}}\n",
+     "journal.yaml:7: entries[1].note: contains a NUL character"),
+    ("a probability too large for a float",
+     "  - {question: csto-response, at: 2022-01-01, note: x,\n"
+     "     probabilities: {deploys: 1" + "0" * 400 + ", drills: 0.5, nothing: 0}}\n",
+     "journal.yaml:8: entries[1].probabilities.deploys: bad probability 1000"),
     ("malformed YAML", "  - {question: csto-response, at: [2022\n",
      "journal.yaml:8: malformed YAML"),
     ("unknown key", "  - {question: csto-response, at: 2022-01-01, scenario: drills, "
@@ -231,6 +239,9 @@ CSV_REFUSALS = [
     ("a resolution row without one 1", "at,deploys,drills,nothing,source,note\n"
                                        "2022-01-01,0.5,0.5,0,resolution,x\n",
      "journal.csv:2: a resolution row gives 1 to the scenario it resolves to"),
+    ("a NUL character in a note", "at,deploys,drills,nothing,source,note\n"
+                                  "2022-01-01,0.2,0.7,0.1,manual,a\x00b\n",
+     "journal.csv:2: note contains a NUL character"),
     ("sums on a line after a quoted note", "at,deploys,drills,nothing,source,note\n"
      '2022-01-01,0.2,0.7,0.1,manual,"two\nlines"\n2022-02-01,0.2,0.2,0.1,manual,x\n',
      "journal.csv:4: the probabilities of every scenario must sum to 1, got 0.5"),

@@ -81,6 +81,15 @@ REFUSALS = [
      _break("      - {id: stays-out, label: Uzbekistan stays outside, prior: 0.96}\n", "")
      .replace("prior: 0.04}", "prior: 1.0}").replace(", stays-out: 0.2}", "}"),
      "at least two scenarios", 12),
+    # Found by a new user's audit: each was an "unexpected error" (exit 1), or on PostgreSQL
+    # a database error, instead of a refusal with the line.
+    ("a date past what the weeks can count",
+     _break("closes: 2027-12-31", "closes: 9999-12-31"), "out of range", 10),
+    ("a number too large for a float",
+     _break("prior: 0.04}", "prior: " + "4" + "0" * 400 + "}"), "expected a number", 13),
+    ("a NUL character in a title",
+     _break("title: Will Uzbekistan rejoin", 'title: "Will Uzbekistan\\0 rejoin'
+            ).replace("before 2028?\n", 'before 2028?"\n', 1), "NUL character", 8),
     ("malformed YAML", SMALL_YAML.replace("    title: Will", "   title: [Will", 1),
      "malformed YAML", None),
     ("a YAML tag", SMALL_YAML.replace("prior: 0.04}", "prior: !!python/object:os.system 1}"),
@@ -108,7 +117,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 @pytest.mark.parametrize("command", ["init", "sync"])
 @pytest.mark.parametrize(("case", "text", "fragment", "line"),
-                         [REFUSALS[0], REFUSALS[3], REFUSALS[15]],
+                         [REFUSALS[0], REFUSALS[3], REFUSALS[18]],
                          ids=["priors", "likelihood", "malformed"])
 def test_cli_refuses_without_touching_the_database(
     initialized: Tracker, command: str, case: str, text: str, fragment: str, line: int | None

@@ -16,6 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from .errors import SchemaError, UnavailableError, UsageError
 from .resources import migrations_dir
 
+# The one driver the tracker installs and is tested with, per database.
+DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+
 
 def normalize_url(url: str) -> str:
     """Use psycopg 3 for a bare postgresql:// URL."""
@@ -33,16 +36,22 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         parsed.get_dialect()
     except ArgumentError:  # NoSuchModuleError, an unknown database kind, is one too
         raise UsageError(f"bad database URL {url!r}", hint=example) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise UsageError(f"unsupported database {parsed.get_backend_name()!r} in {url!r}",
-                         hint=example)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database).expanduser()
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            elif not path.exists():
-                raise SchemaError(f"no database at {path}", hint="run `tracker init` to create it")
+    backend = parsed.get_backend_name()
+    if backend not in DRIVERS:
+        raise UsageError(f"unsupported database {backend!r} in {url!r}", hint=example)
+    if parsed.get_driver_name() != DRIVERS[backend]:
+        raise UsageError(f"unsupported driver {parsed.drivername!r} in {url!r}: the tracker "
+                         f"talks to {backend} through {DRIVERS[backend]}",
+                         hint=f"write {backend}://… and it is used")
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise UsageError(f"{url!r} is an in-memory database: it keeps nothing once the "
+                             "command ends", hint=example)
+        path = Path(parsed.database).expanduser()
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise SchemaError(f"no database at {path}", hint="run `tracker init` to create it")
         engine = create_engine(parsed, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError, ValidationError
-from .scenarios import ID_RE, check_url, read_yaml
+from .scenarios import ID_RE, check_url, finite, read_yaml
 from .timeutil import parse_time, utcnow
 
 if TYPE_CHECKING:
@@ -61,9 +60,10 @@ class Journal:
 def parse_probability(value: Any) -> float:
     """0.25, "0.25" or "25%" as a number; ValueError for anything else (range checked later)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise ValueError(f"bad probability {value!r}")
-        return float(value)
+        number = finite(value)
+        if number is None:
+            raise ValueError(f"bad probability {str(value)[:40]}")
+        return number
     m = _PROBABILITY.match(value) if isinstance(value, str) else None
     if not m:
         raise ValueError(f"bad probability {value!r}: use e.g. 0.25 or 25%")
@@ -195,6 +195,9 @@ def _csv_entry(cells: dict[str, str], source: str, line: int, question: str | No
     qid = cells.get("question") or question or ""
     if not ID_RE.match(qid):
         problems.append(f"{where}: bad question id {qid!r}")
+    for name in ("note", "by", "question"):
+        if "\x00" in cells.get(name, ""):
+            problems.append(f"{where}: {name} contains a NUL character")
     if cells["source"] not in ("manual", "resolution"):
         problems.append(f"{where}: unknown source {cells['source']!r} "
                         f"(expected manual or resolution; {', '.join(DERIVED)} rows are "

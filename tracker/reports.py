@@ -93,6 +93,8 @@ def _week_start(period: str, settings: Settings) -> datetime:
         if m is None:
             raise ValueError(period)
         monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        if not 1900 <= monday.year <= 2999:  # the weeks around it must be dates too
+            raise ValueError(period)
     except ValueError:
         raise UsageError(f"bad period {period!r}", hint="use an ISO week, e.g. 2026-W48") from None
     return as_utc(datetime.combine(monday, datetime.min.time(), tzinfo=_zone(settings)))

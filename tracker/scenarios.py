@@ -180,6 +180,10 @@ class _Checker:
         ):
             self.fail(path, "expected a non-empty text")
             return ""
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL cannot store it, and no title or note needs it.
+            self.fail(path, "contains a NUL character")
+            return ""
         return str(value).strip()
 
     def ident(self, value: Any, path: str) -> str:
@@ -189,11 +193,10 @@ class _Checker:
         return value
 
     def number(self, value: Any, path: str) -> float | None:
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not math.isfinite(value)):
-            self.fail(path, f"expected a number, got {value!r}")
-            return None
-        return float(value)
+        number = finite(value)
+        if number is None:
+            self.fail(path, f"expected a number, got {_short(value)}")
+        return number
 
     def duration(self, value: Any, path: str) -> timedelta | None:
         try:
@@ -203,13 +206,16 @@ class _Checker:
             return None
 
     def day(self, value: Any, path: str) -> date | None:
-        if isinstance(value, date):
-            return value
         try:
-            return date.fromisoformat(str(value))
+            day = value if isinstance(value, date) else date.fromisoformat(str(value))
         except ValueError:
-            self.fail(path, f"bad date {value!r} (use YYYY-MM-DD)")
+            self.fail(path, f"bad date {_short(value)} (use YYYY-MM-DD)")
             return None
+        if not FIRST_DAY <= day <= LAST_DAY:
+            # A question's weeks and days are counted from these: year 9999 has no next day.
+            self.fail(path, f"date {day} out of range ({FIRST_DAY} to {LAST_DAY})")
+            return None
+        return day
 
     def items(self, value: Any, path: str) -> Iterator[tuple[int, Any]]:
         if value is None:
@@ -433,6 +439,27 @@ def _matching(c: _Checker, raw: Any) -> dict[str, Any]:
             cues[str(kind)] = cue_list(change, p)
     out["cues"] = cues
     return out
+
+
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def finite(value: Any) -> float | None:
+    """A YAML number as a float; None for anything else, and for inf, nan or an integer too
+    large for a float (10**400 would raise OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of a value for a message, cut short: a 300-digit number is not worth repeating."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _percent(value: Any) -> Any:

@@ -11,7 +11,7 @@ from .errors import UnavailableError, UsageError
 from .fetch import Fetcher
 from .matching import Cues, Found, Matcher, Rule
 from .parse import parse_feed
-from .scenarios import ScenarioFile
+from .scenarios import ScenarioFile, check_url
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ def try_bytes(spec: ScenarioFile, data: bytes, url: str = "") -> list[Trial]:
 
 def try_url(spec: ScenarioFile, url: str) -> list[Trial]:
     """Fetch one feed now (as the poller would) and try every entry; nothing is stored."""
+    problem = check_url(url)
+    if problem:  # bad input, not an outage
+        raise UsageError(problem, hint="give the http(s) URL of a feed")
 
     async def fetch() -> bytes:
         async with Fetcher() as fetcher:

@@ -93,6 +93,12 @@ class PastTime(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+# A row id the command line takes (`void ID`, `evidence confirm ID`): the ids are 32-bit on
+# PostgreSQL, so a larger number names no row, and is refused as bad input before it reaches
+# the database (where it is an overflow, not "not found").
+ROW_ID = click.IntRange(1, 2**31 - 1)
+
+
 def width() -> int:
     """The terminal's columns (COLUMNS when set), 100 when there is no terminal."""
     return shutil.get_terminal_size((100, 24)).columns

@@ -20,7 +20,17 @@ from ..ledger import (
 from ..queries import HistoryRow, history_rows, list_questions, question_view
 from ..text import pct, when
 from ..timeutil import iso
-from . import App, PastTime, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
+from . import (
+    ROW_ID,
+    App,
+    PastTime,
+    emit_csv,
+    emit_json,
+    json_option,
+    pass_app,
+    since_options,
+    wrapped,
+)
 
 
 @click.command()
@@ -209,7 +219,7 @@ def _row_cause(r: HistoryRow) -> str:
 
 
 @click.command(name="void")
-@click.argument("forecast_id", metavar="ID", type=int)
+@click.argument("forecast_id", metavar="ID", type=ROW_ID)
 @click.option("--note", required=True, help="Why it is withdrawn: kept with the void.")
 @click.option("--by", "author", default=None, help="Who (default: your login name).")
 @pass_app

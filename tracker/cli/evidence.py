@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..evidence import STATES, already_reviewed, list_blocked, list_evidence, review
 from ..text import marked, pct, when
 from ..timeutil import as_utc, iso
-from . import App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
+from . import ROW_ID, App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
 
 class _EvidenceGroup(click.Group):
@@ -144,10 +144,13 @@ def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | 
 
 def _evidence_id(value: str) -> int:
     try:
-        return int(value.lstrip("#"))
+        number = int(value.lstrip("#"))
     except ValueError:
-        raise UsageError(f"bad evidence id {value!r}",
-                         hint="use the number `tracker evidence` lists") from None
+        number = 0
+    if not ROW_ID.min <= number <= ROW_ID.max:  # type: ignore[operator]
+        raise UsageError(f"bad evidence id {value[:40]!r}",
+                         hint="use the number `tracker evidence` lists")
+    return number
 
 
 @evidence.command()
