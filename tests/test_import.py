@@ -362,3 +362,31 @@ def test_the_shipped_record_round_trips_through_history_csv_with_a_void(
     again = shipped("import", "-", "--format", "csv", "--question", question, input=exported)
     assert again.exit_code == 0 and f"{len(live)} already present" in again.output
     assert snapshot(shipped.db_url) == before
+
+
+def test_every_problem_of_a_journal_is_named_at_once(initialized: Tracker,
+                                                     tmp_path: Path) -> None:
+    """A problem of the file (no note, a future time) does not hide those the database finds
+    in the other entries (a sum, an unknown scenario): one refusal names them all, in line
+    order, and writes nothing. A resolution to an unknown scenario says so (it used to say
+    a manual forecast came after it)."""
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=0.1", "--note", "later", "--at",
+                   "2023-01-01")
+    text = textwrap.dedent("""\
+        version: 1
+        entries:
+          - {question: csto-response, at: 2022-01-01, probabilities: {deploys: 1}}
+          - {question: csto-response, at: 2099-01-01, note: x, scenario: drills}
+          - {question: csto-response, at: 2022-01-01, note: x,
+             probabilities: {deploys: 0.5, drills: 0, nothing: 0}}
+          - {question: uzbekistan-rejoins, at: 2022-01-01, note: x, scenario: nope}
+        """)
+    result = initialized.refused("import", write(tmp_path, "j.yaml", text),
+                                 message="4 problem(s)")
+    lines = [line.split("j.yaml:", 1)[1] for line in result.output.splitlines()
+             if "j.yaml:" in line and "problem(s)" not in line]
+    assert [line.split(":")[0] for line in lines] == ["3", "4", "5", "7"], result.output
+    assert "note: expected a non-empty text" in lines[0]
+    assert "in the future" in lines[1]
+    assert "must sum to 1, got 0.5" in lines[2]
+    assert "unknown scenario 'nope' for uzbekistan-rejoins" in lines[3]

@@ -3,6 +3,7 @@ functions as `tracker update` and `tracker resolve`; and the shipped record, loa
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -84,9 +85,16 @@ def apply_journal(session: Session, journal: Journal, *, by: str,
             counts, refused = _apply_question(session, question, entries, by)
             problems += refused
         report.questions.append(counts)
+    problems += [(_line(text), text) for text in journal.problems]
     if problems:
         raise ValidationError(journal.source, [text for _, text in sorted(problems)])
     return report
+
+
+def _line(problem: str) -> int:
+    """The line a `FILE:LINE: ...` problem names, to put it in order with the others."""
+    m = re.search(r":(\d+): ", problem)
+    return int(m.group(1)) if m else 0
 
 
 def _apply_question(session: Session, question: Question, entries: list[Entry],
@@ -140,6 +148,9 @@ def _present(session: Session, question: Question, entry: Entry) -> bool:
 def _resolve(session: Session, question: Question, entry: Entry, by: str) -> bool:
     """Resolve as the entry says; False when the question is resolved so already."""
     assert entry.scenario is not None
+    if entry.scenario not in {s.id for s in question.scenarios}:
+        raise UsageError(f"unknown scenario {entry.scenario!r} for {question.id}",
+                         hint=", ".join(s.id for s in question.scenarios))
     if question.resolved_to is not None:
         if (question.resolved_to, question.resolved_at) == (entry.scenario, entry.at):
             return False

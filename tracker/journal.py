@@ -55,6 +55,10 @@ class Journal:
     source: str
     entries: tuple[Entry, ...]
     ignored: int = 0
+    # What the file itself gets wrong, `FILE:LINE: ...` each; the entries are those without a
+    # problem, so the import can still check them against the database and name every
+    # problem at once (`importing.apply_journal` refuses the file when there is any).
+    problems: tuple[str, ...] = ()
 
 
 def parse_probability(value: Any) -> float:
@@ -71,7 +75,8 @@ def parse_probability(value: Any) -> float:
 
 
 def parse_yaml_journal(text: str, source: str, now: datetime | None = None) -> Journal:
-    """Check a YAML journal (`version: 1`, `entries:`); ValidationError lists every problem."""
+    """Check a YAML journal (`version: 1`, `entries:`): the sound entries and the problems of
+    the others; ValidationError only for a file that is not YAML at all."""
     now = now or utcnow()
     data, c = read_yaml(text, source)
     top = c.mapping(data, "", {"version", "by", "entries"}, {"version", "entries"})
@@ -81,14 +86,14 @@ def parse_yaml_journal(text: str, source: str, now: datetime | None = None) -> J
     entries: list[Entry] = []
     for i, item in c.items(top.get("entries"), "entries"):
         path = f"entries[{i}]"
+        before = len(c.problems)
         m = c.mapping(item, path, ENTRY_KEYS, {"question", "at"})
         entry = _yaml_entry(c, m, path, now) if m else None
         if entry is not None:
             by = c.text(m.get("by"), f"{path}.by", required=False) or default_by
-            entries.append(replace(entry, by=by))
-    if c.problems:
-        raise ValidationError(source, c.problems)
-    return Journal(source, tuple(entries))
+            if len(c.problems) == before:
+                entries.append(replace(entry, by=by))
+    return Journal(source, tuple(entries), problems=tuple(c.problems))
 
 
 def _yaml_entry(c: _Checker, m: dict[str, Any], path: str, now: datetime) -> Entry | None:
@@ -158,7 +163,8 @@ def _csv_header(header: list[str] | None, source: str, question: str | None) -> 
 
 def parse_csv_journal(text: str, source: str, question: str | None = None,
                       now: datetime | None = None) -> Journal:
-    """Check a CSV journal; rows history derives or that were voided are left out."""
+    """Check a CSV journal: the sound rows as entries, the problems of the others (rows
+    history derives, or that were voided, are left out); ValidationError for a bad header."""
     now = now or utcnow()
     reader = csv.reader(io.StringIO(text, newline=""))
     problems: list[str] = []
@@ -181,9 +187,7 @@ def parse_csv_journal(text: str, source: str, question: str | None = None,
                 entries.append(entry)
     except csv.Error as exc:
         problems.append(f"{source}:{reader.line_num}: malformed CSV: {exc}")
-    if problems:
-        raise ValidationError(source, problems)
-    return Journal(source, tuple(entries), ignored)
+    return Journal(source, tuple(entries), ignored, tuple(problems))
 
 
 def _csv_entry(cells: dict[str, str], source: str, line: int, question: str | None,
