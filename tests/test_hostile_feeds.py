@@ -226,3 +226,29 @@ def test_a_utf7_body_declaring_an_entity_is_transcoded_and_stripped() -> None:
     feed = parse_feed(text.encode("utf-7"))
     assert [e.title for e in feed.entries] == ["Tashkent and the CSTO"]
     assert "AAAA" not in feed.entries[0].summary
+
+
+SPOOF = ('<rss version="2.0"><channel><title>t</title><item><guid>s1</guid>'
+         '<title>CSTO warns of Taliban \u202eexe.gpj\u202c threat</title>'
+         '<description>CSTO ministers discuss Afghan\u2066istan\u2069 and the Taliban.'
+         '</description><pubDate>Fri, 20 Aug 2021 09:00:00 GMT</pubDate></item>'
+         '</channel></rss>')
+
+
+def test_a_feed_cannot_drive_the_terminal(db_url: str, tmp_path: Path,
+                                          server: FeedServer) -> None:  # noqa: F811
+    """Bidirectional overrides in a feed's title and summary (U+202E shows "gpj.exe" as
+    "exe.jpg") and escape sequences in a name on the command line reach the terminal as
+    U+FFFD, never as themselves: in `try --url`, `evidence`, `evidence blocked` and `update`."""
+    server.set("/spoof.xml", SPOOF.encode())
+    t = setup_tracker(db_url, tmp_path, {"spoof": server.url("/spoof.xml")})
+    tried = t.ok("try", "--url", server.url("/spoof.xml")).output
+    t.ok("poll")
+    listed = t.ok("evidence").output + t.ok("evidence", "blocked").output
+    said = t.ok("update", "uzbekistan-rejoins", "rejoins=0.1", "--note", "n",
+                "--by", "ev\x1b]0;owned\x07il\nname").output
+    for output in (tried, listed, said):
+        assert not any(c in output for c in "\u202e\u202c\u2066\u2069\x1b\x07"), repr(output)
+    assert "match" in tried and "\ufffd" in tried
+    assert "CSTO warns of Taliban" in listed
+    assert "manual forecast by ev ]0;owned il name" in said.splitlines()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
@@ -38,6 +39,18 @@ def oneline(text: str | None, limit: int = 400) -> str:
     cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     cleaned = " ".join(cleaned.split())
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+
+
+# What a terminal would act on rather than show: control characters (an escape sequence can
+# set the window title or move the cursor) and the bidirectional overrides and isolates
+# (U+202E turns "gpj.exe" into "exe.jpg" on screen).
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str) -> str:
+    """Text from a feed, a file or a command line as a terminal should print it: each control
+    or bidi-override character becomes U+FFFD, one for one (marks keep their places)."""
+    return _TERMINAL_UNSAFE.sub("\ufffd", text)
 
 
 def marked(sentence: str, marks: Sequence[Sequence[int]], before: str, after: str,

@@ -18,7 +18,7 @@ from ..ledger import (
     record_manual,
 )
 from ..queries import HistoryRow, history_rows, list_questions, question_view
-from ..text import pct, when
+from ..text import oneline, pct, when
 from ..timeutil import iso
 from . import (
     ROW_ID,
@@ -150,7 +150,8 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
         click.echo(f"{question}: no change, the forecast in force is already "
                    f"{_vector(new)}; nothing recorded")
         return
-    click.echo(f"{question}: manual forecast by {by}" + (f" at {when(at)}" if at else ""))
+    click.echo(f"{question}: manual forecast by {oneline(by)}"
+               + (f" at {when(at)}" if at else ""))
     for sid in new:
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
     if later is not None:

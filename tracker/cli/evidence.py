@@ -10,7 +10,7 @@ import click
 from ..config import login_name
 from ..errors import UsageError
 from ..evidence import STATES, already_reviewed, list_blocked, list_evidence, review
-from ..text import marked, pct, when
+from ..text import for_terminal, marked, oneline, pct, when
 from ..timeutil import as_utc, iso
 from . import ROW_ID, App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
 
@@ -101,9 +101,9 @@ def evidence(ctx: click.Context, state: str | None, since: datetime | None, limi
         for h in e.hits:
             if h.withdrawn_at:
                 continue
-            click.echo(wrapped(f"{h.feed}: {h.title}", "    "))
+            click.echo(wrapped(f"{h.feed}: {oneline(h.title)}", "    "))
             if h.sentence:
-                quote = marked(h.sentence, h.marks, "[", "]")
+                quote = marked(h.sentence, h.marks, "[", "]", for_terminal)
                 click.echo(wrapped(f"\u201c{quote}\u201d", "      ", ""))
             if h.link:
                 click.echo(wrapped(h.link, "      ", ""))
@@ -126,7 +126,7 @@ def blocked(app: App, question: str | None, as_json: bool) -> None:
     for b in items:
         click.echo(wrapped(f"{when(b.observed_at)}  {b.question}/{b.indicator}  blocked by "
                            f"\"{b.cue}\" ({b.kind})"))
-        click.echo(wrapped(f"{b.feed}: \u201c{b.sentence}\u201d", "    "))
+        click.echo(wrapped(f"{b.feed}: \u201c{for_terminal(b.sentence)}\u201d", "    "))
 
 
 def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | None) -> None:

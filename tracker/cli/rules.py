@@ -8,7 +8,7 @@ import click
 
 from ..errors import UsageError
 from ..rematch import rematch as rematch_entries
-from ..text import marked
+from ..text import for_terminal, marked, oneline
 from ..timeutil import utcnow
 from ..trial import spec_matcher, trials_json, try_bytes, try_text, try_url
 from . import App, emit_json, json_option, pass_app
@@ -45,14 +45,15 @@ def try_(app: App, text: str | None, path: Path | None, url: str | None, as_json
     several = len(trials) > 1
     for t in trials:
         if several:
-            click.echo(f"entry: {t.title}")
+            click.echo(f"entry: {oneline(t.title)}")
         pad = "  " if several else ""
         for m in t.found.matches:
             click.echo(f"{pad}match    {questions[m.indicator]}/{m.indicator}: "
-                       f"{marked(m.sentence, m.marks, '[', ']')}")
+                       f"{marked(m.sentence, m.marks, '[', ']', for_terminal)}")
         for b in t.found.blocked:
             click.echo(f"{pad}blocked  {questions[b.indicator]}/{b.indicator} by "
-                       f"\"{b.cue}\" ({b.kind}): {marked(b.sentence, b.marks, '[', ']')}")
+                       f"\"{b.cue}\" ({b.kind}): "
+                       f"{marked(b.sentence, b.marks, '[', ']', for_terminal)}")
         if not t.found.matches and not t.found.blocked:
             click.echo(f"{pad}no indicator matches")
 
