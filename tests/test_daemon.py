@@ -290,6 +290,11 @@ def test_polls_due_feeds_on_schedule_and_resyncs_on_sighup(
     assert jobs["poll"]["outcome"] == "ok" and jobs["sync"]["outcome"] == "ok"
     assert jobs["report"]["outcome"] == "ok"
     assert [(r["state"], r["attempts"]) for r in data["outbox"]] == [("sent", 1)]
+    # Stopped cleanly a moment ago: not "running" for the next 3 minutes, as it used to say.
+    assert data["daemon"]["running"] is False and data["daemon"]["stopped_at"] is not None
+    assert "stop" not in jobs
+    text = Tracker(db_url, path).ok("status").output
+    assert text.startswith("daemon: not running (stopped "), text
 
 
 def test_catches_up_a_missed_report_once_across_restarts_and_kill_9(

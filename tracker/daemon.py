@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .config import Settings, is_dead_here, load_settings, process_owner, report_trigger
 from .db import check_schema, transaction
 from .errors import TrackerError
-from .jobs import OUTBOX_EVERY, PRUNE_EVERY, RunNote, record_job
+from .jobs import OUTBOX_EVERY, PRUNE_EVERY, RunNote, record_job, record_stop
 from .models import Feed, JobRun, Report
 from .scenarios import load_scenarios
 from .status import feed_state
@@ -395,5 +395,9 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
         log.warning("a job was still running after %.0f s; exiting without it", STOP_GRACE)
         logging.shutdown()
         os._exit(0)
+    try:
+        record_stop(sessions, ctx.owner, "stopped cleanly")
+    except Exception:  # the database is gone: status falls back to the last job's time
+        log.warning("could not record the stop", exc_info=True)
     engine.dispose()
     log.info("daemon %s stopped", ctx.owner)

@@ -17,6 +17,7 @@ from .models import JobRun
 from .timeutil import utcnow
 
 JOBS = ("poll", "report", "outbox", "prune", "sync")
+STOP = "stop"  # not a job: the run a daemon records as it stops cleanly, so status knows
 OUTBOX_EVERY = timedelta(minutes=1)
 # A running daemon starts the outbox job every minute: no job for this long means none runs.
 DAEMON_SEEN = 3 * OUTBOX_EVERY
@@ -55,6 +56,15 @@ def record_job(
         raise
     _finish(sessions, run_id, "ok", note.detail)
     log.debug("job %s done: %s", name, note.detail or "ok")
+
+
+def record_stop(sessions: sessionmaker[Session], owner: str, detail: str) -> None:
+    """A daemon stopped cleanly: a run of its own, so `status` need not wait out DAEMON_SEEN
+    to say no daemon runs."""
+    now = utcnow()
+    with transaction(sessions) as session:
+        session.add(JobRun(job=STOP, started=now, finished=now, outcome="ok", owner=owner,
+                           detail=detail))
 
 
 def _finish(sessions: sessionmaker[Session], run_id: int, outcome: str, detail: str | None) -> None:

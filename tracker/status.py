@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .config import effective, load_settings
-from .jobs import DAEMON_SEEN, JOBS, last_runs, next_runs
-from .models import Entry, Feed, Report
+from .jobs import DAEMON_SEEN, JOBS, STOP, last_runs, next_runs
+from .models import Entry, Feed, JobRun, Report
 from .retention import database_size
 from .timeutil import as_utc, iso, utcnow
 
@@ -107,6 +107,7 @@ class Status:
 
     running: bool
     last_seen: datetime | None
+    stopped_at: datetime | None  # the clean stop of the daemon seen last, if it stopped so
     feeds: list[FeedStatus]
     jobs: list[JobStatus]
     outbox: list[OutboxRow]
@@ -114,7 +115,8 @@ class Status:
     settings: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"daemon": {"running": self.running, "last_seen": iso(self.last_seen)},
+        return {"daemon": {"running": self.running, "last_seen": iso(self.last_seen),
+                           "stopped_at": iso(self.stopped_at)},
                 "feeds": [f.to_json() for f in self.feeds],
                 "jobs": [j.to_json() for j in self.jobs],
                 "outbox": [r.to_json() for r in self.outbox],
@@ -144,6 +146,7 @@ def status(session: Session, db: str | None = None, scenarios: str | None = None
     now = utcnow()
     settings = load_settings(session)
     last = last_runs(session)
+    stop = last.pop(STOP, None)
     upcoming = next_runs(settings, last, now)
     jobs = []
     for name in (*JOBS, *sorted(set(last) - set(JOBS))):
@@ -154,7 +157,14 @@ def status(session: Session, db: str | None = None, scenarios: str | None = None
                               run.finished if run else None, run.outcome if run else None,
                               run.detail if run else None, run.owner if run else None,
                               upcoming.get(name)))
+    # A daemon runs when one ran a job lately and has not stopped cleanly since.
+    latest = session.scalars(select(JobRun).where(JobRun.id.in_(
+        select(func.max(JobRun.id)).where(JobRun.started > now - DAEMON_SEEN)
+        .group_by(JobRun.owner)))).all()
+    running = any(run.job != STOP for run in latest)
     seen = max((run.started for run in last.values()), default=None)
-    return Status(seen is not None and as_utc(seen) > now - DAEMON_SEEN, seen,
-                  feeds_status(session, now), jobs, outbox(session), database_size(session),
-                  effective(settings, db, scenarios))
+    # Said only when the stop is the last thing a daemon did (not one that crashed after it).
+    stopped_at = (as_utc(stop.started) if stop is not None and not running
+                  and (seen is None or as_utc(stop.started) >= as_utc(seen)) else None)
+    return Status(running, seen, stopped_at, feeds_status(session, now), jobs, outbox(session),
+                  database_size(session), effective(settings, db, scenarios))

@@ -34,7 +34,8 @@ def status(app: App, as_json: bool) -> None:
     if data.running:
         click.echo(f"daemon: running (last job started {when(data.last_seen)})")
     else:
-        seen = f"last seen {when(data.last_seen)}" if data.last_seen else "never run"
+        seen = (f"stopped {when(data.stopped_at)}" if data.stopped_at else
+                f"last seen {when(data.last_seen)}" if data.last_seen else "never run")
         click.echo(f"daemon: not running ({seen}; start it with `tracker daemon`)")
     click.echo("feeds:" if data.feeds else "feeds: none")
     pad = max((len(f.id) for f in data.feeds), default=0)
