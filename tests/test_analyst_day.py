@@ -424,6 +424,7 @@ def test_charts_read_at_400_px_and_nothing_is_cut_off(initialized: Tracker,
      "(did you mean deploys? valid scenarios: deploys, drills, nothing)"),
     (("resolve", Q, "drill"), "did you mean drills?"),
     (("history", "nothing-like-it"), "unknown question 'nothing-like-it' (valid questions: "),
+    (("show", "CSTO-RESPONSE"), "unknown question 'CSTO-RESPONSE' (did you mean csto-response?"),
 ])
 def test_unknown_ids_suggest_the_closest(initialized: Tracker, args: tuple[str, ...],
                                          said: str) -> None:

@@ -733,3 +733,19 @@ def test_a_feed_that_cannot_be_stored_does_not_sink_its_batch(
     b = feed_row(db_url, "b")
     assert b.failures == 1 and b.last_success is None and "could not store" in (b.last_error or "")
     assert feed_row(db_url, "a").last_success is not None
+
+
+def test_the_poll_line_counts_what_was_polled(db_url: str, tmp_path: Path,
+                                              server: FeedServer) -> None:
+    """A retired feed named on the command line is skipped, not counted as polled; --all with
+    no active feed says there is none, not that none is due."""
+    server.set_file("/a.xml", "rss20.xml")
+    t = setup_tracker(db_url, tmp_path, {"a": server.url("/a.xml"), "b": server.url("/b.xml")})
+    write_scenarios(t.scenarios, {"a": server.url("/a.xml")})
+    t.ok("sync")  # b leaves the file: retired
+    out = t.ok("poll", "a", "b").output
+    assert "b: skipped (retired)" in out
+    assert out.splitlines()[-1].startswith("1 feed polled, 0 failed, 1 skipped: 3 new entries")
+    write_scenarios(t.scenarios, {})
+    t.ok("sync")
+    assert t.ok("poll", "--all").output.startswith("no active feed: add one under feeds:")

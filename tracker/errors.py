@@ -50,6 +50,9 @@ class SchemaError(UnavailableError):
 def valid(what: str, given: str, choices: Iterable[str]) -> str:
     """The hint of an unknown id: the closest valid one first, then all of them."""
     names = list(choices)
-    close = difflib.get_close_matches(given, names, n=1, cutoff=0.6)
+    # Ids are lower case; SHOW or Uzbekistan-Rejoins is still a near miss.
+    folded = {name.casefold(): name for name in names}
+    close = [folded[c] for c in difflib.get_close_matches(given.casefold(), list(folded), n=1,
+                                                           cutoff=0.6)]
     listed = f"valid {what}: {', '.join(names) or 'none'}"
     return f"did you mean {close[0]}? {listed}" if close else listed

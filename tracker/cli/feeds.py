@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..db import check_schema
-from ..poll import FeedOutcome, PollSummary
+from ..poll import FeedOutcome, Outcome, PollSummary
 from ..poll import poll as poll_feeds
 from ..text import count
 from ..timeutil import iso
@@ -109,7 +109,10 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
     if as_json:
         emit_json(summary_json(summary))
     else:
-        line = (f"{count(len(summary.feeds), 'feed')} polled, {summary.failed} failed: "
+        skipped = sum(1 for o in summary.feeds if o.outcome == Outcome.SKIPPED)
+        polled = len(summary.feeds) - skipped
+        line = (f"{count(polled, 'feed')} polled, {summary.failed} failed"
+                + (f", {skipped} skipped" if skipped else "") + ": "
                 f"{_entries(summary.new_entries)}, {count(summary.hits, 'hit')}, "
                 f"{summary.new_evidence} new evidence")
         if summary.blocked:
@@ -118,7 +121,8 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
             line += " (offline: every fetch failed at the network level; failures not counted)"
         if summary.questions_rescored:
             line += f"; rescored {', '.join(summary.questions_rescored)}"
-        idle = "no feed is due (use --all or name feeds)"
+        idle = ("no active feed: add one under feeds: in scenarios.yaml, then `tracker sync`"
+                if all_feeds else "no feed is due (use --all or name feeds)")
         if summary.leased:
             idle = (f"no feed is due ({count(summary.leased, 'feed')} being polled by "
                     "another process)")

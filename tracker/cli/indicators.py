@@ -44,7 +44,8 @@ def indicators(app: App, question: str | None, fmt: str, as_json: bool) -> None:
         emit_csv(keys, [["" if v is None else v for v in c.to_json().values()] for c in cards])
         return
     if not cards:
-        click.echo("no indicators: run `tracker sync`")
+        click.echo("no indicators to show: `tracker sync` adds those of scenarios.yaml; a retired "
+                   "one is listed while it has sightings")
         return
     click.echo("\n".join(_table(cards)))
 
