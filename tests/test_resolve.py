@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -127,3 +128,14 @@ def test_scores_of_an_open_question_is_refused(initialized):
     assert result.exit_code == 2 and "not resolved" in result.output
     assert "no resolved questions" in initialized.ok("scores").output
     assert json.loads(initialized.ok("scores", "--json").output)["questions"] == []
+
+
+def test_times_on_the_terminal_are_to_the_second(initialized):
+    """A resolution made now (no --at) printed its time with microseconds, in resolve and in
+    scores; text output shows times to the second, as the README says."""
+    said = initialized.ok("resolve", "csto-response", "drills", "--note", "over").output
+    scores = initialized.ok("scores").output
+    second = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.search(rf"resolved to drills at {second}\n", said), said
+    assert re.search(rf"\(resolved {second}\)", scores), scores
+    assert not re.search(r"T\d\d:\d\d:\d\d\.\d+Z", said + scores)

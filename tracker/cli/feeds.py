@@ -10,7 +10,7 @@ import click
 from ..db import check_schema
 from ..poll import FeedOutcome, Outcome, PollSummary
 from ..poll import poll as poll_feeds
-from ..text import count
+from ..text import count, when
 from ..timeutil import iso
 from . import App, emit_json, json_option, pass_app
 
@@ -37,7 +37,7 @@ def feed_line(o: FeedOutcome) -> str:
     if o.outcome == "skipped":
         return f"{o.feed}: skipped ({o.error})"
     return (f"{o.feed}: failed: {o.error} ({count(o.failures, 'failure')}, "
-            f"next poll {iso(o.next_poll)})")
+            f"next poll {when(o.next_poll)})")
 
 
 def summary_json(s: PollSummary) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from ..reports import (
     preview_report,
     unstored_report,
 )
-from ..timeutil import iso, utcnow
+from ..text import when
+from ..timeutil import utcnow
 from . import App, pass_app
 
 
@@ -50,7 +51,7 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         period = period or latest_due_period(now, settings)
         _, end = period_bounds(period, settings)
         if end > now:
-            raise UsageError(f"period {period} is not over: it ends {iso(end)}",
+            raise UsageError(f"period {period} is not over: it ends {when(end)}",
                              hint="pick an earlier period, or leave out --period")
         if send and smtp_settings() is not None:
             # Refused before anything is stored: a retry would never help, so none is queued.
@@ -77,7 +78,7 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         assert stored is not None  # made above
         if out is not None:
             _write(stored, out)
-            sent = (f"; the copy sent {iso(stored.sent_at)} (--force renders it again)"
+            sent = (f"; the copy sent {when(stored.sent_at)} (--force renders it again)"
                     if stored.state == "sent" and not force else "")
             click.echo(f"wrote {out} ({out.stat().st_size} bytes of HTML) and "
                        f"{len(stored.images)} chart images beside it{sent}")

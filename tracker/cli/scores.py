@@ -13,7 +13,7 @@ from ..ledger import get_question, question_score, resolved_scores
 from ..ledger import resolve as resolve_question
 from ..queries import rescore_questions
 from ..scores import TRACKS, QuestionScore
-from ..text import pct
+from ..text import pct, when
 from ..timeutil import iso, utcnow
 from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
 
@@ -51,7 +51,7 @@ def resolve(app: App, question: str, scenario: str, at: datetime | None, note: s
         forecast = resolve_question(session, q, scenario, by=author or login_name(), note=note,
                                     at=at)
         result = question_score(session, q)
-    click.echo(f"{question}: resolved to {scenario} at {iso(forecast.at)}")
+    click.echo(f"{question}: resolved to {scenario} at {when(forecast.at)}")
     click.echo(_table(result))
 
 
@@ -105,7 +105,7 @@ def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
         click.echo("no resolved questions yet: resolve one with `tracker resolve`")
         return
     for qid, k, at, s in rows:
-        click.echo(f"{qid} -> {k} (resolved {iso(at)})")
+        click.echo(f"{qid} -> {k} (resolved {when(at)})")
         click.echo(_table(s))
     click.echo("calibration (tracker, every scenario and day):")
     click.echo(f"  {'bin':<11} {'count':>6} {'mean':>7} {'observed':>8}")
