@@ -233,3 +233,21 @@ def test_without_smtp_host_reports_go_to_files(initialized: Tracker, tmp_path: P
         assert (tmp_path / "reports" / src).read_bytes().startswith(b"\x89PNG")
     assert_inert(html, images=f"{PERIOD}-")
     assert outbox(sessions)[0].delivered_to == f"reports/{PERIOD}.html"
+
+
+@pytest.mark.parametrize(("name", "value", "said"), [
+    ("TRACKER_SMTP_TIMEOUT", "-1", "bad TRACKER_SMTP_TIMEOUT -1"),
+    ("TRACKER_SMTP_TIMEOUT", "nan", "bad TRACKER_SMTP_TIMEOUT nan"),
+    ("TRACKER_SMTP_PORT", "99999", "bad TRACKER_SMTP_PORT 99999"),
+    ("TRACKER_SMTP_PORT", "0", "bad TRACKER_SMTP_PORT 0"),
+    ("TRACKER_MAIL_FROM", "bad", "bad TRACKER_MAIL_FROM 'bad'"),
+    ("TRACKER_MAIL_TO", "ana@example.org, notanaddress", "bad mail address 'notanaddress'"),
+])
+def test_a_bad_mail_setting_is_refused_before_anything_is_queued(
+    initialized: Tracker, smtp_env: pytest.MonkeyPatch, name: str, value: str, said: str
+) -> None:
+    """The README promises exit 2 and a hint for a bad setting: these were an unexpected
+    error (a negative or nan timeout), a send that failed and stayed queued (port 99999), or
+    mail sent with a bad address (the same address in scenarios.yaml is refused)."""
+    smtp_env.setenv(name, value)
+    initialized.refused("report", "--send", message=said)

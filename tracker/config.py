@@ -4,7 +4,9 @@ tracker.scenarios, kept in the database by sync), then the TRACKER_* environment
 from __future__ import annotations
 
 import getpass
+import math
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -98,10 +100,18 @@ def scenarios_path(explicit: str | None = None) -> str:
     return explicit or environ().get("TRACKER_SCENARIOS") or DEFAULT_SCENARIOS
 
 
+# A mail address as the tracker accepts one, in scenarios.yaml and in the environment alike.
+MAIL_ADDRESS = re.compile(r"[^@\s,<>]+@[^@\s,<>]+")
+
+
 def mail_recipients(settings: Settings) -> list[str]:
     """TRACKER_MAIL_TO (comma-separated) overrides the recipients of scenarios.yaml."""
     env = environ().get("TRACKER_MAIL_TO", "")
     named = [a.strip() for a in env.split(",") if a.strip()]
+    for address in named:
+        if not MAIL_ADDRESS.fullmatch(address):
+            raise UsageError(f"bad mail address {oneline(address, 80)!r} in TRACKER_MAIL_TO",
+                             hint="comma-separated addresses, e.g. ana@example.org")
     return named or list(settings.recipients)
 
 
@@ -142,6 +152,11 @@ def smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
         timeout = float(env.get("TRACKER_SMTP_TIMEOUT") or 30)
     except ValueError:
         raise UsageError("TRACKER_SMTP_PORT and TRACKER_SMTP_TIMEOUT must be numbers") from None
+    if not 1 <= port <= 65535:
+        raise UsageError(f"bad TRACKER_SMTP_PORT {port}", hint="a port number, 1 to 65535")
+    if not (math.isfinite(timeout) and 0 < timeout <= 3600):
+        raise UsageError(f"bad TRACKER_SMTP_TIMEOUT {timeout:g}",
+                         hint="seconds, more than 0 and at most 3600")
     password = env.get("TRACKER_SMTP_PASSWORD") or None
     path = env.get("TRACKER_SMTP_PASSWORD_FILE")
     if password is None and path:
@@ -151,6 +166,9 @@ def smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
             raise UsageError(f"cannot read TRACKER_SMTP_PASSWORD_FILE {path}: "
                              f"{exc.strerror}") from None
     sender = oneline(env.get("TRACKER_MAIL_FROM") or f"tracker@{socket.gethostname()}", 200)
+    if env.get("TRACKER_MAIL_FROM") and not MAIL_ADDRESS.fullmatch(sender):
+        raise UsageError(f"bad TRACKER_MAIL_FROM {sender[:80]!r}",
+                         hint="one address, e.g. tracker@example.org")
     return SmtpSettings(host, port, security, env.get("TRACKER_SMTP_USER") or None, password,
                         timeout, sender, allow_plaintext_auth=env.get(
                             "TRACKER_SMTP_ALLOW_PLAINTEXT_AUTH", "").strip() == "1")

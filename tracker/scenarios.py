@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import Settings, cron_trigger
+from .config import MAIL_ADDRESS, Settings, cron_trigger
 from .errors import UsageError, ValidationError, valid
 from .matching import (
     CUE_KINDS,
@@ -274,7 +274,7 @@ def _settings(c: _Checker, raw: Any) -> Settings:
     recipients: list[str] = []
     for i, r in c.items(report.get("recipients"), "settings.report.recipients"):
         addr = c.text(r, f"settings.report.recipients[{i}]")
-        if addr and not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+", addr):
+        if addr and not MAIL_ADDRESS.fullmatch(addr):
             c.fail(f"settings.report.recipients[{i}]", f"bad mail address {addr!r}")
         recipients.append(addr)
     scoring = c.mapping(raw.get("scoring") or {}, "settings.scoring",
