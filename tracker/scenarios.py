@@ -7,7 +7,7 @@ import re
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -207,6 +207,8 @@ class _Checker:
 
     def day(self, value: Any, path: str) -> date | None:
         try:
+            if isinstance(value, datetime):  # a time is not a day
+                raise ValueError(value)
             day = value if isinstance(value, date) else date.fromisoformat(str(value))
         except ValueError:
             self.fail(path, f"bad date {_short(value)} (use YYYY-MM-DD)")
