@@ -134,3 +134,18 @@ def test_missing_scenarios_file_is_a_usage_error(tracker: Tracker, tmp_path: Pat
     result = tracker("init")
     assert result.exit_code == 2
     assert "not found" in result.output and "Traceback" not in result.output
+
+
+def test_a_time_or_a_far_date_is_no_day() -> None:
+    """The day check refuses a time (a loader that made datetimes of timestamps would otherwise
+    compare a time with a day and fail with TypeError) and dates its arithmetic cannot count."""
+    from datetime import date, datetime
+
+    from tracker.scenarios import _Checker, _Lines
+
+    c = _Checker("s.yaml", _Lines(None))
+    assert c.day(date(2021, 7, 9), "q.opens") == date(2021, 7, 9)
+    assert c.day(datetime(2021, 7, 9, 10), "q.opens") is None
+    assert c.day(date(9999, 12, 31), "q.closes") is None
+    assert c.day("0001-01-01", "q.opens") is None
+    assert [p.split(": ", 2)[1] for p in c.problems] == ["q.opens", "q.closes", "q.opens"]
