@@ -91,6 +91,11 @@ class PollSummary:
         return sum(1 for f in self.feeds if f.outcome in (Outcome.ERROR, Outcome.GONE))
 
     @property
+    def skipped(self) -> int:
+        """Feeds named but not polled (retired)."""
+        return sum(1 for f in self.feeds if f.outcome == Outcome.SKIPPED)
+
+    @property
     def ok(self) -> bool:
         """True unless feeds were fetched and none of them worked (the exit-0 rule)."""
         tried = [f for f in self.feeds if f.outcome != Outcome.SKIPPED]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..db import check_schema
-from ..poll import FeedOutcome, Outcome, PollSummary
+from ..poll import FeedOutcome, PollSummary
 from ..poll import poll as poll_feeds
 from ..text import count, when
 from ..timeutil import iso
@@ -109,10 +109,9 @@ def poll(app: App, feeds: tuple[str, ...], all_feeds: bool, as_json: bool) -> No
     if as_json:
         emit_json(summary_json(summary))
     else:
-        skipped = sum(1 for o in summary.feeds if o.outcome == Outcome.SKIPPED)
-        polled = len(summary.feeds) - skipped
+        polled = len(summary.feeds) - summary.skipped
         line = (f"{count(polled, 'feed')} polled, {summary.failed} failed"
-                + (f", {skipped} skipped" if skipped else "") + ": "
+                + (f", {summary.skipped} skipped" if summary.skipped else "") + ": "
                 f"{_entries(summary.new_entries)}, {count(summary.hits, 'hit')}, "
                 f"{summary.new_evidence} new evidence")
         if summary.blocked:

@@ -48,7 +48,8 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
         return
     with app.session() as session:
         settings = load_settings(session)
-        period = period or latest_due_period(now, settings)
+        latest = latest_due_period(now, settings)
+        period = period or latest
         _, end = period_bounds(period, settings)
         if end > now:
             raise UsageError(f"period {period} is not over: it ends {when(end)}",
@@ -57,7 +58,7 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
             # Refused before anything is stored: a retry would never help, so none is queued.
             mail_to(session)
         state = report_state(session, period)
-        if not send and state is None and period != latest_due_period(now, settings):
+        if not send and state is None and period != latest:
             # An earlier period looked at again: queued, it would be mailed by the daemon's
             # outbox job, weeks or years late.
             _show(unstored_report(session, period, now=now), out,
