@@ -431,6 +431,25 @@ def test_unknown_ids_suggest_the_closest(initialized: Tracker, args: tuple[str, 
     initialized.refused(*args, message=said)
 
 
+def test_moving_opens_after_forecasts_is_refused(initialized: Tracker) -> None:
+    """The prior is dated `opens`: moving it under a history would put forecasts before the
+    prior, or a resolution before the question opens, and change the scores silently."""
+    initialized.ok("update", Q, "deploys=30%", "--note", "n", "--at", "2022-03-17")
+    text = initialized.scenarios.read_text(encoding="utf-8")
+    start = text.index("  - id: csto-response")
+    moved = text[:start] + text[start:].replace("opens: 2021-07-09", "opens: 2023-01-01", 1)
+    initialized.scenarios.write_text(moved, encoding="utf-8")
+    initialized.refused("sync", message="question csto-response: opens changed (2021-07-09 -> "
+                                        "2023-01-01) but the question already has forecasts")
+    # A question with no history beyond its prior may still move.
+    uz = moved[:start].replace("opens: 2021-07-09", "opens: 2021-08-01", 1) + moved[start:]
+    initialized.scenarios.write_text(uz.replace("opens: 2023-01-01", "opens: 2021-07-09"),
+                                     encoding="utf-8")
+    initialized.ok("sync")
+    rows = json.loads(initialized.ok("history", "uzbekistan-rejoins", "--json").output)
+    assert rows["forecasts"][0]["at"] == "2021-08-01T00:00:00Z"
+
+
 def test_yaml_typos_suggest_the_key_and_priors_take_percentages(initialized: Tracker) -> None:
     from tests.conftest import SMALL_YAML
 

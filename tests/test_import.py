@@ -69,8 +69,8 @@ def test_a_yaml_journal_is_imported_once(initialized: Tracker, tmp_path: Path) -
 
     before = snapshot(initialized.db_url)
     again = json.loads(initialized.ok("import", journal, "--json").output)
-    assert again["questions"] == [{"id": Q, "added": 0, "present": 2},
-                                  {"id": UZ, "added": 0, "present": 1}]
+    assert again["questions"] == [{"id": Q, "added": 0, "present": 2, "unchanged": 0},
+                                  {"id": UZ, "added": 0, "present": 1, "unchanged": 0}]
     assert snapshot(initialized.db_url) == before
 
 
@@ -390,3 +390,57 @@ def test_every_problem_of_a_journal_is_named_at_once(initialized: Tracker,
     assert "in the future" in lines[1]
     assert "must sum to 1, got 0.5" in lines[2]
     assert "unknown scenario 'nope' for uzbekistan-rejoins" in lines[3]
+
+
+def test_a_voided_forecast_does_not_block_a_resolution(initialized: Tracker,
+                                                        tmp_path: Path) -> None:
+    initialized.ok("update", Q, "deploys=0.3", "--note", "x", "--at", "2022-01-01")
+    manual = next(r for r in history(initialized, Q) if r["source"] == "manual")
+    initialized.ok("void", str(manual["id"]), "--note", "wrong question")
+    journal = write(tmp_path, "journal.yaml", "version: 1\nentries:\n"
+                    "  - {question: csto-response, at: 2021-12-01, scenario: drills}\n")
+    assert "csto-response: 1 added" in initialized.ok("import", journal).output
+
+
+def test_a_voided_resolution_is_not_brought_back(initialized: Tracker, tmp_path: Path) -> None:
+    """Importing a journal again adds nothing, not even what `void` took back."""
+    journal = write(tmp_path, "journal.yaml", JOURNAL)
+    initialized.ok("import", journal)
+    resolution = next(r for r in history(initialized, Q) if r["source"] == "resolution")
+    initialized.ok("void", str(resolution["id"]), "--note", "misread the close")
+    before = snapshot(initialized.db_url)
+    out = json.loads(initialized.ok("import", journal, "--json").output)
+    assert out["questions"][0] == {"id": Q, "added": 0, "present": 2, "unchanged": 0}
+    assert snapshot(initialized.db_url) == before
+    assert json.loads(initialized.ok("show", Q, "--json").output)["resolved_to"] is None
+
+
+def test_a_forecast_equal_to_the_one_in_force_is_counted_unchanged(
+    initialized: Tracker, tmp_path: Path
+) -> None:
+    """Nothing is recorded for it (as `tracker update`), and it is not called "added"."""
+    journal = write(tmp_path, "journal.yaml", textwrap.dedent("""\
+        version: 1
+        entries:
+          - {question: csto-response, at: 2022-09-18T12:00:00+05:00, note: first,
+             probabilities: {deploys: 0.1, drills: 0.8, nothing: 0.1}}
+          - {question: csto-response, at: 2022-09-19T12:00:00, note: same again,
+             probabilities: {deploys: 0.1, drills: 0.8, nothing: 0.1}}
+        """))
+    for _ in range(2):
+        result = initialized.ok("import", journal)
+    assert "csto-response: 0 added, 1 already present, 1 unchanged" in result.output
+    assert [r["note"] for r in history(initialized, Q) if r["source"] == "manual"] == ["first"]
+
+
+def test_an_author_longer_than_the_database_keeps_is_refused(initialized: Tracker,
+                                                             tmp_path: Path) -> None:
+    journal = write(tmp_path, "journal.yaml", "version: 1\nentries:\n"
+                    "  - {question: csto-response, at: 2022-01-01, note: x, by: "
+                    + "b" * 201 + ", probabilities: {deploys: 0.2, drills: 0.7, "
+                    "nothing: 0.1}}\n")
+    initialized.refused("import", journal, message="entries[0].by: 201 characters: at most 200")
+    csv = write(tmp_path, "journal.csv", "at,deploys,drills,nothing,source,note,by\n"
+                "2022-01-01,0.2,0.7,0.1,manual,x," + "b" * 201 + "\n")
+    initialized.refused("import", csv, "--question", Q,
+                        message="journal.csv:2: by of 201 characters: at most 200")

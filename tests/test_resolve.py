@@ -139,3 +139,40 @@ def test_times_on_the_terminal_are_to_the_second(initialized):
     assert re.search(rf"resolved to drills at {second}\n", said), said
     assert re.search(rf"\(resolved {second}\)", scores), scores
     assert not re.search(r"T\d\d:\d\d:\d\d\.\d+Z", said + scores)
+
+
+def test_a_resolution_before_a_manual_forecast_is_refused(initialized):
+    """History ends at the resolution: a manual forecast after it would vanish from
+    `history` and the scores, so the resolution is refused until that forecast is voided."""
+    initialized.ok("update", "csto-response", "deploys=0.3", "drills=0.6", "nothing=0.1",
+                   "--note", "Kabul fell", "--at", "2022-01-01T12:00:00Z")
+    initialized.refused("resolve", "csto-response", "drills", "--at", "2021-12-31",
+                        "--note", "too early",
+                        message="has a manual forecast at 2022-01-01T12:00:00Z, after this "
+                                "resolution")
+    rows = json.loads(initialized.ok("history", "csto-response", "--json").output)["forecasts"]
+    manual = next(r for r in rows if r["source"] == "manual")
+    initialized.ok("void", str(manual["id"]), "--note", "typed in the wrong question")
+    initialized.ok("resolve", "csto-response", "drills", "--at", "2021-12-31",
+                   "--note", "drills only")
+    assert show(initialized, "csto-response")["resolved_to"] == "drills"
+
+
+def test_a_retired_question_is_not_resolved(initialized):
+    text = initialized.scenarios.read_text(encoding="utf-8")
+    start = text.index("  - id: csto-response")
+    initialized.scenarios.write_text(text[:start], encoding="utf-8")
+    initialized.ok("sync")
+    initialized.refused("resolve", "csto-response", "drills", "--note", "x",
+                        message="csto-response is retired")
+
+
+def test_a_long_author_is_bad_input_on_every_backend(initialized):
+    initialized.refused("resolve", "csto-response", "drills", "--note", "x",
+                        "--by", "a" * 201, message="201 characters: at most 200")
+    initialized.refused("update", "csto-response", "drills=0.7", "--note", "x",
+                        "--by", "a" * 201, message="at most 200")
+    # blank is no name: the login name is used, as when --by is not given
+    initialized.ok("update", "csto-response", "drills=0.7", "--note", "x", "--by", "   ")
+    rows = json.loads(initialized.ok("history", "csto-response", "--json").output)["forecasts"]
+    assert rows[-1]["by"].strip() != ""

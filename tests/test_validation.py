@@ -38,6 +38,12 @@ def _break(old: str, new: str) -> str:
 
 # (what is wrong, the broken YAML, a fragment the message must contain, the line it must name)
 REFUSALS = [
+    ("an id longer than the database keeps",
+     _break("- id: csto-response", "- id: " + "c" * 101), "id of 101 characters: at most 100",
+     24),
+    ("a floor too high for a question's scenarios",
+     _break("floor: 0.001", "floor: 0.34"),
+     "3 scenarios with settings.scoring.floor 0.34: the floor times the number", 29),
     ("priors do not sum to 1",
      _break("prior: 0.96}", "prior: 0.86}"), "priors sum to 0.9", 12),
     ("likelihood above 1",

@@ -289,6 +289,9 @@ def is_dead_here(owner: str | None) -> bool:
     return False
 
 
+AUTHOR_MAX = 200  # the database's author and reviewer columns
+
+
 def login_name() -> str:
     """Who is at the keyboard, for the author of a forecast or a review."""
     try:

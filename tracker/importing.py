@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import UsageError, ValidationError
@@ -29,6 +29,7 @@ class QuestionImport:
     id: str
     added: int = 0
     present: int = 0
+    unchanged: int = 0  # forecasts equal to the one in force at their time: nothing recorded
 
 
 @dataclass
@@ -47,8 +48,8 @@ class ImportReport:
     def to_json(self, dry_run: bool) -> dict[str, Any]:
         """The JSON of `tracker import --json` (docs/journal.md)."""
         return {
-            "questions": [{"id": q.id, "added": q.added, "present": q.present}
-                          for q in self.questions],
+            "questions": [{"id": q.id, "added": q.added, "present": q.present,
+                           "unchanged": q.unchanged} for q in self.questions],
             "ignored": self.ignored,
             "left_out": self.left_out,
             "dry_run": dry_run,
@@ -104,32 +105,33 @@ def _apply_question(session: Session, question: Question, entries: list[Entry],
     refused: list[tuple[int, str]] = []
     for entry in entries:
         try:
-            if _apply(session, question, entry, by):
-                counts.added += 1
-            else:
-                counts.present += 1
+            done = _apply(session, question, entry, by)
         except UsageError as exc:
             refused.append((entry.line, f"{entry.where}: {exc}"))
+            continue
+        setattr(counts, done, getattr(counts, done) + 1)
     return counts, refused
 
 
-def _apply(session: Session, question: Question, entry: Entry, by: str) -> bool:
-    """Record one entry; False when it is already present, UsageError when it is refused."""
+def _apply(session: Session, question: Question, entry: Entry, by: str) -> str:
+    """Record one entry: "added", "present" when it is stored already, "unchanged" when it
+    equals the forecast in force at its time (nothing is recorded, as `tracker update` does);
+    UsageError when it is refused."""
     if entry.at < day_start(question.opens):
         raise UsageError(f"{iso(entry.at)} is before the question opens ({question.opens})")
     if entry.scenario is not None:
         return _resolve(session, question, entry, by)
     if _present(session, question, entry):
-        return False
+        return "present"
     scenarios = {s.id for s in question.scenarios}
     missing = scenarios - set(entry.probabilities)
     if missing and set(entry.probabilities) <= scenarios:
         # A partial update depends on the forecast in force at import time: not reproducible.
         raise UsageError(f"no probability for {', '.join(sorted(missing))}: a journal's "
                          "forecast names every scenario")
-    record_manual(session, question, entry.probabilities, note=entry.note,
-                  by=entry.by or by, at=entry.at)
-    return True
+    old, new = record_manual(session, question, entry.probabilities, note=entry.note,
+                             by=entry.by or by, at=entry.at)
+    return "unchanged" if new is old else "added"
 
 
 def _present(session: Session, question: Question, entry: Entry) -> bool:
@@ -145,24 +147,28 @@ def _present(session: Session, question: Question, entry: Entry) -> bool:
     )
 
 
-def _resolve(session: Session, question: Question, entry: Entry, by: str) -> bool:
-    """Resolve as the entry says; False when the question is resolved so already."""
+def _resolve(session: Session, question: Question, entry: Entry, by: str) -> str:
+    """Resolve as the entry says: "added", or "present" when the question is resolved so
+    already or this resolution was voided."""
     assert entry.scenario is not None
     if entry.scenario not in {s.id for s in question.scenarios}:
         raise UsageError(f"unknown scenario {entry.scenario!r} for {question.id}",
                          hint=", ".join(s.id for s in question.scenarios))
     if question.resolved_to is not None:
         if (question.resolved_to, question.resolved_at) == (entry.scenario, entry.at):
-            return False
+            return "present"
         raise UsageError(f"contradicts the resolution on record: {question.id} resolved to "
                          f"{question.resolved_to} at {iso(question.resolved_at)}")
-    latest = session.scalar(select(func.max(Forecast.at)).where(
-        Forecast.question_id == question.id, Forecast.source == "manual"))
-    if latest is not None and latest > entry.at:
-        raise UsageError(f"{question.id} has a manual forecast at {iso(latest)}, after this "
-                         "resolution")
+    withdrawn = select(Forecast.voids).where(Forecast.voids.is_not(None))
+    taken_back = session.scalars(select(Forecast).where(
+        Forecast.question_id == question.id, Forecast.source == "resolution",
+        Forecast.id.in_(withdrawn), Forecast.at == entry.at))
+    if any(f.probabilities.get(entry.scenario) == 1 for f in taken_back):
+        # this very resolution was taken back (`tracker void`): importing again must not
+        # bring it back
+        return "present"
     resolve(session, question, entry.scenario, by=entry.by or by, note=entry.note, at=entry.at)
-    return True
+    return "added"
 
 
 def load_record(session: Session) -> ImportReport:

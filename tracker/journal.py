@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import AUTHOR_MAX
 from .errors import UsageError, ValidationError
 from .scenarios import ID_RE, check_url, finite, read_yaml
 from .timeutil import parse_time, utcnow
@@ -82,7 +83,7 @@ def parse_yaml_journal(text: str, source: str, now: datetime | None = None) -> J
     top = c.mapping(data, "", {"version", "by", "entries"}, {"version", "entries"})
     if top and top.get("version") != 1:
         c.fail("version", f"unsupported version {top.get('version')!r} (expected 1)")
-    default_by = c.text(top.get("by"), "by", required=False) or None
+    default_by = _author(c, c.text(top.get("by"), "by", required=False), "by")
     entries: list[Entry] = []
     for i, item in c.items(top.get("entries"), "entries"):
         path = f"entries[{i}]"
@@ -90,10 +91,18 @@ def parse_yaml_journal(text: str, source: str, now: datetime | None = None) -> J
         m = c.mapping(item, path, ENTRY_KEYS, {"question", "at"})
         entry = _yaml_entry(c, m, path, now) if m else None
         if entry is not None:
-            by = c.text(m.get("by"), f"{path}.by", required=False) or default_by
+            by = _author(c, c.text(m.get("by"), f"{path}.by", required=False),
+                         f"{path}.by") or default_by
             if len(c.problems) == before:
                 entries.append(replace(entry, by=by))
     return Journal(source, tuple(entries), problems=tuple(c.problems))
+
+
+def _author(c: _Checker, name: str, path: str) -> str | None:
+    """A `by` as stored: None when blank; longer than the database keeps is a problem."""
+    if len(name) > AUTHOR_MAX:
+        c.fail(path, f"{len(name)} characters: at most {AUTHOR_MAX}")
+    return name or None
 
 
 def _yaml_entry(c: _Checker, m: dict[str, Any], path: str, now: datetime) -> Entry | None:
@@ -202,6 +211,9 @@ def _csv_entry(cells: dict[str, str], source: str, line: int, question: str | No
     for name in ("note", "by", "question"):
         if "\x00" in cells.get(name, ""):
             problems.append(f"{where}: {name} contains a NUL character")
+    if len(cells.get("by", "").strip()) > AUTHOR_MAX:
+        problems.append(f"{where}: by of {len(cells['by'].strip())} characters: at most "
+                        f"{AUTHOR_MAX}")
     if cells["source"] not in ("manual", "resolution"):
         problems.append(f"{where}: unknown source {cells['source']!r} "
                         f"(expected manual or resolution; {', '.join(DERIVED)} rows are "
@@ -230,8 +242,8 @@ def _csv_entry(cells: dict[str, str], source: str, line: int, question: str | No
         problems.append(f"{where}: no probabilities")
     if len(problems) > before or at is None:
         return None
-    return Entry(where, line, qid, at, probabilities, scenario, cells.get("by") or None,
-                 cells["note"])
+    return Entry(where, line, qid, at, probabilities, scenario,
+                 cells.get("by", "").strip() or None, cells["note"])
 
 
 def parse_journal(text: str, source: str, fmt: str, question: str | None = None) -> Journal:

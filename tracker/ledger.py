@@ -25,7 +25,7 @@ from .forecast import (
 )
 from .models import Evidence, Forecast, Indicator, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
-from .timeutil import day_start, iso, utcnow
+from .timeutil import as_utc, day_start, iso, utcnow
 
 
 def get_question(session: Session, question_id: str) -> Question:
@@ -216,11 +216,23 @@ def resolve(
     if question.resolved_to is not None:
         raise UsageError(f"question {question.id} is already resolved to {question.resolved_to} "
                          f"at {iso(question.resolved_at)}")
+    if question.retired:
+        raise UsageError(f"question {question.id} is retired (it left scenarios.yaml); "
+                         "it cannot be resolved")
     scenarios = [s.id for s in question.scenarios]
     if scenario not in scenarios:
         raise UsageError(f"unknown scenario {scenario!r} for {question.id}",
                          hint=valid("scenarios", scenario, scenarios))
     check_time(question, at, now)
+    voided = select(Forecast.voids).where(Forecast.voids.is_not(None))
+    latest = session.scalar(select(func.max(Forecast.at)).where(
+        Forecast.question_id == question.id, Forecast.source == "manual",
+        Forecast.id.not_in(voided)))
+    if latest is not None and as_utc(latest) > at:
+        # history ends at the resolution: a later forecast would be hidden, not scored
+        raise UsageError(f"{question.id} has a manual forecast at {iso(latest)}, after this "
+                         "resolution", hint="resolve at or after it, or void it first "
+                         "(`tracker history` lists it with its id)")
     forecast = Forecast(question_id=question.id, at=at, source="resolution",
                         probabilities=outcome(scenarios, scenario), author=by,
                         note=note.strip(), created_at=now)

@@ -28,6 +28,7 @@ from .matching import (
 from .timeutil import parse_duration
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
+ID_MAX = 100  # the database's id columns
 PRIOR_TOLERANCE = 1e-6
 MAX_FILE_BYTES = 5 * 1024 * 1024  # the shipped file is ~20 KB; a bigger one is a mistake or worse
 MAX_DEPTH = 20  # the deepest path of the format is 7 levels
@@ -188,8 +189,10 @@ class _Checker:
 
     def ident(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not ID_RE.match(value):
-            self.fail(path, f"bad id {value!r}: use lowercase letters, digits and '-'")
+            self.fail(path, f"bad id {_short(value)}: use lowercase letters, digits and '-'")
             return str(value)
+        if len(value) > ID_MAX:
+            self.fail(path, f"id of {len(value)} characters: at most {ID_MAX}")
         return value
 
     def number(self, value: Any, path: str) -> float | None:
@@ -609,6 +612,11 @@ def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
             c.unique(qseen, item["id"], f"questions[{i}].id", "question")
         if q is not None:
             questions.append(q)
+            if settings.floor * len(q.scenarios) >= 1:
+                # every scenario at the floor would already be more than certainty
+                c.fail(f"questions[{i}].scenarios", f"{len(q.scenarios)} scenarios with "
+                       f"settings.scoring.floor {settings.floor:g}: the floor times the "
+                       "number of scenarios must stay below 1")
     if c.problems:
         raise ValidationError(source, c.problems)
     return ScenarioFile(settings, feeds, tuple(questions))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -45,6 +46,15 @@ def _has_history(session: Session, question: Question) -> bool:
     return bool(session.scalar(select(applied)))
 
 
+def _check_opens(session: Session, row: Question, opens: date) -> None:
+    """Refuse moving `opens` of a question with history: the prior is dated `opens`, and it
+    starts the history and two scored tracks (as a changed prior is refused)."""
+    if opens != row.opens and _has_history(session, row):
+        raise UsageError(f"question {row.id}: opens changed ({row.opens} -> {opens}) but the "
+                         "question already has forecasts beyond its prior",
+                         hint="keep opens, or give the changed question a new id")
+
+
 def sync(session: Session, spec: ScenarioFile) -> SyncReport:
     """Bring the database in line with a validated scenarios file, in the caller's transaction."""
     report = SyncReport()
@@ -75,6 +85,7 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
                 row.scenarios = []
                 session.flush()
                 changed = True
+            _check_opens(session, row, q.opens)
             by_id = {s.id: s for s in row.scenarios}
             moved = [s.id for s in q.scenarios if s.id in by_id and by_id[s.id].prior != s.prior]
             if moved and _has_history(session, row):

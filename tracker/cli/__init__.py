@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__
-from ..config import DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
+from ..config import AUTHOR_MAX, DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError
 from ..timeutil import parse_time
@@ -97,6 +97,25 @@ class PastTime(click.ParamType):
 # PostgreSQL, so a larger number names no row, and is refused as bad input before it reaches
 # the database (where it is an overflow, not "not found").
 ROW_ID = click.IntRange(1, 2**31 - 1)
+
+
+class _Author(click.ParamType):
+    """`--by NAME`: stripped; blank is no name (the login name is used); longer than the
+    database's column or with a NUL is bad input (exit 2) on SQLite and PostgreSQL alike."""
+
+    name = "NAME"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> str | None:
+        text = str(value).strip()
+        if "\x00" in text:
+            self.fail("contains a NUL character", param, ctx)
+        if len(text) > AUTHOR_MAX:
+            self.fail(f"{len(text)} characters: at most {AUTHOR_MAX}", param, ctx)
+        return text or None
+
+
+AUTHOR = _Author()
 
 
 def width() -> int:

@@ -21,6 +21,7 @@ from ..queries import HistoryRow, history_rows, list_questions, question_view
 from ..text import oneline, pct, when
 from ..timeutil import iso
 from . import (
+    AUTHOR,
     ROW_ID,
     App,
     PastTime,
@@ -131,7 +132,7 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
 @click.argument("question")
 @click.argument("assignments", nargs=-1, required=True, metavar="SCENARIO=P...")
 @click.option("--note", required=True, help="Why: the reason is kept with the forecast.")
-@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@click.option("--by", "author", type=AUTHOR, default=None, help="Who (default: your login name).")
 @click.option("--at", "at", type=PastTime(), default=None,
               help="Backdate the forecast (ISO 8601, UTC; never in the future).")
 @pass_app
@@ -222,7 +223,7 @@ def _row_cause(r: HistoryRow) -> str:
 @click.command(name="void")
 @click.argument("forecast_id", metavar="ID", type=ROW_ID)
 @click.option("--note", required=True, help="Why it is withdrawn: kept with the void.")
-@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@click.option("--by", "author", type=AUTHOR, default=None, help="Who (default: your login name).")
 @pass_app
 def void_command(app: App, forecast_id: int, note: str, author: str | None) -> None:
     """Withdraw a manual forecast or a resolution (its ID from `tracker history`). Nothing is

@@ -12,7 +12,17 @@ from ..errors import UsageError
 from ..evidence import STATES, already_reviewed, list_blocked, list_evidence, review
 from ..text import for_terminal, marked, oneline, pct, when
 from ..timeutil import as_utc, iso
-from . import ROW_ID, App, emit_csv, emit_json, json_option, pass_app, since_options, wrapped
+from . import (
+    AUTHOR,
+    ROW_ID,
+    App,
+    emit_csv,
+    emit_json,
+    json_option,
+    pass_app,
+    since_options,
+    wrapped,
+)
 
 
 class _EvidenceGroup(click.Group):
@@ -156,7 +166,7 @@ def _evidence_id(value: str) -> int:
 @evidence.command()
 @click.argument("evidence_id", metavar="ID")
 @click.option("--note", help="Why you confirm it.")
-@click.option("--by", help="Who reviews (default: your login name).")
+@click.option("--by", type=AUTHOR, help="Who reviews (default: your login name).")
 @pass_app
 def confirm(app: App, evidence_id: str, note: str | None, by: str | None) -> None:
     """Confirm an evidence item: it weighs fully (w = 1); the question is rescored."""
@@ -166,7 +176,7 @@ def confirm(app: App, evidence_id: str, note: str | None, by: str | None) -> Non
 @evidence.command()
 @click.argument("evidence_id", metavar="ID")
 @click.option("--note", help="Why you dismiss it.")
-@click.option("--by", help="Who reviews (default: your login name).")
+@click.option("--by", type=AUTHOR, help="Who reviews (default: your login name).")
 @pass_app
 def dismiss(app: App, evidence_id: str, note: str | None, by: str | None) -> None:
     """Dismiss an evidence item: it no longer moves the question, which is rescored."""

@@ -10,7 +10,7 @@ from ..config import login_name
 from ..errors import UsageError
 from ..importing import ImportReport, apply_journal, load_record
 from ..journal import parse_journal, read_journal
-from . import App, emit_json, json_option, pass_app
+from . import AUTHOR, App, emit_json, json_option, pass_app
 
 
 def record_summary(report: ImportReport) -> None:
@@ -35,7 +35,7 @@ def left_out(report: ImportReport) -> None:
               help="The journal's format [default: csv for a .csv file, else yaml].")
 @click.option("--question", default=None,
               help="The question of every row of a CSV without a question column.")
-@click.option("--by", "author", default=None,
+@click.option("--by", "author", type=AUTHOR, default=None,
               help="Author of entries that name none (default: your login name).")
 @click.option("--record", "record", is_flag=True,
               help="Import the shipped record of events instead of a FILE.")
@@ -69,7 +69,9 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
         emit_json(report.to_json(dry_run))
         return
     for q in report.questions:
-        click.echo(f"{q.id}: {q.added} added, {q.present} already present")
+        same = (f", {q.unchanged} unchanged (equal to the forecast in force then: not "
+                "recorded)" if q.unchanged else "")
+        click.echo(f"{q.id}: {q.added} added, {q.present} already present{same}")
     left_out(report)
     if report.ignored:
         click.echo(f"{report.ignored} history row(s) ignored: the tracker derives them (prior, "

@@ -15,7 +15,7 @@ from ..queries import rescore_questions
 from ..scores import TRACKS, QuestionScore
 from ..text import pct, when
 from ..timeutil import iso, utcnow
-from . import App, PastTime, emit_csv, emit_json, json_option, pass_app
+from . import AUTHOR, App, PastTime, emit_csv, emit_json, json_option, pass_app
 
 
 @click.command()
@@ -41,7 +41,7 @@ def score(app: App, question: str | None, as_json: bool) -> None:
 @click.option("--at", "at", type=PastTime(), default=None,
               help="When the world decided it (ISO 8601, UTC; default now, never in the future).")
 @click.option("--note", default="", help="How it resolved, e.g. the source.")
-@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@click.option("--by", "author", type=AUTHOR, default=None, help="Who (default: your login name).")
 @pass_app
 def resolve(app: App, question: str, scenario: str, at: datetime | None, note: str,
             author: str | None) -> None:
@@ -118,7 +118,7 @@ def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
 @click.command()
 @click.argument("question")
 @click.option("--note", required=True, help="Why the resolution is withdrawn.")
-@click.option("--by", "author", default=None, help="Who (default: your login name).")
+@click.option("--by", "author", type=AUTHOR, default=None, help="Who (default: your login name).")
 @pass_app
 def unresolve(app: App, question: str, note: str, author: str | None) -> None:
     """Withdraw a question's resolution: it is open again, and history keeps the resolution
