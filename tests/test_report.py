@@ -252,6 +252,29 @@ def test_an_earlier_period_is_rendered_but_not_queued(
     assert (tmp_path / "sent" / "2026-W10.html").exists()
 
 
+def test_force_without_send_keeps_the_copy_that_was_sent(
+    initialized: Tracker, sessions: sessionmaker[Session], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--force --out` renders a sent period again to look at; the stored copy stays the one
+    sent (later reports' changes are measured against it), until `--send --force`."""
+    monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
+    monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "sent"))
+    initialized.ok("report", "--period", "2026-W10", "--send")
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=20%", "--note", "afterthought",
+                   "--by", "auditor", "--at", "2026-02-25")
+    said = initialized.ok("report", "--period", "2026-W10", "--force", "--out",
+                          str(tmp_path / "again.html")).output
+    assert "rendered again, not stored" in said
+    assert "auditor" in (tmp_path / "again.html").read_text(encoding="utf-8")
+    initialized.ok("report", "--period", "2026-W10", "--out", str(tmp_path / "kept.html"))
+    kept = (tmp_path / "kept.html").read_text(encoding="utf-8")
+    assert "auditor" not in kept
+    assert kept == (tmp_path / "sent" / "2026-W10.html").read_text(encoding="utf-8")
+    with sessions() as session:
+        assert session.scalars(select(Report)).one().state == "sent"
+
+
 def test_shipped_scenarios_report_is_under_gmails_limit(db_url: str, tmp_path: Path) -> None:
     shipped = Tracker(db_url, REPO / "scenarios.yaml")
     shipped.ok("init")
@@ -267,7 +290,58 @@ def test_shipped_scenarios_report_is_under_gmails_limit(db_url: str, tmp_path: P
         size = len(report.html.encode("utf-8"))
     engine.dispose()
     assert size < 102_400, size
+    assert "Shortened" not in report.html  # small enough as it is
     assert_inert(report.html)
+
+
+def test_a_week_of_long_sightings_is_shortened_under_gmails_limit(db_url: str) -> None:
+    """Three sightings of every shipped indicator in one week, each with a 400-character
+    title, a 300-character link and a long quoted sentence carrying a bidi override: the
+    report leaves out details until its HTML fits, says so, and quotes no override."""
+    shipped = Tracker(db_url, REPO / "scenarios.yaml")
+    shipped.ok("init", "--no-record")
+    engine = make_engine(db_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        feed = session.scalars(select(Feed.id)).first() or ""
+        sentence = "Tashkent \u202egpj.exe " + "and the bloc said more " * 60
+        for question in session.scalars(select(Question)):
+            for k, indicator in enumerate(i for i in question.indicators if not i.retired):
+                for n in range(3):
+                    at = W10_START + timedelta(hours=2 + 50 * n + k)
+                    item = add_evidence(session, question.id, indicator.id, feed=feed,
+                                        title=f"Sighting {k}.{n} " + "y" * 400, at=at,
+                                        link="https://news.example/" + "z" * 300)
+                    for hit in item.hits:
+                        hit.sentence, hit.marks = sentence, [[0, 8], [1000, 1010]]
+        session.flush()
+        rescore(session)
+        report = make_report(session, "2026-W10", now=W10_END)
+        html, text = report.html, report.text
+    engine.dispose()
+    assert len(html.encode("utf-8")) < 102_400
+    assert "Shortened to stay under 102 KB" in html
+    assert "Shortened to stay under 102 KB" in text
+    assert "\u202e" not in html and "\u202e" not in text
+    assert "smaller moves, not shown here (`tracker history" in text
+    assert_inert(html)
+
+
+def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
+                                                     sessions: sessionmaker[Session]) -> None:
+    """A feed's sentence is quoted with its terms marked, but an override that would turn
+    "gpj.exe" into "exe.jpg" on screen reaches neither the mail nor the terminal."""
+    with transaction(sessions) as session:
+        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                            title="Tashkent and the CSTO", at=W10_START + timedelta(hours=3))
+        item.hits[0].sentence = "Tashkent may return to the CSTO \u202egpj.exe"
+        item.hits[0].marks = [[0, 8], [27, 31]]
+        report = make_report(session, "2026-W10", now=W10_END)
+        html, text = report.html, report.text
+    assert "<mark>Tashkent</mark> may return to the <mark>CSTO</mark> \ufffdgpj.exe" in html
+    assert "[Tashkent] may return to the [CSTO] \ufffdgpj.exe" in " ".join(text.split())
+    assert "\u202e" not in html + text
+    shown = initialized.ok("report", "--period", "2026-W10").output
+    assert "\ufffdgpj.exe" in shown and "\u202e" not in shown
 
 
 def test_templates_are_package_data() -> None:

@@ -7,7 +7,8 @@ import re
 import textwrap
 import unicodedata
 import zoneinfo
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,7 +40,7 @@ from .models import (
 from .resources import templates_dir
 from .scores import score_question
 from .status import state_of
-from .text import marked, oneline, pct
+from .text import for_terminal, marked, oneline, pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -51,6 +52,11 @@ CHART_WINDOW = timedelta(weeks=12)
 EPSILON = 0.0005
 # An indicator's sightings listed one by one in a period; the rest are summed up in a line.
 FLOOD_SHOWN = 3
+QUOTE_MAX = 300  # characters of a sighting's sentence the report quotes
+# Gmail clips a message whose HTML passes 102 KB: past this many bytes the report leaves out
+# details, step by step (render), and says so.
+HTML_BUDGET = 100_000
+KEPT_MOVES = 5  # the largest moves of a question kept at the last step
 
 
 # --- periods -----------------------------------------------------------------------------------
@@ -253,6 +259,7 @@ class ReportContext:
     images: dict[str, bytes]  # file name -> PNG
     probabilities: dict[str, dict[str, float]]
     made: datetime  # when it was rendered, which may be long after `as_of`
+    shortened: bool = False  # details were left out to stay under HTML_BUDGET (render)
 
     @property
     def partial(self) -> bool:
@@ -386,13 +393,25 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
             point.at, "evidence", words, shifts,
             headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,
                                 safe_link(h.entry.link), h.entry.observed_at,
-                                h.sentence or "", tuple(map(tuple, h.marks or ())))
+                                *_quote(h.sentence or "", h.marks or ()))
                        for h in [h for h in e.hits if h.withdrawn_at is None][:3]],
             factor={labels[s]: f for s, f in point.factor.items()},
             state=e.state, change=change, indicator=e.indicator_id,
             about=oneline(e.indicator.description),
         ))
     return _fold_floods(moves)
+
+
+def _quote(sentence: str, marks: Any) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The sentence a sighting quotes, as the report shows it: what a terminal or a mail
+    reader would act on (controls, bidi overrides) as U+FFFD, one for one so that the marks
+    keep their places, and cut at QUOTE_MAX characters (marks past the cut dropped)."""
+    text = for_terminal(sentence)
+    spans = tuple((int(a), int(b)) for a, b in marks)
+    if len(text) <= QUOTE_MAX:
+        return text, spans
+    cut = QUOTE_MAX - 1
+    return text[:cut] + "…", tuple((a, b) for a, b in spans if b <= cut)
 
 
 def _fold_floods(moves: list[Move]) -> list[Move]:
@@ -544,13 +563,71 @@ def fill_text(text: str, width: int = 100) -> str:
 
 
 def render(context: ReportContext, sources: dict[str, str]) -> tuple[str, str]:
-    """(HTML with CSS inlined, plain text); `sources` maps image file names to their src."""
+    """(HTML with CSS inlined, plain text); `sources` maps image file names to their src.
+
+    Over HTML_BUDGET bytes, it is rendered again with fewer details, one step at a time, until
+    it fits: one headline per move; no quoted sentences and shorter titles; no headlines; the
+    KEPT_MOVES largest moves of each question, the rest summed in one line. The report then
+    says that it was shortened (`tracker evidence` and `tracker history` list everything)."""
     env = _environment()
-    html = env.get_template("report.html.j2").render(r=context, sources=sources)
-    text = fill_text(env.get_template("report.txt.j2").render(r=context))
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
                                     keep_link_tags=False)
-    return inliner.inline(html), text
+    for step in (None, *_SHORTER):
+        if step is not None:
+            context = replace(step(context), shortened=True)
+        html = inliner.inline(env.get_template("report.html.j2").render(r=context,
+                                                                         sources=sources))
+        if len(html.encode("utf-8")) <= HTML_BUDGET:
+            break
+    text = fill_text(env.get_template("report.txt.j2").render(r=context))
+    return html, text
+
+
+def _each_move(context: ReportContext, change: Callable[[Move], Move]) -> ReportContext:
+    questions = [replace(q, moves=[change(m) for m in q.moves]) for q in context.questions]
+    return replace(context, questions=questions)
+
+
+def _one_headline(context: ReportContext) -> ReportContext:
+    return _each_move(context, lambda m: replace(m, headlines=m.headlines[:1]))
+
+
+def _bare_headlines(context: ReportContext) -> ReportContext:
+    return _each_move(context, lambda m: replace(m, headlines=[
+        replace(h, title=oneline(h.title, 120), quote="", marks=()) for h in m.headlines]))
+
+
+def _no_headlines(context: ReportContext) -> ReportContext:
+    return _each_move(context, lambda m: replace(m, headlines=[]))
+
+
+def _largest_moves(context: ReportContext) -> ReportContext:
+    """Each question's KEPT_MOVES largest moves, in time order, and one line for the rest."""
+    questions = []
+    for q in context.questions:
+        if len(q.moves) <= KEPT_MOVES:
+            questions.append(q)
+            continue
+        size = {id(m): max((abs(d) for d in m.change.values()), default=0.0) for m in q.moves}
+        kept = {id(m) for m in sorted(q.moves, key=lambda m: -size[id(m)])[:KEPT_MOVES]}
+        rest = [m for m in q.moves if id(m) not in kept]
+        net: dict[str, float] = {}
+        for m in rest:
+            for label, d in m.change.items():
+                net[label] = net.get(label, 0.0) + d
+        count = sum(m.count or 1 for m in rest)
+        summary = Move(rest[0].at, "summary", f"and {count} smaller move"
+                       f"{'' if count == 1 else 's'}, not shown here (`tracker history "
+                       f"{q.id}` lists them)", [], count=count,
+                       until=max(m.until or m.at for m in rest),
+                       net=sorted(((k, d) for k, d in net.items() if abs(d) >= EPSILON),
+                                  key=lambda x: -abs(x[1])))
+        questions.append(replace(q, moves=[m for m in q.moves if id(m) in kept] + [summary]))
+    return replace(context, questions=questions)
+
+
+_SHORTER: tuple[Callable[[ReportContext], ReportContext], ...] = (
+    _one_headline, _bare_headlines, _no_headlines, _largest_moves)
 
 
 def message_id(session: Session, period: str) -> str:

@@ -14,6 +14,7 @@ from .config import effective, load_settings
 from .jobs import DAEMON_SEEN, JOBS, STOP, last_runs, next_runs
 from .models import Entry, Feed, JobRun, Report
 from .retention import database_size
+from .text import when
 from .timeutil import as_utc, iso, utcnow
 
 
@@ -25,7 +26,7 @@ class FeedState:
     held_until: datetime | None = None
 
     def __str__(self) -> str:
-        return f"held until {iso(self.held_until)}" if self.held_until else self.state
+        return f"held until {when(self.held_until)}" if self.held_until else self.state
 
 
 def feed_state(*, retired: bool, failures: int, last_failed: bool,

@@ -25,6 +25,7 @@ from .. import __version__
 from ..config import AUTHOR_MAX, DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError
+from ..text import for_terminal
 from ..timeutil import parse_time
 
 if TYPE_CHECKING:
@@ -124,8 +125,10 @@ def width() -> int:
 
 
 def wrapped(text: str, indent: str = "", hang: str = "    ") -> str:
-    """`text` filled to the terminal's width, continuation lines indented a little more."""
-    return textwrap.fill(text, max(width(), 40), initial_indent=indent,
+    """`text` filled to the terminal's width, continuation lines indented a little more; what
+    a terminal would act on (escapes, bidi overrides: notes, names and titles come from files
+    and command lines) shown as U+FFFD."""
+    return textwrap.fill(for_terminal(text), max(width(), 40), initial_indent=indent,
                          subsequent_indent=indent + hang, break_on_hyphens=False)
 
 

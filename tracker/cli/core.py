@@ -157,7 +157,7 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
     if later is not None:
         click.echo(f"warning: not in force now: the manual forecast of {when(later.at)} by "
-                   f"{later.author} overrides it; now {_vector(now)}", err=True)
+                   f"{oneline(later.author)} overrides it; now {_vector(now)}", err=True)
     elif at is not None and any(pct(now[s]) != pct(new[s]) for s in new):
         click.echo(f"note: evidence since {when(at)} moves it; now {_vector(now)}", err=True)
 

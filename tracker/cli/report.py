@@ -34,7 +34,8 @@ from . import App, pass_app
               help="Send it through the outbox (SMTP from TRACKER_SMTP_*, else files in "
                    "reports/).")
 @click.option("--force", is_flag=True,
-              help="Render a report that was sent again, and send it again.")
+              help="Render a report that was sent again (to look at: the sent copy is kept), "
+                   "and with --send, send it again.")
 @pass_app
 def report(app: App, period: str | None, out: Path | None, send: bool, force: bool) -> None:
     """Render a period's report; print its text, write it to --out, or --send it. The latest
@@ -64,6 +65,15 @@ def report(app: App, period: str | None, out: Path | None, send: bool, force: bo
             _show(unstored_report(session, period, now=now), out,
                   f"; not queued for sending (only the latest period's report is; "
                   f"`--period {period} --send` sends it)")
+            return
+        if state == "sent" and force and not send:
+            # Rendered again to look at; the stored copy stays the one that was sent (the
+            # changes of later reports are measured against it).
+            copy = stored_report(session, period)
+            assert copy is not None  # its state was read above
+            _show(unstored_report(session, period, now=now), out,
+                  f"; rendered again, not stored: the copy sent {when(copy.sent_at)} stays as "
+                  "sent (`--send --force` sends this one)")
             return
         # What is sent is kept as sent; anything else shows what the database says now.
         make_report(session, period, now=now, force=force or state != "sent")
