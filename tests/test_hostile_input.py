@@ -67,3 +67,15 @@ def test_a_hostile_scenarios_file_exits_2_with_the_place(
 def test_a_scenarios_file_over_5_mb_is_refused(tracker: Tracker) -> None:
     tracker.scenarios.write_text(SMALL_YAML + "#" * (6 * 1024 * 1024) + "\n", encoding="utf-8")
     tracker.refused("init", message="over 5 MB")
+
+
+def test_notes_and_names_cannot_drive_the_terminal(initialized: Tracker) -> None:
+    """A note or a name (from a command line, a journal someone else wrote) with an escape
+    sequence or a bidi override is shown with U+FFFD in its place by history and show."""
+    note = "esc \x1b[2J\x1b]0;TITLE\x07 done \u202egpj.exe"
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=0.1", "--note", note,
+                   "--by", "bob\x1b[31m")
+    for command in (["history", "uzbekistan-rejoins"], ["show", "uzbekistan-rejoins"]):
+        out = initialized.ok(*command).output
+        assert "\ufffdgpj.exe" in out and "bob\ufffd[31m" in out, command
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out, command
