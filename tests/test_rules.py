@@ -78,6 +78,42 @@ def test_try_shows_matches_and_blocked_matches_and_stores_nothing(
     t.refused("try", "--file", str(tmp_path / "missing.txt"), message="missing.txt")
 
 
+@pytest.mark.parametrize("opening", [b"\xef\xbb\xbf", b"<!-- generated -->\n",
+                                     b'<?xml version="1.0"?>\n<!DOCTYPE rss>\n'],
+                         ids=["byte-order mark", "comment", "doctype"])
+def test_try_reads_a_feed_as_the_poller_does(db_url: str, tmp_path: Path, server: FeedServer,
+                                             opening: bytes) -> None:
+    """What opens a feed before its root does not make `try` read it as plain text."""
+    t = Tracker(db_url, scenarios(tmp_path / "s.yaml", server.url("/uz.xml")))
+    t.ok("init")
+    body = rss([A, C])
+    if opening.startswith(b"<?xml"):
+        body = body.split(b"?>", 1)[1]
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(opening + body)
+    data = as_json(t, "try", "--file", str(feed))
+    assert [m["entry"] for m in data["matches"]] == [A[0]]
+    server.set("/odd.xml", opening + body)
+    data = as_json(t, "try", "--url", server.url("/odd.xml"))
+    assert [m["entry"] for m in data["matches"]] == [A[0]]
+
+
+def test_try_url_on_a_web_page_says_it_is_no_feed(db_url: str, tmp_path: Path,
+                                                  server: FeedServer) -> None:
+    """The poller would count a failure: `try` says so instead of matching the page's text."""
+    t = Tracker(db_url, scenarios(tmp_path / "s.yaml", server.url("/uz.xml")))
+    t.ok("init")
+    page = (f"<!DOCTYPE html><html><head><title>{A[0]}</title></head><body><p>{A[0]}</p>"
+            "</body></html>").encode()
+    server.set("/page.html", page, content_type="text/html")
+    t.refused("try", "--url", server.url("/page.html"),
+              message="not a usable feed: not a feed (HTML page)")
+    # the same page as a file is tried as text, as any file that is not a feed
+    path = tmp_path / "page.html"
+    path.write_bytes(page)
+    assert as_json(t, "try", "--file", str(path))["matches"]
+
+
 def test_rematch_withdraws_one_sighting_and_adds_another(
         db_url: str, tmp_path: Path, server: FeedServer) -> None:
     path = scenarios(tmp_path / "s.yaml", server.url("/uz.xml"))

@@ -38,18 +38,33 @@ def try_text(spec: ScenarioFile, text: str) -> list[Trial]:
 
 
 def try_bytes(spec: ScenarioFile, data: bytes, url: str = "") -> list[Trial]:
-    """Try every entry of a feed; bytes that are not a feed are tried as text."""
-    head = data.lstrip()[:200].lower()
-    if not head.startswith((b"<?xml", b"<rss", b"<feed", b"<rdf")):
-        try:
-            return try_text(spec, data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise UsageError("the file is neither a feed nor UTF-8 text") from None
-    parsed = parse_feed(data, url=url)
-    if parsed.error:
+    """Try every entry of a feed, read as the poller reads it (a byte-order mark, a comment
+    or a DOCTYPE before the root are fine); a file that is no feed is tried as text. From a
+    URL (`url` given), what the poller would refuse as no feed is refused here too."""
+    parsed = parse_feed(data, url=url) if _markup(data) or url else None
+    if parsed is not None and (parsed.entries or not parsed.error):
+        matcher, _ = spec_matcher(spec)
+        return [Trial(e.title, e.link, matcher.find(e.title, e.summary))
+                for e in parsed.entries]
+    if url:
+        assert parsed is not None and parsed.error
+        raise UsageError(f"not a usable feed: {parsed.error}",
+                         hint="the poller would count this a failed poll")
+    if parsed is not None and parsed.error and not parsed.error.startswith("not a feed"):
+        # XML that tried to be a feed: say why it is not one, as the poller would
         raise UsageError(f"not a usable feed: {parsed.error}")
-    matcher, _ = spec_matcher(spec)
-    return [Trial(e.title, e.link, matcher.find(e.title, e.summary)) for e in parsed.entries]
+    try:
+        return try_text(spec, data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise UsageError("the file is neither a feed nor UTF-8 text") from None
+
+
+def _markup(data: bytes) -> bool:
+    """Whether the bytes open like XML or HTML (after a byte-order mark and white space)."""
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        data = data.removeprefix(bom)
+    head = data[:64].lstrip()
+    return head.startswith(b"<")
 
 
 def try_url(spec: ScenarioFile, url: str) -> list[Trial]:
