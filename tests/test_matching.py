@@ -245,7 +245,11 @@ def test_robust(text: str) -> None:
 
 def reference_pattern(term: str) -> re.Pattern[str] | None:
     """Whole-word semantics spelled out with lookarounds; None for a term that matches nothing."""
-    body = " ".join(unicodedata.normalize("NFKC", term).casefold().split())
+    # docs/matching.md §1: NFKC, then the invisible characters removed, as from the texts
+    folded = unicodedata.normalize("NFKC", term)
+    for invisible in "\u00ad\u200b\u200c\u200d\u2060\ufeff":
+        folded = folded.replace(invisible, "")
+    body = " ".join(folded.casefold().split())
     star = body.endswith("*")
     if star:
         body = body[:-1].rstrip()

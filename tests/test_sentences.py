@@ -161,3 +161,11 @@ def test_a_cue_that_is_one_of_the_rules_own_terms_does_not_block_it() -> None:
     denied = "ОДКБ не помогала в урегулировании киргизско-таджикского конфликта"
     (blocked,) = Matcher({"mediation": mediation}).find(denied, "").blocked
     assert (blocked.cue, blocked.kind) == ("не", "negation")
+
+
+def test_invisible_characters_do_not_split_a_word() -> None:
+    """A soft hyphen (&shy;) or a zero-width space inside a word, as some feeds send them."""
+    matcher = Matcher({"i": Rule.from_mapping(UZ)})
+    (m,) = matcher.find("Uzbek&shy;istan to re\u200bturn to the C\u2060STO", "").matches
+    assert marked(m.sentence, m.marks, "[", "]") == "[Uzbekistan] to [return] to the [CSTO]"
+    assert matcher.match("", "<p>Uzbek\u00adistan may re\ufeffturn to the CS\u200dTO.</p>")

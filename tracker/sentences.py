@@ -67,14 +67,20 @@ def _markup_replacement(m: re.Match[str]) -> str:
     return "" if name.lower() in INLINE_TAGS else _BLOCK
 
 
+# Invisible characters a word may carry without being another word: the soft hyphen
+# (&shy;, a hyphenation hint), zero-width space, non-joiner and joiner, the word joiner and a
+# stray byte-order mark. "Tash&shy;kent" is Tashkent.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+
+
 def plain(text: str) -> str:
     """Markup stripped (a block tag becomes a paragraph separator), entities decoded, NFKC,
-    apostrophes made one."""
+    invisible characters removed, apostrophes made one."""
     if "<" in text:
         text = _MARKUP.sub(_markup_replacement, text)
     if "&" in text:
         text = html.unescape(text)
-    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     if "\u2019" in text or "\u02bc" in text:
         text = text.replace("\u2019", "'").replace("\u02bc", "'")
     return text
@@ -90,8 +96,9 @@ def clean_text(text: str) -> str:
 
 
 def fold(term: str) -> str:
-    """A term or cue as matched: NFKC, apostrophes made one, casefolded."""
-    text = unicodedata.normalize("NFKC", term)
+    """A term or cue as matched: NFKC, invisible characters removed, apostrophes made one,
+    casefolded."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", term))
     return text.replace("\u2019", "'").replace("\u02bc", "'").casefold()
 
 
