@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from .errors import UsageError
 from .ledger import rescore
 from .models import Forecast, Question
-from .timeutil import iso, utcnow
+from .text import when
+from .timeutil import utcnow
 
 VOIDABLE = ("manual", "resolution")
 
@@ -30,7 +31,7 @@ def void(session: Session, forecast_id: int, *, note: str, by: str,
     done = session.scalars(select(Forecast).where(Forecast.voids == target.id)).first()
     if done is not None:
         raise UsageError(f"forecast #{target.id} was already voided by {done.author} at "
-                         f"{iso(done.created_at)}: {done.note}")
+                         f"{when(done.created_at)}: {done.note}")
     question = session.get_one(Question, target.question_id)
     row = Forecast(question_id=target.question_id, at=now, source="void",
                    probabilities=target.probabilities, author=by, note=note.strip(),

@@ -15,7 +15,8 @@ from .errors import UsageError, ValidationError
 from .journal import Entry, Journal, parse_yaml_journal
 from .ledger import get_question, record_manual, resolve
 from .models import Forecast, Question
-from .timeutil import day_start, iso
+from .text import when
+from .timeutil import day_start
 
 # Equal to the 6 decimals `history --format csv` writes, so re-importing an export adds nothing.
 SAME = 1e-6
@@ -118,7 +119,7 @@ def _apply(session: Session, question: Question, entry: Entry, by: str) -> str:
     equals the forecast in force at its time (nothing is recorded, as `tracker update` does);
     UsageError when it is refused."""
     if entry.at < day_start(question.opens):
-        raise UsageError(f"{iso(entry.at)} is before the question opens ({question.opens})")
+        raise UsageError(f"{when(entry.at)} is before the question opens ({question.opens})")
     if entry.scenario is not None:
         return _resolve(session, question, entry, by)
     if _present(session, question, entry):
@@ -158,7 +159,7 @@ def _resolve(session: Session, question: Question, entry: Entry, by: str) -> str
         if (question.resolved_to, question.resolved_at) == (entry.scenario, entry.at):
             return "present"
         raise UsageError(f"contradicts the resolution on record: {question.id} resolved to "
-                         f"{question.resolved_to} at {iso(question.resolved_at)}")
+                         f"{question.resolved_to} at {when(question.resolved_at)}")
     withdrawn = select(Forecast.voids).where(Forecast.voids.is_not(None))
     taken_back = session.scalars(select(Forecast).where(
         Forecast.question_id == question.id, Forecast.source == "resolution",

@@ -25,7 +25,8 @@ from .forecast import (
 )
 from .models import Evidence, Forecast, Indicator, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
-from .timeutil import as_utc, day_start, iso, utcnow
+from .text import when
+from .timeutil import as_utc, day_start, utcnow
 
 
 def get_question(session: Session, question_id: str) -> Question:
@@ -215,7 +216,7 @@ def resolve(
     at = at or now
     if question.resolved_to is not None:
         raise UsageError(f"question {question.id} is already resolved to {question.resolved_to} "
-                         f"at {iso(question.resolved_at)}")
+                         f"at {when(question.resolved_at)}")
     if question.retired:
         raise UsageError(f"question {question.id} is retired (it left scenarios.yaml); "
                          "it cannot be resolved")
@@ -230,7 +231,7 @@ def resolve(
         Forecast.id.not_in(voided)))
     if latest is not None and as_utc(latest) > at:
         # history ends at the resolution: a later forecast would be hidden, not scored
-        raise UsageError(f"{question.id} has a manual forecast at {iso(latest)}, after this "
+        raise UsageError(f"{question.id} has a manual forecast at {when(latest)}, after this "
                          "resolution", hint="resolve at or after it, or void it first "
                          "(`tracker history` lists it with its id)")
     forecast = Forecast(question_id=question.id, at=at, source="resolution",

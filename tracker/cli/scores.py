@@ -13,7 +13,7 @@ from ..ledger import get_question, question_score, resolved_scores
 from ..ledger import resolve as resolve_question
 from ..queries import rescore_questions
 from ..scores import TRACKS, QuestionScore
-from ..text import pct, when
+from ..text import count, pct, when
 from ..timeutil import iso, utcnow
 from . import AUTHOR, App, PastTime, emit_csv, emit_json, json_option, pass_app
 
@@ -63,7 +63,7 @@ def _number(value: float | None, fmt: str) -> str:
 
 def _table(result: QuestionScore) -> str:
     span = f"{result.days[0]} .. {result.days[-1]}"
-    lines = [f"  {len(result.days)} days ({span})",
+    lines = [f"  {count(len(result.days), 'day')} ({span})",
              f"  {'track':<9} {'brier':>7} {'log':>8} {'skill':>7}"]
     for name, t in result.tracks.items():
         lines.append(f"  {name:<9} {_number(t.brier, '.4f'):>7} {_number(t.log, '.4f'):>8} "
