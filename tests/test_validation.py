@@ -121,6 +121,17 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(info.value.problems) == 2
 
 
+def test_problems_are_listed_in_line_order() -> None:
+    """A check made once a question is read (the floor against its scenarios) still comes
+    before the problems of the lines below it."""
+    text = _break("floor: 0.001", "floor: 0.34").replace("cooldown: 7d", "cooldown: soon")
+    with pytest.raises(ValidationError) as info:
+        parse_scenarios(text, "s.yaml")
+    lines = [int(re.match(r"s\.yaml:(\d+):", p).group(1))  # type: ignore[union-attr]
+             for p in info.value.problems]
+    assert len(lines) == 2 and lines == sorted(lines), info.value.problems
+
+
 @pytest.mark.parametrize("command", ["init", "sync"])
 @pytest.mark.parametrize(("case", "text", "fragment", "line"),
                          [REFUSALS[0], REFUSALS[3], REFUSALS[18]],

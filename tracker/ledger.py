@@ -36,7 +36,8 @@ def get_question(session: Session, question_id: str) -> Question:
         ids = session.scalars(select(Question.id).order_by(Question.position)).all()
         raise UsageError(f"unknown question {question_id!r}",
                          hint=valid("questions", question_id, ids) if ids else
-                         "no questions yet; run tracker sync")
+                         "no questions yet: add them to scenarios.yaml and run "
+                         "`tracker sync`")
     return question
 
 

@@ -55,7 +55,8 @@ def show(app: App, question: str | None, show_all: bool, as_of: datetime | None,
             if not listed.questions:
                 retired = listed.retired
                 click.echo(f"every question is retired ({retired}): `tracker show --all` lists "
-                           "them" if retired else "no questions yet: run `tracker init`")
+                           "them" if retired else
+                           "no questions yet: add them to scenarios.yaml and run `tracker sync`")
             for q in listed.questions:
                 click.echo(wrapped(f"{q.id}  [{q.status}]  {q.title}"))
                 probs = current_probabilities(q)
