@@ -98,6 +98,7 @@ UPDATE_REFUSALS = [
     ([Q, "joins=0.1", "--note", "x"], "valid scenarios: deploys, drills, nothing"),
     ([Q, "deploys=1.2", "--note", "x"], "outside [0, 1]"),
     ([Q, "deploys=120%", "--note", "x"], "outside [0, 1]"),
+    ([Q, "deploys=-0.1", "--note", "x"], "probability -0.1 for deploys is outside [0, 1]"),
     ([Q, "deploys=0.7", "drills=0.5", "--note", "x"], "over 1"),
     ([Q, "deploys=0.2", "drills=0.2", "nothing=0.2", "--note", "x"], "must sum to 1"),
     ([Q, "deploys=0.2"], "missing option '--note'"),
@@ -244,3 +245,9 @@ def test_manual_update_properties(current: dict[str, float], data: st.DataObject
 def test_probabilities_parse_as_fraction_or_percent(p: float, percent: bool) -> None:
     text = f"{p * 100!r}%" if percent else repr(p)
     assert parse_assignments((f"x={text}",))["x"] == pytest.approx(p, abs=1e-12)
+
+
+@pytest.mark.parametrize("command", [["history", Q], ["evidence"], ["indicators"], ["scores"]])
+def test_json_and_csv_at_once_are_refused(initialized, command):
+    initialized.refused(*command, "--format", "csv", "--json",
+                        message="--json and --format csv ask for two formats: give one")

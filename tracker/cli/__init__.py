@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import __version__
 from ..config import AUTHOR_MAX, DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
-from ..errors import TrackerError, UnavailableError
+from ..errors import TrackerError, UnavailableError, UsageError
 from ..text import for_terminal
 from ..timeutil import parse_time
 
@@ -159,6 +159,14 @@ def since_options(f: Any) -> Any:
 
 def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def wants_json(fmt: str, as_json: bool) -> bool:
+    """Whether `--format FMT` / `--json` ask for JSON; `--json` with `--format csv` is refused
+    rather than one of them silently ignored."""
+    if as_json and fmt == "csv":
+        raise UsageError("--json and --format csv ask for two formats: give one")
+    return as_json or fmt == "json"
 
 
 class TrackerGroup(click.Group):

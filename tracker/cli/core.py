@@ -30,6 +30,7 @@ from . import (
     json_option,
     pass_app,
     since_options,
+    wants_json,
     wrapped,
 )
 
@@ -116,6 +117,9 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
     for pair in pairs:
         sid, sep, value = pair.partition("=")
         m = _PROB.match(value)
+        if sep and sid.strip() and value.strip().startswith("-") and _PROB.match(
+                value.strip()[1:]):
+            raise UsageError(f"probability {value.strip()} for {sid.strip()} is outside [0, 1]")
         if not sep or not sid.strip() or not m:
             raise UsageError(f"bad assignment {pair!r}: use SCENARIO=P, e.g. rejoins=0.1 or "
                              "rejoins=10%")
@@ -182,7 +186,7 @@ def history(app: App, question: str, fmt: str, since: datetime | None, limit: in
     if since is not None:
         rows = [r for r in rows if r.at >= since]
     rows = rows[-limit:] if limit else rows
-    if as_json or fmt == "json":
+    if wants_json(fmt, as_json):
         emit_json({"question": question, "forecasts": [r.to_json() for r in rows]})
         return
     if fmt == "csv":

@@ -21,6 +21,7 @@ from . import (
     json_option,
     pass_app,
     since_options,
+    wants_json,
     wrapped,
 )
 
@@ -90,7 +91,7 @@ def evidence(ctx: click.Context, state: str | None, since: datetime | None, limi
     if since is not None:
         items = [e for e in items if as_utc(e.observed_at) >= since]
     items = items[:limit] if limit else items
-    if as_json or fmt == "json":
+    if wants_json(fmt, as_json):
         emit_json({"evidence": [e.to_json() for e in items]})
         return
     if fmt == "csv":

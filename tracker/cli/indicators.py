@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..indicators import IndicatorCard, indicator_cards
-from . import App, emit_csv, emit_json, json_option, pass_app
+from . import App, emit_csv, emit_json, json_option, pass_app, wants_json
 
 COLUMNS = ("sightings", "confirmed", "dismissed", "pending", "withdrawn")
 
@@ -36,7 +36,7 @@ def indicators(app: App, question: str | None, fmt: str, as_json: bool) -> None:
     mean log score (with it minus without it; positive: it helped)."""
     with app.session() as session:
         cards = indicator_cards(session, question)
-    if as_json or fmt == "json":
+    if wants_json(fmt, as_json):
         emit_json({"indicators": [c.to_json() for c in cards]})
         return
     if fmt == "csv":

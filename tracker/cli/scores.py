@@ -15,7 +15,7 @@ from ..queries import rescore_questions
 from ..scores import TRACKS, QuestionScore
 from ..text import count, pct, when
 from ..timeutil import iso, utcnow
-from . import AUTHOR, App, PastTime, emit_csv, emit_json, json_option, pass_app
+from . import AUTHOR, App, PastTime, emit_csv, emit_json, json_option, pass_app, wants_json
 
 
 @click.command()
@@ -91,7 +91,7 @@ def scores(app: App, question: str | None, fmt: str, as_json: bool) -> None:
                    _number(s.tracks[name].log, ".6f"), _number(s.tracks[name].skill, ".6f")]
                   for qid, k, at, s in rows for name in TRACKS])
         return
-    if as_json or fmt == "json":
+    if wants_json(fmt, as_json):
         emit_json({
             "questions": [
                 {"id": qid, "resolved_to": k, "resolved_at": iso(at), "days": len(s.days),
