@@ -80,9 +80,10 @@ def plain(text: str) -> str:
         text = _MARKUP.sub(_markup_replacement, text)
     if "&" in text:
         text = html.unescape(text)
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-    if "\u2019" in text or "\u02bc" in text:
-        text = text.replace("\u2019", "'").replace("\u02bc", "'")
+    if not text.isascii():  # (a flag of the string: ASCII text needs none of this)
+        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+        if "\u2019" in text or "\u02bc" in text:
+            text = text.replace("\u2019", "'").replace("\u02bc", "'")
     return text
 
 
