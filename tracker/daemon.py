@@ -40,6 +40,8 @@ log = logging.getLogger("tracker.daemon")
 
 # How long the jobs in flight get to wind down after SIGTERM; the rest of the 10 s is margin.
 STOP_GRACE = 6.0
+# How long a forced exit (a job still running after STOP_GRACE) waits to record the stop.
+FORCED_STOP_WRITE = 2.5
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
 KEEP_RUNS = timedelta(days=30)
 
@@ -143,8 +145,12 @@ def _watch_pipeline(ctx: Context, pipeline: StandingPipeline) -> None:
 def _catch_up(ctx: Context) -> None:
     """After the first round of polling, run the report job at once: a report missed while
     the daemon was down is made then, with what that poll found, not before it with every
-    feed unpolled."""
+    feed unpolled. Called as each round ends, in the pipeline's thread; the round that
+    counts is the first one claimed (a later tick's empty round ends at once, while the
+    first may still be fetching a slow feed)."""
     if ctx.caught_up or ctx.scheduler is None or ctx.stop.is_set():
+        return
+    if ctx.pipeline is None or not ctx.pipeline.first_round_ended:
         return
     ctx.caught_up = True
     ctx.scheduler.modify_job("report", next_run_time=datetime.now(UTC))
@@ -309,6 +315,29 @@ def build_scheduler(ctx: Context) -> BlockingScheduler:
     return scheduler
 
 
+def _record_forced_stop(sessions: sessionmaker[Session], owner: str) -> None:
+    """Before the forced exit: give back `owner`'s outbox claims and record the stop, in a
+    thread given FORCED_STOP_WRITE seconds, so that a database that does not answer cannot
+    hold the exit past the 10 s a stop is promised."""
+    from .mail import release_claims
+
+    def write() -> None:
+        try:
+            if freed := release_claims(sessions, owner):
+                log.info("gave back the claim of %d report(s) being sent; each stays in the "
+                         "outbox", freed)
+            record_stop(sessions, owner, "stopped; a job still running was abandoned",
+                        abandon_running=True)
+        except Exception:  # the database is gone: status falls back to the last job's time
+            log.warning("could not record the stop", exc_info=True)
+
+    writer = threading.Thread(target=write, name="tracker-stop", daemon=True)
+    writer.start()
+    writer.join(FORCED_STOP_WRITE)
+    if writer.is_alive():
+        log.warning("could not record the stop within %.1f s", FORCED_STOP_WRITE)
+
+
 def _on_job_event(event: JobExecutionEvent) -> None:
     if event.exception is not None:
         log.error("job %s failed: %s: %s", event.job_id, event.exception.__class__.__name__,
@@ -391,8 +420,11 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
         scheduler.start()
     if not ctx.wait_idle(STOP_GRACE):
         # A job did not return in time: leave now; each feed and report is written in its own
-        # transaction, so the database rolls back whatever was half done.
+        # transaction, so the database rolls back whatever was half done. The stop is still
+        # recorded and the outbox claims given back, or `status` would say "running" and
+        # `report --send` wait for a sender that is gone.
         log.warning("a job was still running after %.0f s; exiting without it", STOP_GRACE)
+        _record_forced_stop(sessions, ctx.owner)
         logging.shutdown()
         os._exit(0)
     try:

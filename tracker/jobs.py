@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings, report_trigger
@@ -58,11 +58,18 @@ def record_job(
     log.debug("job %s done: %s", name, note.detail or "ok")
 
 
-def record_stop(sessions: sessionmaker[Session], owner: str, detail: str) -> None:
-    """A daemon stopped cleanly: a run of its own, so `status` need not wait out DAEMON_SEEN
-    to say no daemon runs."""
+def record_stop(sessions: sessionmaker[Session], owner: str, detail: str, *,
+                abandon_running: bool = False) -> None:
+    """A daemon stopped: a run of its own, so `status` need not wait out DAEMON_SEEN to say
+    no daemon runs. With `abandon_running` (a daemon leaving a job it could not wait for),
+    the owner's runs still `running` end as errors, "abandoned"."""
     now = utcnow()
     with transaction(sessions) as session:
+        if abandon_running:
+            session.execute(
+                update(JobRun).where(JobRun.owner == owner, JobRun.outcome == "running")
+                .values(finished=now, outcome="error",
+                        detail="abandoned: the daemon stopped while it ran"))
         session.add(JobRun(job=STOP, started=now, finished=now, outcome="ok", owner=owner,
                            detail=detail))
 

@@ -15,11 +15,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .config import (
     SmtpSettings,
+    is_dead_here,
     load_settings,
     mail_recipients,
     process_owner,
@@ -177,12 +178,38 @@ def write_files(report: Report, folder: Path) -> str:
     return str(path)
 
 
+def _lease(now: datetime) -> datetime:
+    """Until when a claim holds: the SMTP conversation happens with no transaction open, so
+    the lease alone keeps a second sender away; it outlasts a conversation of slow answers."""
+    try:
+        smtp = smtp_settings()
+    except TrackerError:
+        smtp = None
+    return now + max(LEASE, timedelta(seconds=20 * smtp.timeout) if smtp else LEASE)
+
+
+def _free_dead_claims(session: Session) -> None:
+    """A claim held by a process of this host that no longer runs (a daemon killed, or forced
+    out mid-send) is free at once, not when its lease expires."""
+    for report_id, claimed_by in session.execute(
+            select(Report.id, Report.claimed_by).where(Report.claimed_by.is_not(None))):
+        if is_dead_here(claimed_by):
+            log.info("report claim of %s, which no longer runs, freed", claimed_by)
+            session.execute(update(Report).where(Report.id == report_id,
+                                                 Report.claimed_by == claimed_by)
+                            .values(claimed_by=None, claimed_until=None))
+
+
 def _claim(session: Session, report_id: int | None, now: datetime, owner: str,
            due_only: bool) -> Report | None:
-    """Lease one outbox row to `owner`: the given one, or the next due one."""
+    """Lease one outbox row to `owner`: the given one, or the next due one.
+
+    A row claimed by anyone, `owner` included, is left alone until its lease expires or its
+    holder is found dead: the daemon's report and outbox jobs share an owner and run in
+    threads of their own, and neither may send what the other is sending."""
+    _free_dead_claims(session)
     query = select(Report).where(
-        or_(Report.claimed_until.is_(None), Report.claimed_until < now,
-            Report.claimed_by == owner))
+        or_(Report.claimed_until.is_(None), Report.claimed_until < now))
     if report_id is not None:
         query = query.where(Report.id == report_id)
     if due_only:
@@ -193,42 +220,73 @@ def _claim(session: Session, report_id: int | None, now: datetime, owner: str,
         query = query.with_for_update(skip_locked=True)
     report = session.scalars(query).first()
     if report is not None:
-        report.claimed_by, report.claimed_until = owner, now + LEASE
+        report.claimed_by, report.claimed_until = owner, _lease(now)
     return report
 
 
 def _send_claimed(sessions: sessionmaker[Session], report_id: int, now: datetime,
                   owner: str) -> Delivery:
-    """Send a claimed report; mark it sent only after the server (or the disk) took it."""
+    """Send a claimed report; mark it sent only after the server (or the disk) took it.
+
+    Three steps, and no transaction (nor connection) is open during the middle one: read what
+    to send, talk to the server or write the files, record the outcome. The claim, not a
+    database lock, keeps other senders away meanwhile, so every other command goes on."""
     smtp: SmtpSettings | None = None
+    recipients: list[str] = []
+    error: str | None = None
     with sessions() as session:
-        report = session.get_one(Report, report_id)
-        period, error = report.period, None
+        report = session.scalars(select(Report).where(Report.id == report_id)
+                                 .options(selectinload(Report.images))).one()
+        period = report.period
         try:
             smtp = smtp_settings()
+            if smtp is not None:
+                recipients = mail_to(session)
+        except TrackerError as exc:
+            error = str(exc)
+        session.expunge(report)  # read: usable below with the session and its transaction gone
+    where = smtp.name if smtp is not None else str(reports_folder())
+    if error is None:
+        try:
             if smtp is None:
                 where = write_files(report, reports_folder())
             else:
-                recipients = mail_to(session)
                 where = smtp_send(smtp, build_message(report, smtp.sender, recipients, now),
                                   recipients)
         except (OSError, smtplib.SMTPException, TrackerError) as exc:
-            where = smtp.name if smtp is not None else str(reports_folder())
             error = str(exc) if isinstance(exc, TrackerError) else _reason(
                 exc, smtp.timeout if smtp is not None else 0)
-        session.rollback()
-    with transaction(sessions) as session:
-        report = session.get_one(Report, report_id)
-        report.claimed_by, report.claimed_until = None, None
-        report.attempts += 1
-        if error is None:
-            report.state, report.sent_at, report.delivered_to = "sent", now, where
-            report.last_error, report.next_attempt = None, None
-        else:
-            report.state, report.last_error = "failed", error
-            report.next_attempt = now + min(FIRST_RETRY * 2 ** (report.attempts - 1), MAX_RETRY)
+    _record(sessions, report_id, now, owner, where, error)
     return Delivery(period, error is None, where, error)
 
+
+def _record(sessions: sessionmaker[Session], report_id: int, now: datetime, owner: str,
+            where: str, error: str | None) -> None:
+    """What became of a send, in a short transaction of its own. A report sent is recorded
+    sent whoever holds the row now; a failure is recorded only while the claim is still ours
+    (or nobody's), never over a sender that took the row over."""
+    with transaction(sessions) as session:
+        report = session.get_one(Report, report_id)
+        mine = report.claimed_by == owner
+        if mine:
+            report.claimed_by, report.claimed_until = None, None
+        if error is None:
+            report.attempts += 1
+            report.state, report.sent_at, report.delivered_to = "sent", now, where
+            report.last_error, report.next_attempt = None, None
+        elif mine or (report.claimed_by is None and report.state != "sent"):
+            report.attempts += 1
+            report.state, report.last_error = "failed", error
+            report.next_attempt = now + min(FIRST_RETRY * 2 ** (report.attempts - 1), MAX_RETRY)
+
+
+def release_claims(sessions: sessionmaker[Session], owner: str) -> int:
+    """Give back the outbox claims of `owner` (a daemon forced out mid-send): its reports
+    stay queued, and the next sender takes them at once."""
+    with transaction(sessions) as session:
+        result = session.execute(update(Report).where(Report.claimed_by == owner)
+                                 .values(claimed_by=None, claimed_until=None))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def mail_to(session: Session) -> list[str]:
@@ -274,7 +332,8 @@ def send_report(sessions: sessionmaker[Session], period: str, *, force: bool = F
             return Delivery(period, True, report.delivered_to or "", None, already_sent=True)
         claimed = _claim(session, report.id, now, owner, due_only=False)
         if claimed is None:
-            raise UnavailableError(f"report {period} is being sent by {report.claimed_by}",
+            raise UnavailableError(f"report {period} is being sent by "
+                                   f"{report.claimed_by or 'another process'}",
                                    hint="try again in a few minutes")
         report_id = claimed.id
     delivery = _send_claimed(sessions, report_id, now, owner)

@@ -170,6 +170,7 @@ class Pipeline:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="tracker-store")
         self.workers = max(settings.concurrency, 1)
         self.in_flight: dict[str, _Round] = {}  # claimed and not yet stored; loop thread only
+        self.first_round: _Round | None = None  # the first claim's round; see first_round_ended
         self.rules: tuple[dict[str, Rule], Cues] | None = None
         self.parsers: Parsers | None = None
         self.retired_parsers: list[Parsers] = []
@@ -243,6 +244,8 @@ class Pipeline:
         jobs, skipped, leased = await loop.run_in_executor(
             self.writer, self._claim, feed_ids, all_feeds, busy)
         round_ = _Round(PollSummary(leased=leased), len(jobs), len(jobs), len(jobs))
+        if self.first_round is None:
+            self.first_round = round_
         for job in jobs:
             self.in_flight[job.id] = round_
             self._todo.put_nowait(job)
@@ -428,6 +431,13 @@ class Pipeline:
         if self.on_round is not None:
             self.on_round(round_.summary)
 
+    @property
+    def first_round_ended(self) -> bool:
+        """Whether the round of the first claim has ended: every feed it claimed stored and its
+        questions rescored (at once, when it claimed nothing). Rounds end in any order: a later
+        tick that claims nothing ends its empty round while the first is still fetching."""
+        return self.first_round is not None and self.first_round.done.is_set()
+
     def _rescore(self, question_ids: list[str]) -> None:
         with transaction(self.sessions) as session:
             _rescore(session, question_ids, self.clock())
@@ -550,6 +560,11 @@ class StandingPipeline:
         except (concurrent.futures.CancelledError, RuntimeError):
             return 0  # the pipeline stopped (its loop closed) while we asked
         return round_.jobs
+
+    @property
+    def first_round_ended(self) -> bool:
+        """Whether the daemon's first round has been stored (see Pipeline.first_round_ended)."""
+        return self.pipeline.first_round_ended
 
     def _round_ended(self, summary: PollSummary) -> None:
         with self._lock:
