@@ -344,6 +344,27 @@ def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
     assert "\ufffdgpj.exe" in shown and "\u202e" not in shown
 
 
+def test_an_item_with_many_headlines_lists_three_and_counts_the_rest(
+        initialized: Tracker, sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as session:
+        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                            title="Headline 0", at=W10_START + timedelta(hours=3))
+        for n in range(1, 5):
+            at = W10_START + timedelta(hours=3, minutes=n)
+            entry = Entry(feed_id="local", key=f"more-{n}", link=None, title=f"Headline {n}",
+                          summary="", published=at, fetched_at=at, observed_at=at)
+            session.add(entry)
+            session.flush()
+            session.add(Hit(entry_id=entry.id, indicator_id="uz-csto-talks",
+                            evidence_id=item.id, terms=[], created_at=at))
+        session.flush()
+        report = make_report(session, "2026-W10", now=W10_END)
+        html, text = report.html, report.text
+    assert all(f"Headline {n}" in text for n in range(3)) and "Headline 3" not in text
+    assert "and 2 more headlines of this sighting" in html
+    assert "and 2 more headlines of this sighting" in " ".join(text.split())
+
+
 def test_templates_are_package_data() -> None:
     folder = resources.files("tracker.templates")
     assert {"report.html.j2", "report.txt.j2"} <= {p.name for p in folder.iterdir()}

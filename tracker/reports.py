@@ -52,6 +52,7 @@ CHART_WINDOW = timedelta(weeks=12)
 EPSILON = 0.0005
 # An indicator's sightings listed one by one in a period; the rest are summed up in a line.
 FLOOD_SHOWN = 3
+HEADLINES_SHOWN = 3  # of one evidence item; the rest are counted
 QUOTE_MAX = 300  # characters of a sighting's sentence the report quotes
 # Gmail clips a message whose HTML passes 102 KB: past this many bytes the report leaves out
 # details, step by step (render), and says so.
@@ -198,6 +199,7 @@ class Move:
     count: int = 0
     until: datetime | None = None
     net: list[tuple[str, float]] = field(default_factory=list)
+    more: int = 0  # headlines of the item not listed (`tracker evidence` lists them)
 
 
 @dataclass
@@ -389,12 +391,14 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
             words += f" (not reviewed yet: counted as right with probability {weight.trust:.3g})"
         if weight.repeat != 1.0:
             words += f" (a repeat sighting: counted at power {weight.repeat:.3g})"
+        live = [h for h in e.hits if h.withdrawn_at is None]
         moves.append(Move(
             point.at, "evidence", words, shifts,
             headlines=[Headline(oneline(h.entry.title) or "(no title)", h.entry.feed_id,
                                 safe_link(h.entry.link), h.entry.observed_at,
                                 *_quote(h.sentence or "", h.marks or ()))
-                       for h in [h for h in e.hits if h.withdrawn_at is None][:3]],
+                       for h in live[:HEADLINES_SHOWN]],
+            more=max(len(live) - HEADLINES_SHOWN, 0),
             factor={labels[s]: f for s, f in point.factor.items()},
             state=e.state, change=change, indicator=e.indicator_id,
             about=oneline(e.indicator.description),
@@ -589,7 +593,8 @@ def _each_move(context: ReportContext, change: Callable[[Move], Move]) -> Report
 
 
 def _one_headline(context: ReportContext) -> ReportContext:
-    return _each_move(context, lambda m: replace(m, headlines=m.headlines[:1]))
+    return _each_move(context, lambda m: replace(
+        m, headlines=m.headlines[:1], more=m.more + len(m.headlines[1:])))
 
 
 def _bare_headlines(context: ReportContext) -> ReportContext:
@@ -598,7 +603,8 @@ def _bare_headlines(context: ReportContext) -> ReportContext:
 
 
 def _no_headlines(context: ReportContext) -> ReportContext:
-    return _each_move(context, lambda m: replace(m, headlines=[]))
+    return _each_move(context, lambda m: replace(m, headlines=[],
+                                                 more=m.more + len(m.headlines)))
 
 
 def _largest_moves(context: ReportContext) -> ReportContext:
