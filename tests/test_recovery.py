@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,32 @@ def test_a_shorter_retention_is_a_setting(
         assert prune_entries(session, utcnow() - load_settings(session).retention) == 1
     engine.dispose()
     assert db.entries("a") == 3
+
+
+def test_an_old_entry_with_a_blocked_match_is_pruned_with_it(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+) -> None:
+    """A match a cue blocked names its entry; it must not keep the entry, nor make every
+    prune fail from then on (a foreign key)."""
+    from tracker.db import make_engine, make_sessionmaker, transaction
+    from tracker.retention import prune_entries
+    from tracker.timeutil import utcnow
+
+    body = rss("a", 2).replace(b"</channel>", b"<item><title>Uzbekistan does not plan to "
+                               b"return to the CSTO</title><guid>a-no</guid></item></channel>")
+    feeds.set("/a.xml", body)
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h")})
+    t = Tracker(db_url, path)
+    t.ok("poll")
+    assert db.value("SELECT count(*) FROM blocked_matches") == 1
+    db.run("UPDATE entries SET fetched_at = :t WHERE guid IN ('a-no', 'a-1')",
+           t="2023-01-01 00:00:00")
+    engine = make_engine(db_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        assert prune_entries(session, utcnow() - timedelta(days=365)) == 2
+    engine.dispose()
+    assert db.entries("a") == 1
+    assert db.value("SELECT count(*) FROM blocked_matches") == 0
 
 
 def test_status_shows_the_database_size(

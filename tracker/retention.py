@@ -5,19 +5,25 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from sqlalchemy import delete, exists, text
+from sqlalchemy import delete, exists, select, text
 from sqlalchemy.orm import Session
 
-from .models import Base, Entry, Hit
+from .models import Base, BlockedMatch, Entry, Hit
 
 
 def prune_entries(session: Session, before: datetime) -> int:
     """Delete the entries first fetched before `before` that no hit (so no evidence) refers
-    to; returns how many. By fetch time, not publication: an old story still in its feed
-    would otherwise come back as new at every poll."""
-    result = session.execute(delete(Entry).where(
-        Entry.fetched_at < before, ~exists().where(Hit.entry_id == Entry.id))
-        .execution_options(synchronize_session=False))
+    to, with the matches cues blocked in them; returns how many entries. By fetch time, not
+    publication: an old story still in its feed would otherwise come back as new at every
+    poll."""
+    old = select(Entry.id).where(Entry.fetched_at < before,
+                                 ~exists().where(Hit.entry_id == Entry.id))
+    # What a cue blocked in them goes with them: it is derived (rematch makes it again), and
+    # kept, it would hold every old entry it names, and fail every prune after (foreign key).
+    session.execute(delete(BlockedMatch).where(BlockedMatch.entry_id.in_(old))
+                    .execution_options(synchronize_session=False))
+    result = session.execute(delete(Entry).where(Entry.id.in_(old))
+                             .execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
