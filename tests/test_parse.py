@@ -344,3 +344,20 @@ def test_never_raises_on_damaged_feeds(data: st.DataObject) -> None:
     for entry in feed.entries:
         assert len(entry.key) <= 255 and len(entry.title) <= 1000
         assert entry.link is None or entry.link.startswith(("http://", "https://"))
+
+
+def test_line_separators_in_a_summary_keep_words_apart() -> None:
+    """U+2028, U+2029, VT and FF separate lines: dropped, they glued words together
+    ("Tashkent\\u2028will" read as "Tashkentwill") and a sighting went unseen."""
+    from tracker.matching import Matcher, Rule
+
+    summary = "Tashkent\u2028will\u2029return to\x0bthe\x0cCSTO, officials\x01 said."
+    body = ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>t</title>"
+            f"<item><guid>1</guid><title>News</title><description>{summary}</description>"
+            "</item></channel></rss>").encode()
+    (entry,) = parse_feed(body).entries
+    assert entry.summary.split() == ["Tashkent", "will", "return", "to", "the", "CSTO,",
+                                     "officials", "said."]
+    rule = Rule.from_mapping({"all": [["Tashkent"], ["CSTO"]], "any": ["return*"]})
+    assert Matcher({"uz": rule}).match(entry.title, entry.summary) == {
+        "uz": ("Tashkent", "CSTO", "return*")}

@@ -112,6 +112,10 @@ def test_try_url_on_a_web_page_says_it_is_no_feed(db_url: str, tmp_path: Path,
     path = tmp_path / "page.html"
     path.write_bytes(page)
     assert as_json(t, "try", "--file", str(path))["matches"]
+    path.write_text(f"<p>{A[0]}</p>\n<p>Officials spoke.", encoding="utf-8")  # not even XML
+    assert as_json(t, "try", "--file", str(path))["matches"]
+    path.write_text('<rss version="2.0"><channel><title>t</title></chan', encoding="utf-8")
+    t.refused("try", "--file", str(path), message="not a usable feed: malformed XML")
 
 
 def test_rematch_withdraws_one_sighting_and_adds_another(

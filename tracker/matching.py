@@ -222,6 +222,9 @@ class _CompiledRule:
     groups: tuple[frozenset[int], ...]  # the `all` groups, then `any` as one more group
     none: frozenset[int]
     terms: tuple[tuple[str, int], ...]  # (term as written, term id) in rule order, no repeats
+    # each group's term ids in the order the rule lists them: occurrences are gathered in this
+    # order, so "the first occurrence of a group" (a blocked match's cue) is the rule's
+    orders: tuple[tuple[int, ...], ...] = ()
 
     def holds(self, found: set[int]) -> bool:
         # A plain loop: called for every candidate rule of every entry, where a generator's
@@ -498,22 +501,23 @@ class Matcher:
         return self._ids.setdefault(key, len(self._ids))
 
     def _compile_rule(self, indicator: str, rule: Rule) -> _CompiledRule | None:
-        groups: list[frozenset[int]] = []
+        orders: list[tuple[int, ...]] = []
         terms: dict[str, int] = {}
         for group in (*rule.all, *((rule.any,) if rule.any else ())):
-            ids: set[int] = set()
+            ids: dict[int, None] = {}  # in the order of the group's terms
             for term in group:
                 term_id = self._term_id(term)
                 if term_id is not None:
-                    ids.add(term_id)
+                    ids[term_id] = None
                     terms.setdefault(term, term_id)
             if not ids:
                 return None  # a group no text can satisfy
-            groups.append(frozenset(ids))
-        if not groups:
+            orders.append(tuple(ids))
+        if not orders:
             return None  # neither `all` nor `any`: matches nothing
         none = frozenset(i for i in map(self._term_id, rule.none) if i is not None)
-        return _CompiledRule(indicator, rule, tuple(groups), none, tuple(terms.items()))
+        return _CompiledRule(indicator, rule, tuple(frozenset(o) for o in orders), none,
+                             tuple(terms.items()), tuple(orders))
 
     def _found_terms(self, text: str) -> set[int]:
         words = set(_WORD.findall(text))
@@ -577,7 +581,7 @@ class Matcher:
         else:
             spans = [(i,) for i in range(len(text.sentences))]
         first_blocked: Blocked | None = None
-        present = [ids & found for ids in rule.groups]
+        present = [[i for i in order if i in found] for order in rule.orders]
         for span in spans:
             # A term can only occur where its text does: a substring test per group skips
             # most sentences before any expression runs.

@@ -163,7 +163,10 @@ def _clean_link(value: Any, base: str) -> str | None:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_KEEP_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# Line and page separators (VT, FF, NEL, U+2028, U+2029) end a line of a summary; the other
+# control characters are dropped.
+_LINE_BREAKS = re.compile(r"[\x0b\x0c\x85\u2028\u2029]")
+_CONTROL_KEEP_NEWLINES = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 
 
 # Scripts, styles, comments and the tags that embed other documents: dropped from stored text
@@ -192,6 +195,7 @@ def _clean_text(value: Any, limit: int) -> str:
         return ""
     if "<" in value:
         value = _ACTIVE.sub(" ", value)
+    value = _LINE_BREAKS.sub("\n", value)
     return _cap(_CONTROL_KEEP_NEWLINES.sub("", value).strip(), limit)
 
 

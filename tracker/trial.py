@@ -4,6 +4,7 @@ file or one feed fetched now, and see what matches, in which sentence, and what 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +51,16 @@ def try_bytes(spec: ScenarioFile, data: bytes, url: str = "") -> list[Trial]:
         assert parsed is not None and parsed.error
         raise UsageError(f"not a usable feed: {parsed.error}",
                          hint="the poller would count this a failed poll")
-    if parsed is not None and parsed.error and not parsed.error.startswith("not a feed"):
-        # XML that tried to be a feed: say why it is not one, as the poller would
+    if parsed is not None and _FEED_ROOT.search(data[:4096]):
+        # a feed that does not parse: say why, as the poller would
         raise UsageError(f"not a usable feed: {parsed.error}")
     try:
         return try_text(spec, data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise UsageError("the file is neither a feed nor UTF-8 text") from None
+
+
+_FEED_ROOT = re.compile(rb"<(?:rss|feed|rdf:rdf)\b", re.IGNORECASE)
 
 
 def _markup(data: bytes) -> bool:
