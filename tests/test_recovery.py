@@ -3,7 +3,9 @@ entries from one feed, old entries pruned by the daemon, the database size in st
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -233,3 +235,41 @@ def test_ctrl_c_during_the_worst_parse_stops_tracker_poll_within_10_s(
         poller.kill()
         poller.wait(10)
     assert db.value("SELECT lease_owner FROM feeds") is None
+
+
+def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_cleanly(
+    db_url: str, feeds: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    """Ctrl-C reaches every process of the terminal's group, parse workers included: the
+    daemon stops within 10 s with exit 0, no worker prints a traceback, and none is left."""
+    feeds.set("/a.xml", rss("a", 40, matching=2))
+    feeds.set("/b.xml", rss("b", 40))
+    path, db = setup({"a": (feeds.url("/a.xml"), "1h"), "b": (feeds.url("/b.xml"), "1h")})
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as err:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path),
+             "daemon"], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=path.parent,
+            start_new_session=True)
+        group = daemon.pid
+        try:
+            wait_until(lambda: db.entries("a") == 40 and db.entries("b") == 40,
+                       "both feeds stored")
+            os.killpg(group, signal.SIGINT)
+            assert daemon.wait(10) == 0
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            daemon.wait(10)
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(group_gone, "every process of the daemon's group gone", timeout=10)

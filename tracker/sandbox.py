@@ -8,6 +8,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.pool
 import os
+import signal
 import sys
 import types
 from collections.abc import Iterator
@@ -26,8 +27,12 @@ _worker_matcher: Matcher | None = None
 
 
 def _start_worker(rules: dict[str, Rule], cues: Cues) -> None:
-    """Bound the worker's memory, and compile the poll's rules once in it."""
+    """Bound the worker's memory, and compile the poll's rules once in it. Ctrl-C at a
+    terminal reaches every process of the group: a worker leaves the stop to the daemon,
+    which ends its workers itself (no traceback from each, and none killed while it holds
+    the pool's queue lock, which would hold up the stop)."""
     global _worker_matcher
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import resource
     except ImportError:  # not on Windows: the parse is still in its own process
