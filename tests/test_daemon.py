@@ -466,3 +466,25 @@ def test_a_trickling_feed_holds_one_worker_and_never_the_other_feeds(
         assert d.terminate() == 0  # within 10 s, the trickle still in flight
     assert db.value("SELECT lease_owner FROM feeds WHERE id = 'slow'") is None
     assert "Traceback" not in d.text()
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("TRACKER_SMTP_SECURITY", "tls", "bad TRACKER_SMTP_SECURITY 'tls'"),
+    ("TRACKER_SMTP_PASSWORD_FILE", "/nonexistent/smtp-password",
+     "cannot read TRACKER_SMTP_PASSWORD_FILE"),
+    ("TRACKER_MAIL_TO", "not an address", "bad mail address"),
+])
+def test_bad_mail_settings_stop_the_daemon_at_start(
+    db_url: str, env: dict[str, str], setup: Callable[..., tuple[Path, DB]],
+    variable: str, value: str, message: str,
+) -> None:
+    """Bad options (exit 2, which the unit does not restart), found at start rather than as a
+    failed send at the first weekly report."""
+    path, db = setup({})
+    bad = {**env, variable: value}
+    done = subprocess.run(
+        [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path), "daemon"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=bad, cwd=path.parent,
+        timeout=60, text=True)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert db.value("SELECT count(*) FROM job_runs") == 0

@@ -23,7 +23,15 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import Settings, is_dead_here, load_settings, process_owner, report_trigger
+from .config import (
+    Settings,
+    is_dead_here,
+    load_settings,
+    mail_recipients,
+    process_owner,
+    report_trigger,
+    smtp_settings,
+)
 from .db import check_schema, transaction
 from .errors import TrackerError
 from .jobs import OUTBOX_EVERY, PRUNE_EVERY, RunNote, record_job, record_stop
@@ -404,6 +412,10 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
         scheduler_log.addFilter(_SkippedTick())
     check_schema(engine)
     spec = load_scenarios(scenarios_path)
+    # Bad mail settings are bad options (exit 2) now, not a failed send a week from now. No
+    # recipients at all is not: the report is kept in the outbox until some are named.
+    smtp_settings()
+    mail_recipients(spec.settings)
     with transaction(sessions) as session:
         result = sync(session, spec)
     ctx = Context(sessions, scenarios_path, owner or process_owner(), spec.settings)

@@ -244,7 +244,9 @@ class Pipeline:
         jobs, skipped, leased = await loop.run_in_executor(
             self.writer, self._claim, feed_ids, all_feeds, busy)
         round_ = _Round(PollSummary(leased=leased), len(jobs), len(jobs), len(jobs))
-        if self.first_round is None:
+        if self.first_round is None and (jobs or not leased):
+            # a claim that found every due feed leased to another daemon polled nothing:
+            # the first round is the first that polls, or that finds nothing due at all
             self.first_round = round_
         for job in jobs:
             self.in_flight[job.id] = round_
@@ -433,9 +435,10 @@ class Pipeline:
 
     @property
     def first_round_ended(self) -> bool:
-        """Whether the round of the first claim has ended: every feed it claimed stored and its
-        questions rescored (at once, when it claimed nothing). Rounds end in any order: a later
-        tick that claims nothing ends its empty round while the first is still fetching."""
+        """Whether the first round has ended: every feed it claimed stored and its questions
+        rescored (at once, when nothing was due). A claim that found every due feed leased to
+        another daemon is no first round. Rounds end in any order: a later tick that claims
+        nothing ends its empty round while the first is still fetching."""
         return self.first_round is not None and self.first_round.done.is_set()
 
     def _rescore(self, question_ids: list[str]) -> None:
