@@ -198,9 +198,13 @@ def make_due_report(sessions: sessionmaker[Session], now: datetime | None = None
             period = latest_due_period(now, load_settings(session))
             if session.scalar(select(Report.id).where(Report.period == period)) is not None:
                 return period, False
-            make_report(session, period, now=now)
+            made = make_report(session, period, now=now)
+            # another daemon may have stored the period between our look and our insert:
+            # make_report then returns theirs, which stands
+            theirs = made.created_at != now
     except IntegrityError:
-        # Another daemon made the same period between our look and our insert: theirs stands.
+        theirs = True
+    if theirs:
         log.info("report %s: made by another daemon", period)
         return period, False
     log.info("report %s: made", period)
