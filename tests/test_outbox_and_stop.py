@@ -3,6 +3,7 @@ first round, and a daemon forced out mid-send: each against real processes and s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -65,6 +66,8 @@ class HangingListener:
 
     def close(self) -> None:
         self.drop()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
         self.sock.close()
         self._thread.join(5)
 
@@ -179,15 +182,16 @@ def test_a_sender_never_takes_a_report_it_is_already_sending(
 
 def test_the_catch_up_report_waits_for_a_slow_first_round_under_a_short_tick(
         db_url: str, tmp_path: Path) -> None:
-    """With a 5 s tick, the second tick claimed nothing and ended its empty round at once,
-    which fired the catch-up report while the first round still fetched the slow feed."""
+    """With a tick shorter than a slow fetch, the second tick claimed nothing and ended its
+    empty round at once, which fired the catch-up report while the first round still fetched
+    the slow feed."""
     with FeedServer() as feeds, SmtpServer() as smtp:
         feeds.set("/fast.xml", rss("fast", 3))
         feeds.set("/slow.xml", rss("slow", 3, matching=1))
-        feeds.set_fault("/slow.xml", delay=12)
+        feeds.set_fault("/slow.xml", delay=4)
         path = tmp_path / "scenarios.yaml"
         path.write_text(scenarios_yaml({"fast": (feeds.url("/fast.xml"), "1h"),
-                                        "slow": (feeds.url("/slow.xml"), "1h")}, tick="5s"),
+                                        "slow": (feeds.url("/slow.xml"), "1h")}, tick="1s"),
                         encoding="utf-8")
         Tracker(db_url, path).ok("init")
         db = DB(db_url)
