@@ -475,16 +475,22 @@ def test_a_trickling_feed_holds_one_worker_and_never_the_other_feeds(
     ("TRACKER_MAIL_TO", "not an address", "bad mail address"),
 ])
 def test_bad_mail_settings_stop_the_daemon_at_start(
-    db_url: str, env: dict[str, str], setup: Callable[..., tuple[Path, DB]],
-    variable: str, value: str, message: str,
+    env: dict[str, str], tmp_path: Path, variable: str, value: str, message: str,
 ) -> None:
     """Bad options (exit 2, which the unit does not restart), found at start rather than as a
-    failed send at the first weekly report."""
-    path, db = setup({})
+    failed send at the first weekly report. (The check reads no database: SQLite only.)"""
+    db_url = f"sqlite:///{tmp_path / 'mail.sqlite3'}"
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({}, "1s"), encoding="utf-8")
+    Tracker(db_url, path).ok("init")
     bad = {**env, variable: value}
     done = subprocess.run(
         [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path), "daemon"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=bad, cwd=path.parent,
         timeout=60, text=True)
     assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert db.value("SELECT count(*) FROM job_runs") == 0
+    db = DB(db_url)
+    try:
+        assert db.value("SELECT count(*) FROM job_runs") == 0
+    finally:
+        db.engine.dispose()
