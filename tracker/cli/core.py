@@ -108,7 +108,9 @@ def _cause(point: Any) -> str:
     return ""
 
 
-_PROB = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%?)\s*$")
+# A sign is read, so that a negative value is refused by the range check (forecast.check_update)
+# as "outside [0, 1]", not as a malformed assignment.
+_PROB = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(%?)\s*$")
 
 
 def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
@@ -117,9 +119,6 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, float]:
     for pair in pairs:
         sid, sep, value = pair.partition("=")
         m = _PROB.match(value)
-        if sep and sid.strip() and value.strip().startswith("-") and _PROB.match(
-                value.strip()[1:]):
-            raise UsageError(f"probability {value.strip()} for {sid.strip()} is outside [0, 1]")
         if not sep or not sid.strip() or not m:
             raise UsageError(f"bad assignment {pair!r}: use SCENARIO=P, e.g. rejoins=0.1 or "
                              "rejoins=10%")
