@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -24,6 +25,13 @@ class UsageError(TrackerError):
     """Bad input: an unknown id, a value out of range, a refused operation (exit 2)."""
 
     exit_code = 2
+
+
+def problem_line(problem: str) -> int:
+    """The line a `FILE:LINE: …` problem names (0 when it names none), to list problems in
+    the order of the file."""
+    m = re.search(r":(\d+): ", problem)
+    return int(m.group(1)) if m else 0
 
 
 class ValidationError(UsageError):

@@ -3,7 +3,6 @@ functions as `tracker update` and `tracker resolve`; and the shipped record, loa
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import UsageError, ValidationError
+from .errors import UsageError, ValidationError, problem_line
 from .journal import Entry, Journal, parse_yaml_journal
 from .ledger import get_question, record_manual, resolve
 from .models import Forecast, Question
@@ -87,16 +86,10 @@ def apply_journal(session: Session, journal: Journal, *, by: str,
             counts, refused = _apply_question(session, question, entries, by)
             problems += refused
         report.questions.append(counts)
-    problems += [(_line(text), text) for text in journal.problems]
+    problems += [(problem_line(text), text) for text in journal.problems]
     if problems:
         raise ValidationError(journal.source, [text for _, text in sorted(problems)])
     return report
-
-
-def _line(problem: str) -> int:
-    """The line a `FILE:LINE: ...` problem names, to put it in order with the others."""
-    m = re.search(r":(\d+): ", problem)
-    return int(m.group(1)) if m else 0
 
 
 def _apply_question(session: Session, question: Question, entries: list[Entry],

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .config import MAIL_ADDRESS, Settings, cron_trigger
-from .errors import UsageError, ValidationError, valid
+from .errors import UsageError, ValidationError, problem_line, valid
 from .matching import (
     CUE_KINDS,
     CUE_SWITCHES,
@@ -618,17 +618,9 @@ def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
                        f"settings.scoring.floor {settings.floor:g}: the floor times the "
                        "number of scenarios must stay below 1")
     if c.problems:
-        raise ValidationError(source, _in_line_order(c.problems))
+        # in line order (stably: the order found within a line)
+        raise ValidationError(source, sorted(c.problems, key=problem_line))
     return ScenarioFile(settings, feeds, tuple(questions))
-
-
-def _in_line_order(problems: list[str]) -> list[str]:
-    """`FILE:LINE: …` problems sorted by line (stably: the order found within a line); a
-    problem that names no line comes first."""
-    def line(problem: str) -> int:
-        m = re.match(r"[^\n]*?:(\d+): ", problem)
-        return int(m.group(1)) if m else 0
-    return sorted(problems, key=line)
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
