@@ -286,16 +286,15 @@ def release_dead_claims(sessions: sessionmaker[Session]) -> int:
     After a `kill -9` and a restart, the dead daemon's feeds would otherwise wait for their
     leases to expire; a daemon on another host is never second-guessed.
     """
+    from .mail import free_dead_claims
+
     freed = 0
     with transaction(sessions) as session:
         for feed in session.scalars(select(Feed).where(Feed.lease_owner.is_not(None))):
             if is_dead_here(feed.lease_owner):
                 feed.lease_owner, feed.lease_until = None, None
                 freed += 1
-        for report in session.scalars(select(Report).where(Report.claimed_by.is_not(None))):
-            if is_dead_here(report.claimed_by):
-                report.claimed_by, report.claimed_until = None, None
-                freed += 1
+        freed += free_dead_claims(session)
     return freed
 
 

@@ -188,9 +188,10 @@ def _lease(now: datetime) -> datetime:
     return now + max(LEASE, timedelta(seconds=20 * smtp.timeout) if smtp else LEASE)
 
 
-def _free_dead_claims(session: Session) -> None:
-    """A claim held by a process of this host that no longer runs (a daemon killed, or forced
-    out mid-send) is free at once, not when its lease expires."""
+def free_dead_claims(session: Session) -> int:
+    """Free the claims held by processes of this host that no longer run (a daemon killed, or
+    forced out mid-send): at once, not when their leases expire. Returns how many."""
+    freed = 0
     for report_id, claimed_by in session.execute(
             select(Report.id, Report.claimed_by).where(Report.claimed_by.is_not(None))):
         if is_dead_here(claimed_by):
@@ -198,6 +199,8 @@ def _free_dead_claims(session: Session) -> None:
             session.execute(update(Report).where(Report.id == report_id,
                                                  Report.claimed_by == claimed_by)
                             .values(claimed_by=None, claimed_until=None))
+            freed += 1
+    return freed
 
 
 def _claim(session: Session, report_id: int | None, now: datetime, owner: str,
@@ -207,7 +210,7 @@ def _claim(session: Session, report_id: int | None, now: datetime, owner: str,
     A row claimed by anyone, `owner` included, is left alone until its lease expires or its
     holder is found dead: the daemon's report and outbox jobs share an owner and run in
     threads of their own, and neither may send what the other is sending."""
-    _free_dead_claims(session)
+    free_dead_claims(session)
     query = select(Report).where(
         or_(Report.claimed_until.is_(None), Report.claimed_until < now))
     if report_id is not None:
