@@ -292,6 +292,11 @@ def is_dead_here(owner: str | None) -> bool:
 AUTHOR_MAX = 200  # the database's author and reviewer columns
 
 
+def author_too_long(name: str) -> str | None:
+    """Why a name is too long to be stored as an author or reviewer, or None."""
+    return f"{len(name)} characters: at most {AUTHOR_MAX}" if len(name) > AUTHOR_MAX else None
+
+
 def login_name() -> str:
     """Who is at the keyboard, for the author of a forecast or a review."""
     try:

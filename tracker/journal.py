@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import AUTHOR_MAX
+from .config import author_too_long
 from .errors import UsageError, ValidationError
 from .scenarios import ID_RE, check_url, finite, read_yaml
 from .timeutil import parse_time, utcnow
@@ -100,8 +100,8 @@ def parse_yaml_journal(text: str, source: str, now: datetime | None = None) -> J
 
 def _author(c: _Checker, name: str, path: str) -> str | None:
     """A `by` as stored: None when blank; longer than the database keeps is a problem."""
-    if len(name) > AUTHOR_MAX:
-        c.fail(path, f"{len(name)} characters: at most {AUTHOR_MAX}")
+    if problem := author_too_long(name):
+        c.fail(path, problem)
     return name or None
 
 
@@ -211,9 +211,8 @@ def _csv_entry(cells: dict[str, str], source: str, line: int, question: str | No
     for name in ("note", "by", "question"):
         if "\x00" in cells.get(name, ""):
             problems.append(f"{where}: {name} contains a NUL character")
-    if len(cells.get("by", "").strip()) > AUTHOR_MAX:
-        problems.append(f"{where}: by of {len(cells['by'].strip())} characters: at most "
-                        f"{AUTHOR_MAX}")
+    if problem := author_too_long(cells.get("by", "").strip()):
+        problems.append(f"{where}: by of {problem}")
     if cells["source"] not in ("manual", "resolution"):
         problems.append(f"{where}: unknown source {cells['source']!r} "
                         f"(expected manual or resolution; {', '.join(DERIVED)} rows are "

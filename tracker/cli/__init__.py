@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import __version__
-from ..config import AUTHOR_MAX, DEFAULT_SCENARIOS, DEFAULT_URL, database_url, scenarios_path
+from ..config import DEFAULT_SCENARIOS, DEFAULT_URL, author_too_long, database_url, scenarios_path
 from ..db import check_schema, make_engine, make_sessionmaker
 from ..errors import TrackerError, UnavailableError, UsageError
 from ..text import for_terminal
@@ -111,8 +111,8 @@ class _Author(click.ParamType):
         text = str(value).strip()
         if "\x00" in text:
             self.fail("contains a NUL character", param, ctx)
-        if len(text) > AUTHOR_MAX:
-            self.fail(f"{len(text)} characters: at most {AUTHOR_MAX}", param, ctx)
+        if problem := author_too_long(text):
+            self.fail(problem, param, ctx)
         return text or None
 
 
