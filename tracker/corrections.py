@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .errors import UsageError
 from .ledger import rescore
-from .models import Forecast, Question
+from .models import VOIDED, Forecast, Question
 from .text import when
 from .timeutil import utcnow
 
@@ -46,10 +46,9 @@ def void(session: Session, forecast_id: int, *, note: str, by: str,
 
 def current_resolution(session: Session, question: Question) -> Forecast:
     """The resolution in force of a question, or UsageError when it is open."""
-    voided = select(Forecast.voids).where(Forecast.voids.is_not(None))
     row = session.scalars(
         select(Forecast).where(Forecast.question_id == question.id,
-                               Forecast.source == "resolution", Forecast.id.not_in(voided))
+                               Forecast.source == "resolution", Forecast.id.not_in(VOIDED))
         .order_by(Forecast.id.desc())
     ).first()
     if row is None or question.resolved_to is None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from .errors import UsageError, ValidationError, problem_line
 from .journal import Entry, Journal, parse_yaml_journal
 from .ledger import get_question, record_manual, resolve
-from .models import Forecast, Question
+from .models import VOIDED, Forecast, Question
 from .text import when
 from .timeutil import day_start
 
@@ -153,10 +153,9 @@ def _resolve(session: Session, question: Question, entry: Entry, by: str) -> str
             return "present"
         raise UsageError(f"contradicts the resolution on record: {question.id} resolved to "
                          f"{question.resolved_to} at {when(question.resolved_at)}")
-    withdrawn = select(Forecast.voids).where(Forecast.voids.is_not(None))
     taken_back = session.scalars(select(Forecast).where(
         Forecast.question_id == question.id, Forecast.source == "resolution",
-        Forecast.id.in_(withdrawn), Forecast.at == entry.at))
+        Forecast.id.in_(VOIDED), Forecast.at == entry.at))
     if any(f.probabilities.get(entry.scenario) == 1 for f in taken_back):
         # this very resolution was taken back (`tracker void`): importing again must not
         # bring it back

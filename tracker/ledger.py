@@ -23,7 +23,7 @@ from .forecast import (
     outcome,
     reliability,
 )
-from .models import Evidence, Forecast, Indicator, Question
+from .models import VOIDED, Evidence, Forecast, Indicator, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
 from .text import when
 from .timeutil import as_utc, day_start, utcnow
@@ -226,10 +226,9 @@ def resolve(
         raise UsageError(f"unknown scenario {scenario!r} for {question.id}",
                          hint=valid("scenarios", scenario, scenarios))
     check_time(question, at, now)
-    voided = select(Forecast.voids).where(Forecast.voids.is_not(None))
     latest = session.scalar(select(func.max(Forecast.at)).where(
         Forecast.question_id == question.id, Forecast.source == "manual",
-        Forecast.id.not_in(voided)))
+        Forecast.id.not_in(VOIDED)))
     if latest is not None and as_utc(latest) > at:
         # history ends at the resolution: a later forecast would be hidden, not scored
         raise UsageError(f"{question.id} has a manual forecast at {when(latest)}, after this "

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -246,6 +247,10 @@ class Forecast(Base):
     created_at: Mapped[datetime]
     # A `void` row withdraws the manual forecast or resolution it names; both stay.
     voids: Mapped[int | None] = mapped_column(ForeignKey("forecasts.id"), unique=True)
+
+
+# The ids of the forecasts a void took back: `Forecast.id.not_in(VOIDED)` is what stands.
+VOIDED = select(Forecast.voids).where(Forecast.voids.is_not(None))
 
 
 class Report(Base):
