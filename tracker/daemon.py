@@ -118,8 +118,9 @@ def poll_job(ctx: Context, note: RunNote) -> None:
     if summary is None:
         note.detail = "stopping"
         return
-    note.detail = (f"{queued} feeds queued; stored {len(summary.feeds)} feeds, "
-                   f"{summary.failed} failed, {summary.new_entries} new entries, "
+    # What finished since the last tick: the feeds queued now are still on their way.
+    note.detail = (f"{queued} feeds queued; since the last tick {len(summary.feeds)} feeds "
+                   f"done ({summary.failed} failed), {summary.new_entries} new entries, "
                    f"{summary.new_evidence} new evidence"
                    + (", offline" if summary.offline else ""))
     if queued or summary.feeds:
