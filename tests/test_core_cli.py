@@ -44,6 +44,9 @@ def test_show_json_shapes(initialized: Tracker) -> None:
     assert one["indicators"] == [{"id": "csto-border-drills",
                                   "description": "CSTO drills near the Afghan border",
                                   "last_sighted": None}]
+    # In text: "not sighted yet", not "never": the world may have seen what no feed has shown.
+    text = initialized.ok("show", Q).output
+    assert "CSTO drills near the Afghan border (not sighted yet)" in text
 
 
 def test_show_table_lists_every_question(initialized: Tracker) -> None:

@@ -291,6 +291,10 @@ def test_shipped_scenarios_report_is_under_gmails_limit(db_url: str, tmp_path: P
     engine.dispose()
     assert size < 102_400, size
     assert "Shortened" not in report.html  # small enough as it is
+    # The other questions' indicators have no sighting: "not sighted yet", not "never" (the
+    # shipped record may know of the event, from before the tracker polled anything).
+    assert "not sighted yet" in report.text and "not sighted yet" in report.html
+    assert not any(line.endswith(": never") for line in report.text.splitlines())
     assert_inert(report.html)
 
 

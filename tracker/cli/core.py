@@ -80,8 +80,9 @@ def show(app: App, question: str | None, show_all: bool, as_of: datetime | None,
                            " " * 8))
     click.echo("indicators:")
     for i in view.indicators:
-        seen = when(view.sighted.get(i.id), "never sighted")
-        click.echo(wrapped(f"{i.id}: {i.description} (last: {seen})", "  "))
+        last = view.sighted.get(i.id)
+        seen = f"last sighted {when(last)}" if last else "not sighted yet"
+        click.echo(wrapped(f"{i.id}: {i.description} ({seen})", "  "))
     click.echo("recent history:")
     for point in view.points[-8:]:
         _echo_point(point.at, point.source, point.probabilities, _cause(point))
