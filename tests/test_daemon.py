@@ -494,3 +494,44 @@ def test_bad_mail_settings_stop_the_daemon_at_start(
         assert db.value("SELECT count(*) FROM job_runs") == 0
     finally:
         db.engine.dispose()
+
+
+def test_a_report_another_daemon_stored_first_is_logged_as_theirs(
+    db_url: str, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+    smtp: SmtpServer,
+) -> None:
+    """Two daemons make the same period at once: the one whose insert lost to the other's
+    took their report for its own, logged "report P: made" and recorded "made". (PostgreSQL
+    only: a SQLite writer takes the write lock at BEGIN, so no daemon can store the period
+    between another's look and its insert.)"""
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite's writers never race between the look and the insert")
+    from tracker.config import load_settings
+    from tracker.db import make_engine, make_sessionmaker
+    from tracker.reports import latest_due_period, make_report
+    from tracker.timeutil import utcnow
+
+    path, db = setup({})
+    engine = make_engine(db_url)
+    try:
+        # The other daemon, mid-transaction: it has inserted the period's report, not committed.
+        with make_sessionmaker(engine)() as other, other.begin():
+            period = latest_due_period(utcnow(), load_settings(other))
+            theirs = make_report(other, period).created_at.replace(tzinfo=None)
+            holder = other.execute(text("SELECT pg_backend_pid()")).scalar()
+            d = daemons(path)
+            # The daemon found no report, rendered its own, and its insert waits on theirs.
+            wait_until(lambda: db.value(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO reports%' "
+                "AND :h = ANY(pg_blocking_pids(pid))", h=holder),
+                "the daemon's insert waiting on the other daemon's", [d])
+        wait_until(lambda: len(smtp.messages) == 1, "their report sent", [d])
+        assert d.terminate() == 0
+    finally:
+        engine.dispose()
+    log = d.text()
+    assert f"report {period}: made by another daemon" in log, log
+    assert f"report {period}: made\n" not in log, log
+    assert db.rows("SELECT period, created_at FROM reports") == [(period, theirs)]
+    assert db.value("SELECT detail FROM job_runs WHERE job = 'report'").startswith(
+        f"{period}: already made")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -208,6 +209,53 @@ def test_the_catch_up_report_waits_for_a_slow_first_round_under_a_short_tick(
             assert polled is not None and made >= polled, (made, polled, d.text())
         finally:
             d.close()
+            db.engine.dispose()
+
+
+def test_the_catch_up_report_waits_for_a_round_the_daemon_polled_itself(
+        db_url: str, tmp_path: Path) -> None:
+    """A daemon started while another process polled every due feed counted its first claim,
+    which found them all leased and polled nothing, as its first round: the catch-up report
+    was made at once, with the feed never polled."""
+    with FeedServer() as feeds, SmtpServer() as smtp:
+        feeds.set("/a.xml", rss("a", 3, matching=1))
+        feeds.set_fault("/a.xml", delay=60)
+        path = tmp_path / "scenarios.yaml"
+        path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}, tick="1s"),
+                        encoding="utf-8")
+        tracker = Tracker(db_url, path)
+        tracker.ok("init")
+        db = DB(db_url)
+        env = mail_env(smtp.port)
+        other = tracker_process(tracker, env, "poll")
+        d: Daemon | None = None
+        try:
+            wait_until(lambda: feeds.hits("/a.xml") == 1, "the other poller fetching the feed")
+            held_by = db.value("SELECT lease_owner FROM feeds")
+            assert held_by == f"{socket.gethostname()}:{other.pid}", held_by
+            mark = utcnow()
+            d = Daemon(db_url, path, env, tmp_path / "daemon.log")
+            wait_until(lambda: db.runs_done_since("poll", mark, d.owner_suffix) >= 2,
+                       "two ticks of the daemon with the feed leased", [d])
+            assert db.value("SELECT count(*) FROM reports") == 0, d.text()
+            # The other poller is stopped mid-fetch: it gives the lease back, the feed still due.
+            feeds.set_fault("/a.xml", delay=0)
+            other.send_signal(signal.SIGINT)
+            assert other.wait(10) == 130
+            wait_until(lambda: len(smtp.messages) == 1, "the catch-up report", [d])
+            assert d.terminate() == 0
+            assert feeds.hits("/a.xml") == 2 and db.entries("a") == 3
+            text = smtp.messages[0].message.get_body(("plain",)).get_content()
+            assert "never polled" not in text, text
+            made = db.value("SELECT created_at FROM reports")
+            polled = db.value("SELECT last_polled FROM feeds")
+            assert polled is not None and made >= polled, (made, polled, d.text())
+        finally:
+            if other.poll() is None:
+                other.kill()
+            other.communicate()
+            if d is not None:
+                d.close()
             db.engine.dispose()
 
 

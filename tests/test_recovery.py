@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -238,6 +238,48 @@ def test_ctrl_c_during_the_worst_parse_stops_tracker_poll_within_10_s(
     assert db.value("SELECT lease_owner FROM feeds") is None
 
 
+def group_left(group: int) -> list[int]:
+    """The processes of process group `group` still running (zombies have exited)."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            left.append(int(stat.parent.name))
+    return left
+
+
+@contextlib.contextmanager
+def daemon_in_its_own_group(
+    feed_map: dict[str, tuple[str, str]], environ: dict[str, str], tmp_path: Path,
+) -> Iterator[tuple[subprocess.Popen[bytes], DB, Path]]:
+    """A daemon polling these feeds into a SQLite database, in a process group of its own (a
+    terminal's job, a unit's control group): the process, the database and its log. What is
+    left of the group afterwards is killed."""
+    db_url = f"sqlite:///{tmp_path / 'group.sqlite3'}"
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml(feed_map, "1s"), encoding="utf-8")
+    Tracker(db_url, path).ok("init")
+    db = DB(db_url)
+    log = tmp_path / "daemon.log"
+    try:
+        with log.open("wb") as err:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path),
+                 "daemon"], stdout=subprocess.DEVNULL, stderr=err, env=environ, cwd=path.parent,
+                start_new_session=True)
+            try:
+                yield daemon, db, log
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(daemon.pid, signal.SIGKILL)
+                daemon.wait(10)
+    finally:
+        db.engine.dispose()
+
+
 def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_cleanly(
     feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
 ) -> None:
@@ -246,37 +288,46 @@ def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_cleanly(
     (Processes and signals, not the database: SQLite only.)"""
     feeds.set("/a.xml", rss("a", 40, matching=2))
     feeds.set("/b.xml", rss("b", 40))
-    db_url = f"sqlite:///{tmp_path / 'ctrl-c.sqlite3'}"
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h"),
-                                    "b": (feeds.url("/b.xml"), "1h")}, "1s"), encoding="utf-8")
-    Tracker(db_url, path).ok("init")
-    db = DB(db_url)
-    log = tmp_path / "daemon.log"
-    with log.open("wb") as err:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "tracker", "--db", db_url, "--scenarios", str(path),
-             "daemon"], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=path.parent,
-            start_new_session=True)
-        group = daemon.pid
-        try:
-            wait_until(lambda: db.entries("a") == 40 and db.entries("b") == 40,
-                       "both feeds stored")
-            os.killpg(group, signal.SIGINT)
-            assert daemon.wait(10) == 0
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            daemon.wait(10)
+    feed_map = {"a": (feeds.url("/a.xml"), "1h"), "b": (feeds.url("/b.xml"), "1h")}
+    with daemon_in_its_own_group(feed_map, env, tmp_path) as (daemon, db, log):
+        wait_until(lambda: db.entries("a") == 40 and db.entries("b") == 40, "both feeds stored")
+        os.killpg(daemon.pid, signal.SIGINT)
+        assert daemon.wait(10) == 0
+        wait_until(lambda: not group_left(daemon.pid), "every process of the daemon's group "
+                   "gone", timeout=10)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
 
-    def group_gone() -> bool:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        return False
 
-    wait_until(group_gone, "every process of the daemon's group gone", timeout=10)
-    db.engine.dispose()
+def test_the_units_stop_ends_the_daemon_and_its_parse_workers_cleanly(
+    feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    """`systemctl stop` as the unit's KillMode has systemd do it (systemd.kill(5)): `mixed`
+    sends SIGTERM to the daemon alone, `control-group` (the default) to every process of the
+    unit at once; whatever is left once the daemon has exited gets SIGKILL. SIGTERM in each
+    parse worker too killed the one waiting for a task with the pool's queue lock held: the
+    pool could not be ended, a traceback, and the stop forced after 6 s and recorded as
+    abandoned. The daemon must stop cleanly within 10 s and end its workers itself, leaving
+    nothing for the SIGKILL. (Processes and signals, not the database: SQLite only.)"""
+    from tests.test_deploy import UNIT
+
+    modes = [line.partition("=")[2].strip() for line in UNIT.read_text().splitlines()
+             if line.startswith("KillMode=")]
+    mode = modes[-1] if modes else "control-group"
+    assert mode in ("mixed", "control-group"), mode
+    feeds.set("/a.xml", rss("a", 40, matching=2))
+    feed_map = {"a": (feeds.url("/a.xml"), "1h")}
+    with daemon_in_its_own_group(feed_map, env, tmp_path) as (daemon, db, log):
+        wait_until(lambda: db.entries("a") == 40, "the feed parsed and stored")
+        # the daemon, the resource tracker, the fork server and a parse worker
+        assert len(group_left(daemon.pid)) >= 4, group_left(daemon.pid)
+        if mode == "mixed":
+            daemon.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(daemon.pid, signal.SIGTERM)
+        assert daemon.wait(10) == 0
+        wait_until(lambda: not group_left(daemon.pid), "nothing left for systemd's SIGKILL",
+                   timeout=10)
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text and "exiting without it" not in text, text
+        assert db.value("SELECT detail FROM job_runs WHERE job = 'stop'") == "stopped cleanly"
