@@ -48,6 +48,22 @@ def test_everyday_commands_load_no_renderer_mailer_or_poller(initialized: Tracke
     assert output  # the command did its work and said so
 
 
+def test_a_dry_run_of_a_text_loads_no_database_layer_or_fetcher(scenarios_file: Path) -> None:
+    """`try TEXT` reads the rules from scenarios.yaml and matches: no ORM models, no rematch
+    or evidence code, no httpx (only `--url` fetches), no feedparser (only a feed is parsed).
+    Those were 0.2 s of its start-up."""
+    unwanted = ["tracker.models", "tracker.rematch", "tracker.evidence",
+                *(m for m in HEAVY if m != "tracker.parse")]  # its text cleaning is used
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(unwanted), "--scenarios", str(scenarios_file),
+         "try", "Tashkent weighs a return to the CSTO"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *output, loaded = done.stdout.splitlines()
+    assert json.loads(loaded) == []
+    assert any("uz-csto-talks" in line for line in output), output
+
+
 @pytest.mark.parametrize("command", [["--help"], ["report", "--help"], ["daemon", "--help"]])
 def test_help_loads_no_chart_renderer(command: list[str]) -> None:
     """Help imports each command's module (for its summary), but draws no chart: matplotlib

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UnavailableError, UsageError
-from .fetch import Fetcher
 from .matching import Cues, Found, Matcher, Rule
 from .parse import parse_feed
 from .scenarios import ScenarioFile, check_url
@@ -76,6 +75,8 @@ def try_url(spec: ScenarioFile, url: str) -> list[Trial]:
     problem = check_url(url)
     if problem:  # bad input, not an outage
         raise UsageError(problem, hint="give the http(s) URL of a feed")
+
+    from .fetch import Fetcher  # httpx: only for --url
 
     async def fetch() -> bytes:
         async with Fetcher() as fetcher:

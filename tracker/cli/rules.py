@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..rematch import rematch as rematch_entries
 from ..text import for_terminal, marked, oneline
 from ..timeutil import utcnow
 from ..trial import spec_matcher, trials_json, try_bytes, try_text, try_url
@@ -66,6 +65,8 @@ def rematch(app: App, question: str | None, as_json: bool) -> None:
     """Match every stored entry again with the current rules (of one QUESTION or all): add
     the sightings they now find, withdraw auto sightings they no longer find (kept in history
     as withdrawn, reason "rule changed"; reviewed ones keep their review), rescore once."""
+    from ..rematch import rematch as rematch_entries  # the database side: not for `try`
+
     with app.session() as session:
         report = rematch_entries(session, question, now=utcnow())
     if as_json:
