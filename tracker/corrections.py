@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .errors import UsageError
-from .ledger import rescore
+from .ledger import lock_questions, rescore
 from .models import VOIDED, Forecast, Question
 from .text import when
 from .timeutil import utcnow
@@ -28,6 +28,7 @@ def void(session: Session, forecast_id: int, *, note: str, by: str,
     if target is None or target.source not in VOIDABLE:
         raise UsageError(f"no manual forecast or resolution #{forecast_id}",
                          hint="`tracker history QUESTION` lists them with their ids")
+    lock_questions(session, [target.question_id])  # checked after a void that came first
     done = session.scalars(select(Forecast).where(Forecast.voids == target.id)).first()
     if done is not None:
         raise UsageError(f"forecast #{target.id} was already voided by {done.author} at "

@@ -364,6 +364,12 @@ def review(session: Session, evidence_id: int, state: str, *, note: str | None =
     if state not in ("confirmed", "dismissed"):
         raise UsageError(f"cannot set evidence to {state!r}", hint="confirm or dismiss")
     item = session.get(Evidence, evidence_id)
+    if item is not None:
+        # Its indicator first (the writers' order, tracker/ledger.py): a poll regrouping its
+        # items has finished, and the item is read again as that poll left it (or gone).
+        session.execute(select(Indicator.id).where(Indicator.id == item.indicator_id)
+                        .with_for_update()).all()
+        item = session.get(Evidence, evidence_id, populate_existing=True)
     if item is None:
         raise UsageError(f"unknown evidence {evidence_id}",
                          hint="list the ids with `tracker evidence`")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from .errors import UsageError, ValidationError, problem_line
 from .journal import Entry, Journal, parse_yaml_journal
-from .ledger import get_question, record_manual, resolve
+from .ledger import get_question, lock_questions, record_manual, resolve
 from .models import VOIDED, Forecast, Question
 from .text import when
 from .timeutil import day_start
@@ -66,6 +66,7 @@ def apply_journal(session: Session, journal: Journal, *, by: str,
     by_question: dict[str, list[Entry]] = {}
     for entry in journal.entries:
         by_question.setdefault(entry.question, []).append(entry)
+    lock_questions(session, by_question)  # all at once, in the writers' order
     for qid, entries in by_question.items():
         try:
             question = get_question(session, qid)

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from .config import Settings, load_settings
@@ -23,7 +23,7 @@ from .forecast import (
     outcome,
     reliability,
 )
-from .models import VOIDED, Evidence, Forecast, Indicator, Question
+from .models import VOIDED, Evidence, Feed, Forecast, Indicator, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
 from .text import when
 from .timeutil import as_utc, day_start, utcnow
@@ -39,6 +39,44 @@ def get_question(session: Session, question_id: str) -> Question:
                          "no questions yet: add them to scenarios.yaml and run "
                          "`tracker sync`")
     return question
+
+
+# Writers on PostgreSQL take turns on the rows they depend on, always in one order: feeds,
+# then indicators, then questions, each kind in id order, so that no two transactions wait on
+# each other in a circle. (The poll stores a feed's entries under its feed lock, then groups
+# hits under their indicators' locks; a review locks its indicator, then rescores its
+# question.) On SQLite every write transaction starts with the database's write lock
+# (BEGIN IMMEDIATE), so writers take turns already; FOR UPDATE is left out there.
+_RULES_LOCK = 0x74726B01  # pg_advisory_xact_lock key of sync and rematch
+
+
+def lock_questions(session: Session, ids: Iterable[str] | None = None) -> None:
+    """Hold these questions' rows (all when None) until the transaction ends, and read them
+    again. Every write to a question's log and every rescore holds its question: one that
+    checks ("already resolved", "already voided") or computes F after the lock sees what any
+    other committed first, and a stored forecast is never one computed without a write that
+    committed meanwhile."""
+    query = select(Question).order_by(Question.id).with_for_update()
+    if ids is not None:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return
+        query = query.where(Question.id.in_(wanted))
+    session.execute(query.execution_options(populate_existing=True)).all()
+
+
+def lock_rules(session: Session, *, feeds: bool = True) -> None:
+    """Make `sync` and `rematch` take turns with each other (an advisory lock, PostgreSQL),
+    then hold every feed (unless not `feeds`: rematch changes none), indicator and question
+    row, in the writers' order: what they read and change stays as read until they commit.
+    A poll's hits wait for them; a review too."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RULES_LOCK})
+    if feeds:
+        session.execute(select(Feed.id).order_by(Feed.id).with_for_update()).all()
+    session.execute(select(Indicator).order_by(Indicator.id).with_for_update()
+                    .execution_options(populate_existing=True)).all()
+    lock_questions(session)
 
 
 APPLIED = ("auto", "confirmed")
@@ -123,11 +161,13 @@ def rescore(
     now = now or utcnow()
     settings = load_settings(session)
     query = select(Question).order_by(Question.position)
+    ids: list[str] | None = None
     if question_ids is not None:
         ids = list(question_ids)
         if not ids:
             return {}
         query = query.where(Question.id.in_(ids))
+    lock_questions(session, ids)  # the log is read after every write that came first
     out: dict[str, Vector] = {}
     for question in session.scalars(query):
         current = forecast_at(question_log(session, question, settings), now)
@@ -177,6 +217,7 @@ def record_manual(
     equal to the one in force is not recorded: the two returned vectors are then the same."""
     now = utcnow()
     at = at or now
+    lock_questions(session, [question.id])  # checked after a resolve that came first
     if question.resolved_to is not None:
         raise UsageError(f"question {question.id} is resolved ({question.resolved_to}); "
                          "it takes no more forecasts")
@@ -215,6 +256,7 @@ def resolve(
     and rescore. Refused (UsageError) for an unknown scenario, a bad time or a second time."""
     now = utcnow()
     at = at or now
+    lock_questions(session, [question.id])  # checked after a resolve or update that came first
     if question.resolved_to is not None:
         raise UsageError(f"question {question.id} is already resolved to {question.resolved_to} "
                          f"at {when(question.resolved_at)}")

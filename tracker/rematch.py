@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings
 from .evidence import REASON_WITHDRAWN, NewHit, record_blocked, record_hits
-from .ledger import get_question, rescore
+from .ledger import get_question, lock_rules, rescore
 from .matching import Blocked, Cues, Match, Matcher, Rule
 from .models import BlockedMatch, Entry, Evidence, Hit, Indicator, Question
 
@@ -115,7 +115,10 @@ def plan(session: Session, question_id: str | None = None,
 def rematch(session: Session, question_id: str | None = None, *,
             now: datetime) -> RematchReport:
     """Apply `plan`: withdraw lost hits (and auto items left without any), add new hits,
-    refresh the blocked matches, and rescore the questions touched, once."""
+    refresh the blocked matches, and rescore the questions touched, once. It holds the rules
+    (`lock_rules`) while it scans: a poll's hits wait for it, a second rematch or a sync too.
+    (Else a poll committing hits of entries the scan had passed made them look lost.)"""
+    lock_rules(session, feeds=False)
     changes = plan(session, question_id)
     report = RematchReport(changes)
     touched: set[str] = set()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from .config import load_settings, store_settings
 from .errors import UsageError
-from .ledger import rescore
+from .ledger import lock_rules, rescore
 from .models import NOT_APPLIED, Evidence, Feed, Forecast, Indicator, Question, Scenario
 from .rematch import IndicatorChange, plan
 from .scenarios import ScenarioFile
@@ -58,6 +58,7 @@ def _check_opens(session: Session, row: Question, opens: date) -> None:
 def sync(session: Session, spec: ScenarioFile) -> SyncReport:
     """Bring the database in line with a validated scenarios file, in the caller's transaction."""
     report = SyncReport()
+    lock_rules(session)  # two syncs (a SIGHUP and `tracker sync`) or a rematch take turns
     cues_changed = load_settings(session).matching != spec.settings.matching
     store_settings(session, spec.settings)
     questions = {q.id: q for q in session.scalars(select(Question))}
