@@ -51,6 +51,7 @@ def second(t: Tracker, first: Callable[[Session], object], *command: str) -> tup
     command waits on that transaction, commit it; the command's exit code and output."""
     engine = make_engine(t.db_url)
     admin = create_engine(PG_URL or "")
+    proc: subprocess.Popen[str] | None = None
     try:
         with make_sessionmaker(engine)() as session, session.begin():
             holder = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
@@ -76,6 +77,9 @@ def second(t: Tracker, first: Callable[[Session], object], *command: str) -> tup
         out = proc.communicate(timeout=60)[0]  # committed: the command goes on
         return proc.returncode, out
     finally:
+        if proc is not None and proc.poll() is None:  # a failed test: nothing left running
+            proc.kill()
+            proc.wait()
         engine.dispose()
         admin.dispose()
 
