@@ -79,24 +79,10 @@ class ScenarioFile:
 
 
 class _Loader(yaml.SafeLoader):
-    """The safe loader, with dates left as text (we parse them, so a bad one is a clean error),
-    no anchors or aliases (an alias bomb expands a few lines into gigabytes; the format has no
-    use for them) and a nesting limit (the composer recurses: 20,000 levels overflow it)."""
-
-    _depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None, None, "anchors and aliases (& and *) are not allowed", event.start_mark)
-        if self._depth >= MAX_DEPTH:
-            raise _too_deep(event.start_mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+    """The safe loader, with dates left as text (we parse them, so a bad one is a clean error).
+    What it may compose is checked first (`_check_events`): no anchors or aliases (an alias
+    bomb expands a few lines into gigabytes; the format has no use for them) and a nesting
+    limit (the composer recurses: 20,000 levels overflow it)."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -114,8 +100,7 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
 if getattr(yaml, "__with_libyaml__", False):
     class _CLoader(yaml.CSafeLoader):  # type: ignore[misc, name-defined]
         """libyaml's parser and composer (the same nodes, 30x faster: 0.4 s for the shipped
-        scenarios.yaml in pure Python), with _Loader's resolvers. Its composer cannot be
-        given _Loader's checks, so `_check_events` makes them on the events first."""
+        scenarios.yaml in pure Python), with _Loader's resolvers."""
 
     _CLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
     _FAST: type | None = _CLoader
@@ -127,9 +112,9 @@ _NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, *_COLLECTION_START)
 
 
 def _check_events(text: str, loader: type) -> None:
-    """_Loader's checks, made on the parser's events: no anchor or alias, and no node nested
-    MAX_DEPTH levels deep (libyaml's composer recurses too). The first offending node in
-    document order raises, as _Loader.compose_node would."""
+    """What may be composed, checked on the parser's events (both composers recurse, and
+    neither can be given a check of its own): no anchor or alias, and no node nested
+    MAX_DEPTH levels deep. The first offending node in document order raises."""
     depth = 0
     events = yaml.parse(text, Loader=loader)
     while True:
@@ -161,11 +146,10 @@ def _too_deep(mark: Any) -> yaml.YAMLError:
 
 
 def _compose(text: str, fast: bool = True) -> yaml.Node | None:
-    """The node tree of `text`, checked as _Loader checks it: by libyaml where there is one."""
-    if fast and _FAST is not None:
-        _check_events(text, _FAST)
-        return yaml.compose(text, Loader=_FAST)  # noqa: S506 - a CSafeLoader subclass
-    return yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    """The node tree of `text`, checked first: by libyaml where there is one."""
+    loader = _FAST if fast and _FAST is not None else _Loader
+    _check_events(text, loader)
+    return yaml.compose(text, Loader=loader)  # noqa: S506 - a (C)SafeLoader subclass
 
 
 class _Lines:
