@@ -225,7 +225,7 @@ class _CompiledRule:
     terms: tuple[tuple[str, int], ...]  # (term as written, term id) in rule order, no repeats
     # each group's term ids in the order the rule lists them: occurrences are gathered in this
     # order, so "the first occurrence of a group" (a blocked match's cue) is the rule's
-    orders: tuple[tuple[int, ...], ...] = ()
+    orders: tuple[tuple[int, ...], ...]
 
     def holds(self, found: set[int]) -> bool:
         # A plain loop: called for every candidate rule of every entry, where a generator's

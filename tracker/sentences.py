@@ -81,9 +81,15 @@ def plain(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
     if not text.isascii():  # (a flag of the string: ASCII text needs none of this)
-        text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-        if "\u2019" in text or "\u02bc" in text:
-            text = text.replace("\u2019", "'").replace("\u02bc", "'")
+        text = _normal(text)
+    return text
+
+
+def _normal(text: str) -> str:
+    """NFKC, invisible characters removed, apostrophes made one: text and terms alike."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    if "\u2019" in text or "\u02bc" in text:
+        text = text.replace("\u2019", "'").replace("\u02bc", "'")
     return text
 
 
@@ -99,8 +105,7 @@ def clean_text(text: str) -> str:
 def fold(term: str) -> str:
     """A term or cue as matched: NFKC, invisible characters removed, apostrophes made one,
     casefolded."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", term))
-    return text.replace("\u2019", "'").replace("\u02bc", "'").casefold()
+    return _normal(term).casefold()
 
 
 def _chunks(line: str) -> list[str]:
