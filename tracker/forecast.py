@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from .text import count
+
 Vector = dict[str, float]
 WEEK = timedelta(days=7)
 
@@ -302,7 +304,7 @@ def silence_note(log: QuestionLog, at: datetime, decayed: Mapping[str, float]) -
     if log.closes_at is not None and at >= log.closes_at:
         return f"closed without a sighting of {names}"
     weeks = math.floor((at - log.opens_at) / WEEK)
-    return f"{weeks} week{'' if weeks == 1 else 's'} without a sighting of {names}"
+    return f"{count(weeks, 'week')} without a sighting of {names}"
 
 
 def history(log: QuestionLog, until: datetime | None = None) -> list[HistoryPoint]:

@@ -31,7 +31,7 @@ from .db import transaction
 from .errors import TrackerError, UnavailableError, UsageError
 from .models import Report
 from .reports import html_for_files, make_report
-from .text import oneline
+from .text import count, oneline
 from .timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def smtp_send(settings: SmtpSettings, msg: EmailMessage, recipients: list[str]) 
     finally:
         smtp.close()
     accepted = len(recipients) - len(refused)
-    where = f"{settings.host}: {accepted} recipient{'' if accepted == 1 else 's'}"
+    where = f"{settings.host}: {count(accepted, 'recipient')}"
     if refused:
         where += f" ({', '.join(sorted(refused))} refused)"
     return where

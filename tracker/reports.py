@@ -40,7 +40,7 @@ from .models import (
 from .resources import templates_dir
 from .scores import score_question
 from .status import state_of
-from .text import for_terminal, marked, oneline, pct
+from .text import count, for_terminal, marked, oneline, pct
 from .timeutil import as_utc, day_start, utcnow
 
 PERIOD_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -272,7 +272,7 @@ class ReportContext:
     def subject(self) -> str:
         moved = [q for q in self.questions if q.moved]
         n = len(moved)
-        words = f"tracker report {self.period}: {n} question{'' if n == 1 else 's'} moved"
+        words = f"tracker report {self.period}: {count(n, 'question')} moved"
         if moved:
             top = max(moved, key=lambda q: max(abs(s.change or 0.0) for s in q.scenarios))
             words += f", most: {top.title}"
@@ -443,8 +443,7 @@ def _fold_floods(moves: list[Move]) -> list[Move]:
         for label, delta in m.change.items():
             summary.change[label] += delta
     for summary in folded.values():
-        summary.words = (f"and {summary.count} more sighting{'' if summary.count == 1 else 's'}"
-                         f" of: {summary.about}")
+        summary.words = f"and {count(summary.count, 'more sighting')} of: {summary.about}"
         summary.net = sorted(((label, d) for label, d in summary.change.items()
                               if abs(d) >= EPSILON), key=lambda x: -abs(x[1]))
     return out
@@ -621,10 +620,9 @@ def _largest_moves(context: ReportContext) -> ReportContext:
         for m in rest:
             for label, d in m.change.items():
                 net[label] = net.get(label, 0.0) + d
-        count = sum(m.count or 1 for m in rest)
-        summary = Move(rest[0].at, "summary", f"and {count} smaller move"
-                       f"{'' if count == 1 else 's'}, not shown here (`tracker history "
-                       f"{q.id}` lists them)", [], count=count,
+        n = sum(m.count or 1 for m in rest)
+        summary = Move(rest[0].at, "summary", f"and {count(n, 'smaller move')}, not shown here "
+                       f"(`tracker history {q.id}` lists them)", [], count=n,
                        until=max(m.until or m.at for m in rest),
                        net=sorted(((k, d) for k, d in net.items() if abs(d) >= EPSILON),
                                   key=lambda x: -abs(x[1])))
