@@ -524,6 +524,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
     )
     env.filters["pct"] = pct
+    env.filters["count"] = count  # {{ n | count("sighting") }}: "1 sighting", "2 sightings"
     env.filters["arrow_html"] = _arrow
     env.filters["arrow_text"] = lambda c: "" if c is None else (
         "=" if abs(c) < EPSILON else f"{'↑' if c > 0 else '↓'} {c * 100:+.1f} pts")
