@@ -15,6 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Tracker
 from tests.feedserver import FeedServer
 from tests.test_daemon import (  # noqa: F401 - fixtures
@@ -299,34 +301,36 @@ def test_ctrl_c_at_a_terminal_stops_the_daemon_and_its_workers_cleanly(
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
 
 
-def test_the_units_stop_ends_the_daemon_and_its_parse_workers_cleanly(
-    feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
+@pytest.mark.parametrize("to", ["the daemon", "every process"])
+def test_a_stop_ends_the_daemon_and_its_parse_workers_cleanly(
+    to: str, feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
 ) -> None:
-    """`systemctl stop` as the unit's KillMode has systemd do it (systemd.kill(5)): `mixed`
-    sends SIGTERM to the daemon alone, `control-group` (the default) to every process of the
-    unit at once; whatever is left once the daemon has exited gets SIGKILL. SIGTERM in each
-    parse worker too killed the one waiting for a task with the pool's queue lock held: the
-    pool could not be ended, a traceback, and the stop forced after 6 s and recorded as
-    abandoned. The daemon must stop cleanly within 10 s and end its workers itself, leaving
-    nothing for the SIGKILL. (Processes and signals, not the database: SQLite only.)"""
+    """A stop sends SIGTERM to the daemon alone (the shipped unit's KillMode=mixed, `docker
+    stop`, `kill PID`) or to every process at once (systemd's default KillMode=control-group,
+    a supervisor's stop-as-group, `kill -TERM -- -PGID`); whatever is left once the daemon has
+    exited gets SIGKILL. SIGTERM in each parse worker killed the one waiting for a task with
+    the pool's queue lock held, and in the fork server made the pool take its workers for dead
+    and start more: the pool could not be ended, the stop was forced after 6 s and recorded as
+    abandoned, and three processes were left. Either way the daemon must stop cleanly within
+    10 s and end its workers itself, leaving nothing for the SIGKILL. (Processes and signals,
+    not the database: SQLite only.)"""
     from tests.test_deploy import UNIT
 
     modes = [line.partition("=")[2].strip() for line in UNIT.read_text().splitlines()
              if line.startswith("KillMode=")]
-    mode = modes[-1] if modes else "control-group"
-    assert mode in ("mixed", "control-group"), mode
+    assert (modes[-1] if modes else "control-group") in ("mixed", "control-group"), modes
     feeds.set("/a.xml", rss("a", 40, matching=2))
     feed_map = {"a": (feeds.url("/a.xml"), "1h")}
     with daemon_in_its_own_group(feed_map, env, tmp_path) as (daemon, db, log):
         wait_until(lambda: db.entries("a") == 40, "the feed parsed and stored")
         # the daemon, the resource tracker, the fork server and a parse worker
         assert len(group_left(daemon.pid)) >= 4, group_left(daemon.pid)
-        if mode == "mixed":
+        if to == "the daemon":
             daemon.send_signal(signal.SIGTERM)
         else:
             os.killpg(daemon.pid, signal.SIGTERM)
         assert daemon.wait(10) == 0
-        wait_until(lambda: not group_left(daemon.pid), "nothing left for systemd's SIGKILL",
+        wait_until(lambda: not group_left(daemon.pid), "nothing left for the SIGKILL",
                    timeout=10)
         text = log.read_text(errors="replace")
         assert "Traceback" not in text and "exiting without it" not in text, text

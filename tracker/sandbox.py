@@ -10,6 +10,7 @@ import multiprocessing.pool
 import os
 import signal
 import sys
+import threading
 import types
 from collections.abc import Iterator
 
@@ -26,13 +27,33 @@ Matches = dict[str, Found]  # entry key -> what the matcher found in it
 _worker_matcher: Matcher | None = None
 
 
-def _start_worker(rules: dict[str, Rule], cues: Cues) -> None:
+def follow_owners_sigterm(owner: int) -> None:
+    """In a worker: end on a SIGTERM from `owner` (the process whose pool this worker is in:
+    Pool.terminate), and only on one from it. The worker starts with SIGTERM blocked (see
+    forkserver_init); a thread takes each SIGTERM and looks at its sender. One sent to the
+    whole group or control group by a stop (systemd, a supervisor, `kill -- -PGID`) is left
+    to the daemon, which ends its workers itself."""
+    if not hasattr(signal, "sigwaitinfo"):
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # already, from the fork server
+
+    def wait() -> None:
+        while True:
+            if signal.sigwaitinfo({signal.SIGTERM}).si_pid == owner:
+                os._exit(128 + signal.SIGTERM)  # as the signal's default would, at once
+
+    threading.Thread(target=wait, name="sigterm", daemon=True).start()
+
+
+def _start_worker(rules: dict[str, Rule], cues: Cues, owner: int) -> None:
     """Bound the worker's memory, and compile the poll's rules once in it. Ctrl-C at a
-    terminal reaches every process of the group: a worker leaves the stop to the daemon,
-    which ends its workers itself (no traceback from each, and none killed while it holds
-    the pool's queue lock, which would hold up the stop)."""
+    terminal reaches every process of the group, and a unit's stop may send SIGTERM to all
+    of them: a worker leaves the stop to the daemon, which ends its workers itself (no
+    traceback from each, and none killed while it holds the pool's queue lock, which would
+    hold up the stop)."""
     global _worker_matcher
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    follow_owners_sigterm(owner)
     try:
         import resource
     except ImportError:  # not on Windows: the parse is still in its own process
@@ -97,11 +118,14 @@ class Parsers:
             # ours); its workers start from a server that has imported the parser already.
             context = multiprocessing.get_context("forkserver")
             # razdel (the sentence splitter, imported on the first match) and the XML reader
-            # are loaded once in the server, so the workers share those pages, not copy them
-            context.set_forkserver_preload([__name__, "razdel", "defusedxml.expatreader"])
+            # are loaded once in the server, so the workers share those pages, not copy them;
+            # with forkserver_init, a SIGTERM a stop sends to every process does not end the
+            # fork server or its workers (the daemon ends them)
+            context.set_forkserver_preload([__name__, "razdel", "defusedxml.expatreader",
+                                            "tracker.forkserver_init"])
             with _bare_main():
                 self.pool = context.Pool(self.workers, initializer=_start_worker,
-                                         initargs=(self.rules, self.cues))
+                                         initargs=(self.rules, self.cues, os.getpid()))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[ParsedFeed, Matches]] = loop.create_future()
 
