@@ -202,3 +202,27 @@ def test_two_syncs_adding_one_feed_add_it_once(pg: Tracker) -> None:
     assert code == 0 and "0 added" in out, out
     status = json.loads(pg.ok("status", "--json").output)
     assert sorted(f["id"] for f in status["feeds"]) == ["added", "local"]
+
+
+def test_a_review_that_waited_for_a_rematch_withdrawing_its_item_is_refused(pg: Tracker) -> None:
+    """A review holds its item's indicator first, then reads the item again. Without that, a
+    review that read the item before a rematch withdrew it (the rule no longer matches) went
+    on after the rematch committed and stored the withdrawn sighting as confirmed."""
+    with FeedServer() as server:
+        server.set("/uz.xml", rss([A, B, C]))
+        scenarios(pg.scenarios, server.url("/uz.xml"))
+        pg.ok("sync")
+        pg.ok("poll")
+        (item,) = json.loads(pg.ok("evidence", "--json").output)["evidence"]  # A's sighting
+        scenarios(pg.scenarios, server.url("/uz.xml"), any_terms="[observer]")  # B, not A
+        pg.ok("sync")
+
+        def first(session: Session) -> None:
+            rematch(session, now=datetime.now(UTC))
+
+        code, out = second(pg, first, "evidence", "confirm", str(item["id"]), "--by", "ana")
+    assert code == 2 and f"evidence {item['id']} was withdrawn" in out, out
+    states = {e["id"]: e["state"] for e in json.loads(pg.ok("evidence", "--json").output)
+              ["evidence"]}
+    assert states[item["id"]] == "withdrawn", states
+    assert_current_is_recomputed(pg)
