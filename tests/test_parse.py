@@ -177,6 +177,16 @@ def test_cdata_html_summary_is_kept_sanitized() -> None:
     assert "<script" not in summary and "alert" not in summary
 
 
+def test_a_script_block_ends_at_a_closing_tag_with_more_before_its_bracket() -> None:
+    """As a browser reads it: "</script x>" closes the block (the rest of the summary used to
+    go with it), and "<script-x>" is no script (what followed it was dropped)."""
+    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><item><title>t</title>'
+            b"<description><![CDATA[Shots <script>alert(1)</script x>near Batken. "
+            b"<script-x>Two killed.</script-x>]]></description></item></channel></rss>")
+    summary = parse_feed(body).entries[0].summary
+    assert "alert" not in summary and "near Batken." in summary and "Two killed." in summary
+
+
 def test_charset_from_the_content_type_header() -> None:
     body = (
         b'<?xml version="1.0"?><rss version="2.0"><channel><item>'

@@ -34,6 +34,20 @@ def test_title_is_a_sentence_and_block_tags_end_lines() -> None:
     assert got == ["Title. With dots", "One", "Two & three", "a b"]
 
 
+@pytest.mark.parametrize(("summary", "expected"), [
+    # a closing tag with more before its ">" closes the block, as in a browser (it used to run
+    # to the end of the text and take the rest with it)
+    ("Kyrgyz killed <script>x</script x> on the border", ["Kyrgyz killed", "on the border"]),
+    ("Kyrgyz killed <STYLE>p {}</style\n> on the border", ["Kyrgyz killed", "on the border"]),
+    # a tag whose name runs on is another element, not a script (it used to hide what follows)
+    ("Kyrgyz killed <script-x>on the border", ["Kyrgyz killed", "on the border"]),
+    ("Kyrgyz killed <scripts>on the border</scripts>", ["Kyrgyz killed", "on the border"]),
+    ("Tashkent<o:p>CSTO", ["Tashkent", "CSTO"]),  # Word's tag: a name with ":" ends a line
+])
+def test_script_blocks_and_tag_names(summary: str, expected: list[str]) -> None:
+    assert [s.text for s in sentences("", summary)][1:] == expected
+
+
 UZ = {"all": [["Uzbekistan", "Tashkent", "Узбекистан*", "Ташкент*"], ["CSTO", "ОДКБ"]],
       "any": ["return*", "rejoin*", "возвращ*", "вернут*", "вступ*"]}
 DEPLOY = {"all": [["CSTO", "ОДКБ"], ["deploy*", "peacekeep*", "миротвор*", "развернут*"]]}
@@ -103,10 +117,11 @@ def test_near() -> None:
 
 
 def test_marks_survive_casefolding_that_changes_length() -> None:
-    (m,) = Matcher({"i": Rule.from_mapping(UZ)}).find("STRASSE İstanbul: Uzbekistan to return "
+    # "ß" folds to "ss", two characters, before the terms (İ is read as i, one)
+    (m,) = Matcher({"i": Rule.from_mapping(UZ)}).find("Straße İstanbul: Uzbekistan to return "
                                                       "to the CSTO", "").matches
     assert marked(m.sentence, m.marks, "<mark>", "</mark>") == (
-        "STRASSE İstanbul: <mark>Uzbekistan</mark> to <mark>return</mark> to the "
+        "Straße İstanbul: <mark>Uzbekistan</mark> to <mark>return</mark> to the "
         "<mark>CSTO</mark>")
 
 

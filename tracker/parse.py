@@ -173,8 +173,9 @@ _CONTROL_KEEP_NEWLINES = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 # in one linear pass (possessive quantifiers, `[^<>]`), whatever the feed left unclosed.
 _ACTIVE = re.compile(
     r"<!--.*?(?:-->|\Z)"
-    r"|<(script|style)\b[^<>]*+>.*?(?:</\1\s*>|\Z)"
-    r"|</?(?:script|style|iframe|object|embed|applet|frame|frameset|link|meta|base|form)\b"
+    r"|<(script|style)(?![\w:.-])[^<>]*+>.*?(?:</\1(?![\w:.-])[^<>]*+>|\Z)"
+    r"|</?(?:script|style|iframe|object|embed|applet|frame|frameset|link|meta|base|form)"
+    r"(?![\w:.-])"
     r"[^<>]*+>?",
     re.DOTALL | re.IGNORECASE,
 )

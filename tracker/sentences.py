@@ -23,11 +23,13 @@ CHUNK = 2000
 TEXT_MAX = 100_000
 
 # One pass over the markup: comments, script/style blocks (with their content), tags and
-# declarations. Possessive quantifiers and `[^<>]` keep every alternative linear on bad HTML
-# ("<a" and a million letters with no ">" costs one scan, not one per letter).
+# declarations. A tag's name is a letter, then letters, digits and `_ : . -` (so "<o:p>" ends a
+# line, and "<script-x>" is no script); a closing tag may hold more before its `>`, as browsers
+# read "</script x>". Possessive quantifiers and `[^<>]` keep every alternative linear on bad
+# HTML ("<a" and a million letters with no ">" costs one scan, not one per letter).
 _MARKUP = re.compile(
     r"<!--.*?(?:-->|\Z)"
-    r"|<(script|style)\b[^<>]*+>.*?(?:</\1\s*>|\Z)"
+    r"|<(script|style)(?![\w:.-])[^<>]*+>.*?(?:</\1(?![\w:.-])[^<>]*+>|\Z)"
     r"|</?([A-Za-z][\w:.-]*+)[^<>]*+>"
     r"|<[!?][^<>]*+>",
     re.DOTALL | re.IGNORECASE,
@@ -102,10 +104,21 @@ def clean_text(text: str) -> str:
     return "\n".join(line for line in (x.strip() for x in text.split(_BLOCK)) if line)
 
 
+# Letters read alike before casefolding, one for one: Russian writes ё or е for the same
+# word ("развёрнуты", "развернуты"), and the capital dotted İ of Turkish and Azerbaijani names
+# ("İlham") would fold to i and a combining dot, which no "Ilham" has.
+_ALIKE = str.maketrans({"\u0130": "i", "\u0401": "\u0435", "\u0451": "\u0435"})
+
+
+def casefold(text: str) -> str:
+    """Text as matched: ё and Ё as е, İ as i, then casefolded."""
+    return text.casefold() if text.isascii() else text.translate(_ALIKE).casefold()
+
+
 def fold(term: str) -> str:
     """A term or cue as matched: NFKC, invisible characters removed, apostrophes made one,
-    casefolded."""
-    return _normal(term).casefold()
+    casefolded (`casefold`)."""
+    return casefold(_normal(term))
 
 
 def _chunks(line: str) -> list[str]:
@@ -153,13 +166,13 @@ class Sentence:
 
     @classmethod
     def of(cls, text: str) -> Sentence:
-        folded = text.casefold()
+        folded = casefold(text)
         if len(folded) == len(text):
             return cls(text, folded)
         starts, pos = [], 0
         for ch in text:
             starts.append(pos)
-            pos += len(ch.casefold())
+            pos += len(casefold(ch))
         return cls(text, folded, tuple(starts))
 
     def to_text(self, start: int, end: int) -> tuple[int, int]:
