@@ -98,7 +98,13 @@ CASES: list[tuple[Mapping[str, Any], str, str, tuple[str, ...] | None]] = [
     ({"any": ["Uzbekistan CSTO"]}, "Uzbekistan&nbsp;CSTO", "", ("Uzbekistan CSTO",)),
     ({"any": ["ОДКБ"]}, "&#1054;&#1044;&#x41a;&#1041;", "", ("ОДКБ",)),
     ({"any": ["CSTO"]}, "&lt;b&gt;CSTO&lt;/b&gt;s", "", ("CSTO",)),
-    # casefolding (no Turkish dotted/dotless i) and NFKC
+    # casefolding and NFKC; ё is е, and the capital dotted İ is i (no Turkish dotless ı)
+    ({"any": ["развёрнуты"]}, "Силы развернуты", "", ("развёрнуты",)),
+    ({"any": ["развернут*"]}, "СИЛЫ РАЗВЁРНУТЫ", "", ("развернут*",)),
+    ({"any": ["Ilham"]}, "İlham Əliyev", "", ("Ilham",)),
+    ({"any": ["İLHAM"]}, "Ilham Aliyev", "", ("İLHAM",)),
+    ({"any": ["ılham"]}, "Ilham", "", None),
+    ({"any": ["манёвр*", "маневр*", "Маневр*"]}, "Маневры", "", ("манёвр*",)),
     ({"any": ["STRASSE"]}, "Die Straße", "", ("STRASSE",)),
     ({"any": ["straße"]}, "DIE STRASSE", "", ("straße",)),
     ({"any": ["CSTO"]}, "ＣＳＴＯ summit", "", ("CSTO",)),
@@ -249,6 +255,8 @@ def reference_pattern(term: str) -> re.Pattern[str] | None:
     folded = unicodedata.normalize("NFKC", term)
     for invisible in "\u00ad\u200b\u200c\u200d\u2060\ufeff":
         folded = folded.replace(invisible, "")
+    # ё and Ё are read as е, İ as i, before casefolding
+    folded = folded.replace("\u0130", "i").replace("\u0401", "\u0435").replace("\u0451", "\u0435")
     body = " ".join(folded.casefold().split())
     star = body.endswith("*")
     if star:
@@ -274,8 +282,13 @@ def reference_match(
         if not groups or any(hit(term) for term in rule.none):
             continue
         if all(any(hit(term) for term in group) for group in groups):
-            terms = [term for group in groups for term in group if hit(term)]
-            result[indicator] = tuple(dict.fromkeys(terms))
+            # each term once, as first written: two ways read alike are one term
+            terms = {}
+            for term in (term for group in groups for term in group if hit(term)):
+                pattern = reference_pattern(term)
+                assert pattern is not None
+                terms.setdefault(pattern.pattern, term)
+            result[indicator] = tuple(terms.values())
     return result
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from .sentences import Sentence, clean_text, fold, plain, sentences
+from .sentences import Sentence, casefold, clean_text, fold, plain, sentences
 
 __all__ = [
     "CUE_KINDS", "Blocked", "Cues", "Found", "Match", "Matcher", "Rule", "normalize",
@@ -46,10 +46,11 @@ OCCURRENCES_MAX = 200
 
 
 def normalize(text: str) -> str:
-    """Strip HTML tags, decode entities, apply Unicode NFKC and casefold, collapse whitespace."""
+    """Strip HTML tags, decode entities, apply Unicode NFKC and casefold (ё as е, İ as i),
+    collapse whitespace."""
     if not text:
         return ""
-    return " ".join(plain(text).casefold().split())
+    return " ".join(casefold(plain(text)).split())
 
 
 def _as_terms(value: Any, where: str) -> tuple[str, ...]:
@@ -503,14 +504,14 @@ class Matcher:
 
     def _compile_rule(self, indicator: str, rule: Rule) -> _CompiledRule | None:
         orders: list[tuple[int, ...]] = []
-        terms: dict[str, int] = {}
+        terms: dict[int, str] = {}  # a term's id -> how the rule first writes it
         for group in (*rule.all, *((rule.any,) if rule.any else ())):
             ids: dict[int, None] = {}  # in the order of the group's terms
             for term in group:
                 term_id = self._term_id(term)
                 if term_id is not None:
                     ids[term_id] = None
-                    terms.setdefault(term, term_id)
+                    terms.setdefault(term_id, term)
             if not ids:
                 return None  # a group no text can satisfy
             orders.append(tuple(ids))
@@ -518,7 +519,7 @@ class Matcher:
             return None  # neither `all` nor `any`: matches nothing
         none = frozenset(i for i in map(self._term_id, rule.none) if i is not None)
         return _CompiledRule(indicator, rule, tuple(frozenset(o) for o in orders), none,
-                             tuple(terms.items()), tuple(orders))
+                             tuple((t, i) for i, t in terms.items()), tuple(orders))
 
     def _found_terms(self, text: str) -> set[int]:
         words = set(_WORD.findall(text))
