@@ -112,6 +112,40 @@ def test_history_csv_round_trips_into_a_fresh_database(
     assert snapshot(initialized.db_url) == before
 
 
+def test_a_forecast_made_at_the_instant_of_the_resolution_stays_in_history(
+    initialized: Tracker, tmp_path: Path
+) -> None:
+    """A journal may date a forecast and the resolution alike (the day both were written
+    down). History used to hide the forecast: it could not be found there to void, and
+    `history --format csv` lost it. F from that instant on is still the outcome."""
+    journal = write(tmp_path, "same.yaml", textwrap.dedent("""\
+        version: 1
+        entries:
+          - {question: csto-response, at: 2024-01-01, probabilities: {deploys: 0.1, drills: 0.8,
+             nothing: 0.1}, by: ana, note: last look}
+          - {question: csto-response, at: 2024-01-01, scenario: drills, by: ana, note: closed}
+        """))
+    assert "csto-response: 2 added" in initialized.ok("import", journal).output
+    rows = history(initialized, Q)
+    assert [(r["at"], r["source"], r["note"]) for r in rows] == [
+        ("2021-07-09T00:00:00Z", "prior", None),
+        ("2024-01-01T00:00:00Z", "manual", "last look"),
+        ("2024-01-01T00:00:00Z", "resolution", "closed"),
+    ]
+    assert rows[1]["probabilities"] == pytest.approx({"deploys": 0.1, "drills": 0.8,
+                                                      "nothing": 0.1}, abs=1e-12)
+    assert json.loads(initialized.ok("show", Q, "--json").output)["probabilities"] == {
+        "deploys": 0.0, "drills": 1.0, "nothing": 0.0}
+    exported = initialized.ok("history", Q, "--format", "csv").output
+    assert "last look" in exported
+    again = initialized("import", "-", "--format", "csv", "--question", Q, input=exported)
+    assert again.exit_code == 0 and "0 added, 2 already present" in again.output, again.output
+    initialized.ok("void", str(rows[1]["id"]), "--note", "typo", "--by", "ana")
+    after = history(initialized, Q)
+    assert [(r["source"], r.get("voided_by") is not None) for r in after] == [
+        ("prior", False), ("manual", True), ("resolution", False), ("void", False)]
+
+
 def test_a_csv_with_a_question_column_holds_several_questions(
     initialized: Tracker, tmp_path: Path
 ) -> None:

@@ -312,10 +312,12 @@ def history(log: QuestionLog, until: datetime | None = None) -> list[HistoryPoin
     resolution, in order; silence steps are on a calendar, so pass `until` (now) to stop."""
     log = log.ordered()
     out = [HistoryPoint(log.opens_at, "prior", log.prior_vector())]
-    resolved = log.resolved_to is not None and log.resolved_at is not None
+    end = log.resolved_at if log.resolved_to is not None else None
     for step in steps(log):
-        if resolved and step.at >= log.resolved_at:  # type: ignore[operator]
-            break
+        # F is the outcome from R on: what is observed then moves nothing. A manual forecast
+        # made at R is still the analyst's word, shown before the resolution (and voidable).
+        if end is not None and (step.at > end or (step.at == end and step.manual is None)):
+            continue
         if until is not None and step.at > until:
             break
         if step.manual is not None:

@@ -234,7 +234,8 @@ def _with_voids(session: Session, q: Question, log: Any,
         elif f.source == "void":
             rows.append(HistoryRow(as_utc(f.at), f.source, forecast_at(log, f.at), f.author,
                                    f.note or None, [], id=f.id, voids=f.voids, stored=True))
-    return sorted(rows, key=lambda r: r.at)
+    # at one instant the resolution last: a (voided) forecast made then came before it
+    return sorted(rows, key=lambda r: (r.at, r.source == "resolution"))
 
 
 def _with_withdrawn(session: Session, q: Question, rows: list[HistoryRow]) -> list[HistoryRow]:
