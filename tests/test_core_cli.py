@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 import pytest
@@ -140,6 +141,21 @@ def test_unknown_question_in_show_and_history(initialized: Tracker) -> None:
         result = initialized(*cmd)
         assert result.exit_code == 2
         assert "unknown question 'nope'" in result.output and "uzbekistan-rejoins" in result.output
+
+
+def test_verbose_shows_the_traceback_and_keeps_the_exit_status(initialized: Tracker,
+                                                               tmp_path: Path) -> None:
+    """-v adds the traceback; bad input still exits 2 (a unit's RestartPreventExitStatus=2
+    relies on it). It used to raise out of the command: exit 1."""
+    result = initialized("-v", "show", "nope")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" in result.output and "error: unknown question 'nope'" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(initialized.scenarios.read_text(encoding="utf-8").replace(
+        "prior: 0.04", "prior: 4"), encoding="utf-8")
+    result = Tracker(initialized.db_url, bad)("-v", "sync")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" in result.output and "outside [0, 1]" in result.output
 
 
 def test_sync_retires_and_keeps_history(initialized: Tracker) -> None:

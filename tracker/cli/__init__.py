@@ -235,14 +235,19 @@ class TrackerGroup(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # the last guard: a clean line, the traceback only with -v
-            self._fail(ctx, exc, f"unexpected error: {exc.__class__.__name__}: {exc} "
-                                 "(run with -v for the traceback)", 1)
+            obj = ctx.find_object(App)
+            hint = "" if obj is not None and obj.verbose else " (run with -v for the traceback)"
+            self._fail(ctx, exc, f"unexpected error: {exc.__class__.__name__}: {exc}{hint}", 1)
 
     @staticmethod
     def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
+        """The error in one line and the command's exit status; with -v the traceback first
+        (the status stays what it is: 2 for bad input, which a unit does not restart on)."""
         obj = ctx.find_object(App)
         if obj is not None and obj.verbose:
-            raise exc
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
         click.echo(f"error: {message}", err=True)
         ctx.exit(code)
 
