@@ -361,7 +361,16 @@ def test_the_record_leaves_out_questions_that_do_not_fit(initialized: Tracker,
     fresh = snapshot(db_url)
     assert fresh["forecasts"] == []
     out = initialized.ok("import", "--record").output
-    assert "left out uzbekistan-rejoins" in out and "added" not in out
+    assert "left out uzbekistan-rejoins (scenarios or dates" in out and "added" not in out
+    # the record's other questions are not in the small file: named too, as missing
+    missing = sorted(set(record_entries()) - {"uzbekistan-rejoins"})
+    (line,) = [x for x in out.splitlines() if x.endswith("(not in scenarios.yaml)")]
+    named = line.removeprefix("shipped record: left out ").removesuffix(
+        " (not in scenarios.yaml)").split(", ")
+    assert sorted(named) == missing, out
+    report = json.loads(initialized.ok("import", "--record", "--json").output)
+    assert sorted(report["missing"]) == missing
+    assert sorted(report["left_out"]) == sorted([*missing, "uzbekistan-rejoins"])
     assert snapshot(db_url)["forecasts"] == []
 
 

@@ -35,11 +35,13 @@ class QuestionImport:
 @dataclass
 class ImportReport:
     """Per question: entries added and entries already present; derived CSV rows ignored;
-    questions of the shipped record left out because they do not fit."""
+    questions of the shipped record left out because they do not fit (`missing`: those of
+    them that are not in scenarios.yaml at all)."""
 
     questions: list[QuestionImport] = field(default_factory=list)
     ignored: int = 0
     left_out: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
     @property
     def added(self) -> int:
@@ -52,6 +54,7 @@ class ImportReport:
                            "unchanged": q.unchanged} for q in self.questions],
             "ignored": self.ignored,
             "left_out": self.left_out,
+            "missing": self.missing,
             "dry_run": dry_run,
         }
 
@@ -71,7 +74,10 @@ def apply_journal(session: Session, journal: Journal, *, by: str,
         try:
             question = get_question(session, qid)
         except UsageError as exc:
-            if not only_fitting:
+            if only_fitting:
+                report.left_out.append(qid)
+                report.missing.append(qid)
+            else:
                 problems += [(e.line, f"{e.where}: {exc}") for e in entries]
             continue
         entries.sort(key=lambda e: e.at)

@@ -24,9 +24,13 @@ def record_summary(report: ImportReport) -> None:
 
 def left_out(report: ImportReport) -> None:
     """Name the questions the shipped record left out, if any."""
-    if report.left_out:
-        click.echo(f"shipped record: left out {', '.join(report.left_out)} "
+    differ = [q for q in report.left_out if q not in report.missing]
+    if differ:
+        click.echo(f"shipped record: left out {', '.join(differ)} "
                    "(scenarios or dates that differ from the record's)")
+    if report.missing:
+        click.echo(f"shipped record: left out {', '.join(report.missing)} "
+                   "(not in scenarios.yaml)")
 
 
 @click.command("import")
