@@ -201,6 +201,34 @@ def test_a_backdated_update_that_is_not_in_force_says_so(initialized: Tracker) -
                           "now").stderr == ""
 
 
+def test_a_backdated_update_names_the_forecast_in_force_not_a_voided_one(
+    initialized: Tracker,
+) -> None:
+    """It named the first later forecast, voided or not, while another was in force."""
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=8%", "--note", "talks", "--by",
+                   "ana", "--at", "2023-01-01")
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=9%", "--note", "more talks", "--by",
+                   "bo", "--at", "2024-01-01")
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=12%", "--note", "typo", "--by",
+                   "cy", "--at", "2025-01-01")
+    rows = json.loads(initialized.ok("history", "uzbekistan-rejoins", "--json").output)
+    (typo,) = [r for r in rows["forecasts"] if r.get("note") == "typo"]
+    initialized.ok("void", str(typo["id"]), "--note", "wrong question", "--by", "cy")
+    result = initialized.ok("update", "uzbekistan-rejoins", "rejoins=20%", "--note", "older",
+                            "--at", "2022-01-01")
+    assert result.stderr == ("warning: not in force now: 2 later manual forecasts override it, "
+                             "in force the one of 2024-01-01T00:00:00Z by bo; now rejoins=9.0% "
+                             "stays-out=91.0%\n")
+    # and a resolution before them names them all, with the ids `void` takes
+    ids = [r["id"] for r in json.loads(initialized.ok("history", "uzbekistan-rejoins",
+                                                      "--json").output)["forecasts"]
+           if r["source"] == "manual" and "voided_by" not in r and r["at"] > "2022-06"]
+    refused = initialized.refused("resolve", "uzbekistan-rejoins", "stays-out", "--at",
+                                  "2022-06-01", message="has 2 manual forecasts after this "
+                                  "resolution, the last at 2024-01-01T00:00:00Z")
+    assert f"(#{ids[0]}, #{ids[1]})" in refused.output, refused.output
+
+
 def test_a_no_op_update_records_nothing(initialized: Tracker) -> None:
     initialized.ok("update", Q, "deploys=25%", "--note", "first")
     result = initialized.ok("update", Q, "deploys=0.25", "--note", "the same again")

@@ -26,7 +26,7 @@ from .forecast import (
 from .models import VOIDED, Evidence, Feed, Forecast, Indicator, Question
 from .scores import CalibrationBin, QuestionScore, calibration, score_question
 from .text import when
-from .timeutil import as_utc, day_start, utcnow
+from .timeutil import day_start, utcnow
 
 
 def get_question(session: Session, question_id: str) -> Question:
@@ -186,14 +186,15 @@ def current_probabilities(question: Question) -> Vector:
     return {s.id: s.prior for s in question.scenarios}
 
 
-def later_manual(session: Session, question: Question, at: datetime) -> Forecast | None:
-    """The first manual forecast after `at`, which overrides one made at `at` from then on."""
-    return session.scalars(
+def later_manual(session: Session, question: Question, at: datetime) -> list[Forecast]:
+    """The manual forecasts dated after `at` and not voided, in time order: from the first on,
+    they override one made at `at`; the last is the one in force now."""
+    return list(session.scalars(
         select(Forecast)
         .where(Forecast.question_id == question.id, Forecast.source == "manual",
-               Forecast.at > at)
-        .order_by(Forecast.at, Forecast.id).limit(1)
-    ).first()
+               Forecast.at > at, Forecast.id.not_in(VOIDED))
+        .order_by(Forecast.at, Forecast.id)
+    ))
 
 
 def check_time(question: Question, at: datetime, now: datetime) -> None:
@@ -268,14 +269,18 @@ def resolve(
         raise UsageError(f"unknown scenario {scenario!r} for {question.id}",
                          hint=valid("scenarios", scenario, scenarios))
     check_time(question, at, now)
-    latest = session.scalar(select(func.max(Forecast.at)).where(
-        Forecast.question_id == question.id, Forecast.source == "manual",
-        Forecast.id.not_in(VOIDED)))
-    if latest is not None and as_utc(latest) > at:
+    later = later_manual(session, question, at)
+    if later:
         # history ends at the resolution: a later forecast would be hidden, not scored
-        raise UsageError(f"{question.id} has a manual forecast at {when(latest)}, after this "
-                         "resolution", hint="resolve at or after it, or void it first "
-                         "(`tracker history` lists it with its id)")
+        ids = ", ".join(f"#{f.id}" for f in later)
+        if len(later) == 1:
+            raise UsageError(f"{question.id} has a manual forecast at {when(later[0].at)}, "
+                             f"after this resolution ({ids})",
+                             hint="resolve at or after it, or void it first (`tracker void ID`)")
+        raise UsageError(f"{question.id} has {len(later)} manual forecasts after this "
+                         f"resolution, the last at {when(later[-1].at)} ({ids})",
+                         hint="resolve at or after the last, or void them first "
+                              "(`tracker void ID`)")
     forecast = Forecast(question_id=question.id, at=at, source="resolution",
                         probabilities=outcome(scenarios, scenario), author=by,
                         note=note.strip(), created_at=now)

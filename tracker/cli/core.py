@@ -151,7 +151,7 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
         q = get_question(session, question)
         old, new = record_manual(session, q, named, note=note, by=by, at=at)
         now = current_probabilities(q)
-        later = later_manual(session, q, at) if at is not None else None
+        later = later_manual(session, q, at) if at is not None else []
     if old == new:
         click.echo(f"{question}: no change, the forecast in force is already "
                    f"{_vector(new)}; nothing recorded")
@@ -160,9 +160,11 @@ def update(app: App, question: str, assignments: tuple[str, ...], note: str,
                + (f" at {when(at)}" if at else ""))
     for sid in new:
         click.echo(f"  {sid}: {pct(old[sid])} -> {pct(new[sid])}")
-    if later is not None:
-        click.echo(f"warning: not in force now: the manual forecast of {when(later.at)} by "
-                   f"{oneline(later.author)} overrides it; now {_vector(now)}", err=True)
+    if later:
+        last = f"{when(later[-1].at)} by {oneline(later[-1].author)}"
+        who = (f"the manual forecast of {last} overrides it" if len(later) == 1 else
+               f"{len(later)} later manual forecasts override it, in force the one of {last}")
+        click.echo(f"warning: not in force now: {who}; now {_vector(now)}", err=True)
     elif at is not None and any(pct(now[s]) != pct(new[s]) for s in new):
         click.echo(f"note: evidence since {when(at)} moves it; now {_vector(now)}", err=True)
 
