@@ -17,6 +17,7 @@ import pytest
 from tests.feedserver import FeedServer, closed_port, fixture, gzip_bomb
 from tracker import __version__
 from tracker.fetch import Fetcher, FetchResult, _is_public_address, _retry_after
+from tracker.text import when
 
 
 @pytest.fixture
@@ -117,7 +118,7 @@ def test_retry_after_holds_the_whole_host(feed_server: FeedServer) -> None:
     assert before + timedelta(seconds=119) <= busy.retry_after
     assert busy.retry_after <= datetime.now(UTC) + timedelta(seconds=121)
     assert other.outcome == "error" and other.retry_after == busy.retry_after
-    assert other.error == f"host asked to wait until {busy.retry_after.isoformat()}"
+    assert other.error == f"host asked to wait until {when(busy.retry_after)}"
     assert feed_server.hits("/other.xml") == 0
     # a new Fetcher (the next poll) asks again: the poller keeps the time, not the Fetcher
     assert fetch(feed_server.url("/other.xml")).outcome == "ok"

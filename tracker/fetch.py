@@ -18,6 +18,7 @@ import httpx
 
 from tracker import __version__
 from tracker.config import proxies
+from tracker.text import when
 
 USER_AGENT = f"tracker/{__version__}"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -312,7 +313,7 @@ class Fetcher:
         if until is None or until <= datetime.now(UTC):
             return None
         return progress.result(
-            "error", error=f"host asked to wait until {until.isoformat()}", retry_after=until
+            "error", error=f"host asked to wait until {when(until)}", retry_after=until
         )
 
 
