@@ -43,7 +43,7 @@ HOSTILE = {
     "huge interval": (SMALL_YAML.replace("feeds:\n", "settings:\n  polling: {interval: "
                                          "99999999999d}\nfeeds:\n", 1), "more than 3650d", None),
     "infinite tick": (SMALL_YAML.replace("feeds:\n", "settings:\n  polling: {tick: .inf}\n"
-                                         "feeds:\n", 1), "more than 3650d", None),
+                                         "feeds:\n", 1), "bad duration inf", None),
     "infinite cooldown": (SMALL_YAML.replace("cooldown: 7d", "cooldown: .inf"),
                           "bad duration", None),
 }

@@ -72,6 +72,9 @@ REFUSALS = [
             '  - {id: local, url: "http://127.0.0.1:9/other.xml"}'),
      "duplicate feed id 'local'", 6),
     ("bad duration", _break("cooldown: 7d", "cooldown: 7 weeks"), "bad duration", 39),
+    # a number without a unit used to be taken as seconds: 14 s for "cooldown: 14"
+    ("a duration without a unit", _break("cooldown: 7d", "cooldown: 14"),
+     "bad duration 14: give a unit (14s, 14m, 14h or 14d)", 39),
     ("bad date", _break("closes: 2027-12-31", "closes: 2027-13-45"), "bad date", 10),
     ("bad crontab",
      _break("  scoring: {auto_weight: 0.5, floor: 0.001}",

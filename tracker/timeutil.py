@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -28,13 +29,16 @@ def day_start(day: date) -> datetime:
 
 
 def parse_duration(text: str | int | float) -> timedelta:
-    """Parse `30m`, `1h`, `14d`, `1h30m` or a number of seconds; raise ValueError otherwise."""
+    """Parse `30s`, `30m`, `1h`, `14d`, `1h30m`; raise ValueError otherwise. A number without a
+    unit is refused: `cooldown: 14` may mean days to whoever wrote it, never 14 seconds."""
     if isinstance(text, bool):
         raise ValueError("not a duration")
     if isinstance(text, int | float):
-        if not text > 0:  # NaN too
-            raise ValueError("a duration must be positive")
-        return _capped(text, text)
+        shown = f"{text:g}" if isinstance(text, float) else str(text)
+        if not math.isfinite(text):
+            raise ValueError(f"bad duration {shown} (use e.g. 30s, 15m, 1h, 14d)")
+        raise ValueError(f"bad duration {shown}: give a unit ({shown}s, {shown}m, {shown}h or "
+                         f"{shown}d)")
     s = str(text).strip().lower()
     pos, total = 0, 0
     for m in _DURATION.finditer(s):
