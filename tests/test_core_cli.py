@@ -179,6 +179,22 @@ def test_sync_retires_and_keeps_history(initialized: Tracker) -> None:
     assert len(json.loads(initialized.ok("show", "--json").output)["questions"]) == 2
 
 
+def test_sync_names_the_settings_it_changed(initialized: Tracker) -> None:
+    """Settings come into force at sync; an edit used to go unmentioned, and `status` kept
+    showing the old value with nothing to say a sync was needed."""
+    initialized.scenarios.write_text(SMALL_YAML.replace(
+        "settings:\n", "settings:\n  timezone: Asia/Tashkent\n  polling: {interval: 1h}\n", 1),
+        encoding="utf-8")
+    assert json.loads(initialized.ok("status", "--json").output)["settings"]["settings"][
+        "timezone"] == "UTC"  # not synced yet
+    out = initialized.ok("sync").output
+    assert ("settings changed: timezone (UTC -> Asia/Tashkent), poll_interval (30m -> 1h)"
+            in out), out
+    assert json.loads(initialized.ok("status", "--json").output)["settings"]["settings"][
+        "timezone"] == "Asia/Tashkent"
+    assert "settings changed" not in initialized.ok("sync").output  # nothing changed
+
+
 def test_changing_scenarios_with_history_is_refused(initialized: Tracker) -> None:
     changed = SMALL_YAML.replace(
         "      - {id: nothing, label: No response, prior: 0.3}\n", "").replace(

@@ -262,10 +262,15 @@ def store_settings(session: Session, settings: Settings) -> None:
 
 def load_settings(session: Session) -> Settings:
     """The settings of the last sync, or the defaults before any."""
+    return stored_settings(session) or Settings()
+
+
+def stored_settings(session: Session) -> Settings | None:
+    """The settings of the last sync; None before any."""
     from .models import Meta
 
     row = session.get(Meta, SETTINGS_KEY)
-    return settings_from_json(row.value) if row is not None else Settings()
+    return settings_from_json(row.value) if row is not None else None
 
 
 def process_owner() -> str:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from .config import load_settings, store_settings
+from .config import Settings, store_settings, stored_settings
 from .errors import UsageError
 from .ledger import lock_rules, rescore
 from .models import NOT_APPLIED, Evidence, Feed, Forecast, Indicator, Question, Scenario
 from .rematch import IndicatorChange, plan
 from .scenarios import ScenarioFile
-from .timeutil import day_start
+from .timeutil import day_start, format_duration
 
 
 @dataclass
@@ -26,10 +26,13 @@ class SyncReport:
     retired: list[str] = field(default_factory=list)
     # Added or changed indicators whose rules match stored entries differently now.
     rematch: list[IndicatorChange] = field(default_factory=list)
+    # Settings whose value this sync changed: "timezone (UTC -> Asia/Tashkent)".
+    settings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        changed = f"; settings changed: {', '.join(self.settings)}" if self.settings else ""
         return (f"{len(self.added)} added, {len(self.updated)} updated, "
-                f"{len(self.retired)} retired")
+                f"{len(self.retired)} retired{changed}")
 
 
 def _has_history(session: Session, question: Question) -> bool:
@@ -46,6 +49,28 @@ def _has_history(session: Session, question: Question) -> bool:
     return bool(session.scalar(select(applied)))
 
 
+def _changed_settings(before: Settings | None, after: Settings) -> list[str]:
+    """The settings a sync changes, each with its old and new value (matching: named only);
+    nothing on the first sync."""
+    if before is None:
+        return []
+    out = []
+    for f in fields(Settings):
+        old, new = getattr(before, f.name), getattr(after, f.name)
+        if old == new:
+            continue
+        out.append(f.name if f.name == "matching" else f"{f.name} ({_shown(old)} -> {_shown(new)})")
+    return out
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
 def _check_opens(session: Session, row: Question, opens: date) -> None:
     """Refuse moving `opens` of a question with history: the prior is dated `opens`, and it
     starts the history and two scored tracks (as a changed prior is refused)."""
@@ -59,7 +84,9 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
     """Bring the database in line with a validated scenarios file, in the caller's transaction."""
     report = SyncReport()
     lock_rules(session)  # two syncs (a SIGHUP and `tracker sync`) or a rematch take turns
-    cues_changed = load_settings(session).matching != spec.settings.matching
+    before = stored_settings(session)
+    cues_changed = (before or Settings()).matching != spec.settings.matching
+    report.settings = _changed_settings(before, spec.settings)
     store_settings(session, spec.settings)
     questions = {q.id: q for q in session.scalars(select(Question))}
     for pos, q in enumerate(spec.questions):
