@@ -12,6 +12,7 @@ from tracker.mail import deliver_due
 from tracker.timeutil import utcnow
 
 from .conftest import Tracker
+from .feedserver import closed_port
 from .smtpserver import SmtpServer, outward_address
 from .test_mail import PERIOD, outbox, smtp_env  # noqa: F401 - the fixture
 
@@ -81,3 +82,20 @@ def test_a_password_in_the_clear_to_loopback_is_fine(
         smtp_env.setenv("TRACKER_SMTP_PORT", str(server.port))
         initialized.ok("report", "--send")
     assert len(server.messages) == 1
+
+
+def test_a_failed_resend_of_a_sent_report_says_why_and_when_next(
+        initialized: Tracker, smtp_env: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """`report --send --force` to a server that is gone: the report, sent before, is queued
+    again (the outbox retries the resend); `status` said "failed … sent …" and nothing
+    of the error or the next attempt."""
+    with SmtpServer() as server:
+        smtp_env.setenv("TRACKER_SMTP_PORT", str(server.port))
+        initialized.ok("report", "--send")
+    smtp_env.setenv("TRACKER_SMTP_PORT", str(closed_port()))
+    failed = initialized("report", "--send", "--force")
+    assert failed.exit_code == 1, failed.output
+    status = initialized.ok("status").output
+    (line,) = [x for x in status.splitlines() if x.strip().startswith(PERIOD)]
+    assert "failed" in line and " sent " in line and "next attempt 20" in line, status
+    assert "last error:" in status and "refused" in status, status

@@ -45,7 +45,8 @@ def score(app: App, question: str | None, as_json: bool) -> None:
 @pass_app
 def resolve(app: App, question: str, scenario: str, at: datetime | None, note: str,
             author: str | None) -> None:
-    """Resolve QUESTION to SCENARIO and score it. A resolution is final."""
+    """Resolve QUESTION to SCENARIO and score it. A mistaken resolution is undone with
+    `tracker unresolve` (the record keeps both)."""
     with app.session() as session:
         q = get_question(session, question)
         forecast = resolve_question(session, q, scenario, by=author or login_name(), note=note,

@@ -67,8 +67,8 @@ def status(app: App, as_json: bool) -> None:
         line = f"  {r.period}  {r.state:<8} attempts {r.attempts}"
         if r.sent_at:
             line += f"  sent {when(r.sent_at)}"
-        elif r.last_error:
+        if r.state == "failed":  # a resend (--force) of a sent one may fail too
             line += f"; next attempt {when(r.next_attempt)}"
         click.echo(wrapped(line, "", " " * 11))
-        if not r.sent_at and r.last_error:
+        if r.state == "failed" and r.last_error:
             click.echo(wrapped(f"last error: {r.last_error}", " " * 11))
