@@ -173,10 +173,26 @@ def test_sync_retires_and_keeps_history(initialized: Tracker) -> None:
     assert visible[0]["probabilities"]["rejoins"] == 0.05
     everything = json.loads(initialized.ok("show", "--all", "--json").output)["questions"]
     assert {q["id"]: q["status"] for q in everything}[Q] == "retired"
-    # Bringing it back restores it, nothing lost.
+    # Bringing it back restores it, nothing lost; what did not change is not "updated".
     initialized.scenarios.write_text(SMALL_YAML, encoding="utf-8")
-    assert "updated question csto-response" in initialized.ok("sync").output
+    out = initialized.ok("sync").output
+    assert out.splitlines()[1:] == ["  updated question uzbekistan-rejoins",  # its title
+                                    "  restored question csto-response",
+                                    "  restored indicator csto-border-drills"], out
     assert len(json.loads(initialized.ok("show", "--json").output)["questions"]) == 2
+
+
+def test_an_indicator_moved_in_the_file_is_not_updated(initialized: Tracker) -> None:
+    """Adding an indicator before others used to report each of those as updated."""
+    text = SMALL_YAML.replace("    indicators:\n", "    indicators:\n"
+                              "      - id: uz-first\n"
+                              "        description: A new first indicator\n"
+                              "        match: {any: [Tashkent]}\n"
+                              "        likelihood: {rejoins: 0.5, stays-out: 0.5}\n", 1)
+    assert text != SMALL_YAML
+    initialized.scenarios.write_text(text, encoding="utf-8")
+    out = initialized.ok("sync").output
+    assert out.splitlines()[1:] == ["  added indicator uz-first"], out
 
 
 def test_sync_names_the_settings_it_changed(initialized: Tracker) -> None:

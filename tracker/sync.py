@@ -24,6 +24,7 @@ class SyncReport:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # retired before, back in the file
     # Added or changed indicators whose rules match stored entries differently now.
     rematch: list[IndicatorChange] = field(default_factory=list)
     # Settings whose value this sync changed: "timezone (UTC -> Asia/Tashkent)".
@@ -31,8 +32,9 @@ class SyncReport:
 
     def summary(self) -> str:
         changed = f"; settings changed: {', '.join(self.settings)}" if self.settings else ""
+        restored = f", {len(self.restored)} restored" if self.restored else ""
         return (f"{len(self.added)} added, {len(self.updated)} updated, "
-                f"{len(self.retired)} retired{changed}")
+                f"{len(self.retired)} retired{restored}{changed}")
 
 
 def _has_history(session: Session, question: Question) -> bool:
@@ -99,8 +101,10 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
             session.add(row)
             report.added.append(f"question {q.id}")
         else:
-            changed = (row.title, row.resolution_criteria, row.opens, row.closes, row.retired) != (
-                q.title, q.resolution, q.opens, q.closes, False)
+            changed = (row.title, row.resolution_criteria, row.opens, row.closes) != (
+                q.title, q.resolution, q.opens, q.closes)
+            if row.retired:
+                report.restored.append(f"question {q.id}")
             old_ids = [s.id for s in row.scenarios]
             new_ids = [s.id for s in q.scenarios]
             if sorted(old_ids) != sorted(new_ids):
@@ -144,7 +148,7 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
     _sync_feeds(session, spec, report)
     session.flush()
     rescore(session)
-    new_rules = [i.split(" ", 1)[1] for i in report.added + report.updated
+    new_rules = [i.split(" ", 1)[1] for i in report.added + report.updated + report.restored
                  if i.startswith("indicator ")]
     if new_rules or cues_changed:
         # New cue lists touch every indicator; otherwise only the indicators that changed.
@@ -179,9 +183,12 @@ def _sync_indicators(session: Session, spec: ScenarioFile, report: SyncReport) -
                 raise UsageError(f"indicator {ind.id} moved from question {row.question_id} "
                                  f"to {q.id} but already has evidence",
                                  hint="give the indicator a new id")
-            if any(getattr(row, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(row, k, v)
+            differ = {k for k, v in values.items() if getattr(row, k) != v}
+            for k in differ:
+                setattr(row, k, values[k])
+            if row.retired is False and "retired" in differ:
+                report.restored.append(f"indicator {ind.id}")
+            if differ - {"position", "retired"}:  # its place in the file alone is no news
                 report.updated.append(f"indicator {ind.id}")
     for iid, row in indicators.items():
         if iid not in wanted and not row.retired:
@@ -207,7 +214,8 @@ def _sync_feeds(session: Session, spec: ScenarioFile, report: SyncReport) -> Non
         if row.interval_seconds != interval:
             row.interval_seconds, changed = interval, True
         if row.retired and not row.gone:
-            row.retired, changed = False, True
+            row.retired = False
+            report.restored.append(f"feed {f.id}")
         if changed:
             report.updated.append(f"feed {f.id}")
     wanted = {f.id for f in spec.feeds}

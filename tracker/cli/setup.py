@@ -43,7 +43,7 @@ def sync(app: App) -> None:
         report = sync_scenarios(session, spec)
     click.echo(f"synced {app.scenarios_path}: {report.summary()}")
     for kind, items in (("added", report.added), ("updated", report.updated),
-                        ("retired", report.retired)):
+                        ("retired", report.retired), ("restored", report.restored)):
         for item in items:
             click.echo(f"  {kind} {item}")
     echo_rematch_preview(report.rematch)
