@@ -87,7 +87,7 @@ def test_update_all_named_and_backdated(initialized: Tracker) -> None:
     assert [r["at"] for r in rows] == ["2021-07-09T00:00:00Z", "2022-01-05T10:00:00Z",
                                        "2023-01-01T00:00:00Z"]
     csv_out = initialized.ok("history", Q, "--format", "csv").output.splitlines()
-    assert csv_out[0] == "at,deploys,drills,nothing,source,by,note,evidence,voided_by"
+    assert csv_out[0] == "at,deploys,drills,nothing,source,by,note,evidence,voided_by,id,voids"
     assert csv_out[2].startswith("2022-01-05T10:00:00Z,0.100000,0.600000,0.300000,manual")
 
 

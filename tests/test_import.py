@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import textwrap
 from pathlib import Path
@@ -387,7 +389,13 @@ def test_the_shipped_record_round_trips_through_history_csv_with_a_void(
     shipped.ok("void", str(manual["id"]), "--note", "entered in error")
     exported = shipped.ok("history", question, "--format", "csv").output
     assert ",silence," in exported and ",void," in exported
-    assert exported.splitlines()[0].endswith(",evidence,voided_by")
+    assert exported.splitlines()[0].endswith(",evidence,voided_by,id,voids")
+    # the void names what it took back, and the voided row its id: the audit trail in CSV
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    (void_row,) = [r for r in rows if r["source"] == "void"]
+    (voided,) = [r for r in rows if r["voided_by"]]
+    assert void_row["voids"] == voided["id"] == str(manual["id"])
+    assert voided["voided_by"] == void_row["id"] != ""
     backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
     with empty_database(backend, tmp_path, "fresh") as url:
         fresh = Tracker(url, REPO / "scenarios.yaml")

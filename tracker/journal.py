@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 ENTRY_KEYS = {"question", "at", "source", "probabilities", "scenario", "by", "note", "source_url"}
 # Columns of `tracker history --format csv` that are not scenarios, and `question`.
-COLUMNS = ("at", "question", "source", "by", "note", "evidence", "voided_by")
+COLUMNS = ("at", "question", "source", "by", "note", "evidence", "voided_by", "id", "voids")
 # Rows of history that are not entries of a journal: forecasts it derives from the log (the
 # prior, sightings, time without a sighting), withdrawn sightings, and voids. Importing them
 # would count them twice, or bring back what was taken back.

@@ -193,11 +193,16 @@ def history(app: App, question: str, fmt: str, since: datetime | None, limit: in
         return
     if fmt == "csv":
         # voided_by: the void that took a forecast back (history shows both; `import` of this
-        # CSV leaves the voided one out, as it leaves out the void).
-        emit_csv(["at", *scenarios, "source", "by", "note", "evidence", "voided_by"],
+        # CSV leaves the voided one out, as it leaves out the void); id: what `tracker void`
+        # takes; voids: the forecast a void took back. Later columns come at the end.
+        def cell(value: int | None) -> str:
+            return "" if value is None else str(value)
+
+        emit_csv(["at", *scenarios, "source", "by", "note", "evidence", "voided_by", "id",
+                  "voids"],
                  [[iso(r.at), *(f"{r.probabilities[s]:.6f}" for s in scenarios), r.source,
                    r.by or "", r.note or "", " ".join(map(str, r.evidence)),
-                   "" if r.voided_by is None else str(r.voided_by)]
+                   cell(r.voided_by), cell(r.id), cell(r.voids)]
                   for r in rows])
         return
     for r in rows:
