@@ -74,8 +74,10 @@ def test_usage_errors_are_one_line(initialized: Tracker, args: tuple[str, ...],
 # Bad input a new user's audit found answered by "unexpected error" or a database error
 # (exit 1): each is bad input, refused with exit 2, the database unchanged.
 @pytest.mark.parametrize(("args", "said"), [
-    (("void", "99999999999999999999999", "--note", "x"), "is not in the range"),
-    (("void", str(2**31), "--note", "x"), "is not in the range"),
+    (("void", "99999999999999999999999", "--note", "x"), "is no stored row's id"),
+    (("void", str(2**31), "--note", "x"), "is no stored row's id"),
+    (("void", "abc", "--note", "x"), "'abc' is not an id (a whole number"),
+    (("poll", "locl"), "unknown feed locl (did you mean local?"),
     (("evidence", "confirm", str(2**31)), "bad evidence id"),
     (("evidence", "dismiss", "9" * 30), "bad evidence id"),
     (("report", "--period", "0001-W01"), "bad period '0001-W01'"),

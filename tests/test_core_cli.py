@@ -256,6 +256,10 @@ def test_help_describes_the_tool_and_every_command_has_help() -> None:
         command = main.get_command(ctx, name)
         assert command is not None and command.help, f"tracker {name} has no help text"
         assert name in result.output
+    # `tracker` alone shows the same help as it is, not squeezed into one error line
+    bare = CliRunner().invoke(main, [])
+    assert bare.exit_code == 2 and not bare.output.startswith("error:")
+    assert "Commands:\n" in bare.output and "\n  show " in bare.output, bare.output
 
 
 # --- the arithmetic of `tracker update`, as properties ---------------------------------------

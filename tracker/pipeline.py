@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings, is_dead_here, load_settings, process_owner
 from .db import transaction
-from .errors import UsageError
+from .errors import UsageError, valid
 from .feedpoll import KEY_CHUNK, FeedOutcome, FeedStore, Fetched, Job, Outcome
 from .fetch import USER_AGENT, Fetcher, FetchResult
 from .ledger import rescore
@@ -648,9 +648,10 @@ def _claim(
         known = {f: r for f, r in session.execute(select(Feed.id, Feed.retired))}
         unknown = [f for f in feed_ids if f not in known]
         if unknown:
-            valid = ", ".join(sorted(f for f, retired in known.items() if not retired))
+            live = sorted(f for f, retired in known.items() if not retired)
             raise UsageError(f"unknown feed {', '.join(unknown)}",
-                             hint=f"valid feeds: {valid or 'none; run tracker sync'}")
+                             hint=valid("feeds", unknown[0], live) if live else
+                             "valid feeds: none; run tracker sync")
         for f in dict.fromkeys(feed_ids):
             if known[f]:
                 skipped.append(FeedOutcome(f, Outcome.SKIPPED, error="retired"))

@@ -97,7 +97,25 @@ class PastTime(click.ParamType):
 # A row id the command line takes (`void ID`, `evidence confirm ID`): the ids are 32-bit on
 # PostgreSQL, so a larger number names no row, and is refused as bad input before it reaches
 # the database (where it is an overflow, not "not found").
-ROW_ID = click.IntRange(1, 2**31 - 1)
+ROW_ID_MAX = 2**31 - 1
+
+
+class _RowId(click.ParamType):
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        try:
+            number = int(str(value).strip().lstrip("#"))  # "#12", as history shows it
+        except ValueError:
+            self.fail(f"{value!r} is not an id (a whole number, as `tracker history` or "
+                      "`tracker evidence` shows it)", param, ctx)
+        if not 1 <= number <= ROW_ID_MAX:
+            self.fail(f"{value!r} is no stored row's id (ids run from 1)", param, ctx)
+        return number
+
+
+ROW_ID = _RowId()
 
 
 class _Author(click.ParamType):
@@ -200,6 +218,9 @@ class TrackerGroup(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # bare `tracker`: the help, whole
+            click.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
         except click.UsageError as exc:
             # Click would print the usage, a hint and the error on four lines: one is enough.
             path = exc.ctx.command_path if exc.ctx is not None else "tracker"

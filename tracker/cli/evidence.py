@@ -14,7 +14,7 @@ from ..text import for_terminal, marked, oneline, pct, when
 from ..timeutil import as_utc, iso
 from . import (
     AUTHOR,
-    ROW_ID,
+    ROW_ID_MAX,
     App,
     emit_csv,
     emit_json,
@@ -158,7 +158,7 @@ def _evidence_id(value: str) -> int:
         number = int(value.lstrip("#"))
     except ValueError:
         number = 0
-    if not ROW_ID.min <= number <= ROW_ID.max:  # type: ignore[operator]
+    if not 1 <= number <= ROW_ID_MAX:
         raise UsageError(f"bad evidence id {value[:40]!r}",
                          hint="use the number `tracker evidence` lists")
     return number

@@ -17,7 +17,8 @@ from . import App, emit_json, json_option, pass_app
 @click.argument("text", required=False)
 @click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path),
               help="Try a text file (first line the title) or a feed file, entry by entry.")
-@click.option("--url", help="Fetch one feed now and try every entry; nothing is stored.")
+@click.option("--url", metavar="URL",
+              help="Fetch one feed now and try every entry; nothing is stored.")
 @json_option
 @pass_app
 def try_(app: App, text: str | None, path: Path | None, url: str | None, as_json: bool) -> None:
