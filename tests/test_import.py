@@ -79,7 +79,7 @@ def test_a_yaml_journal_is_imported_once(initialized: Tracker, tmp_path: Path) -
 def test_a_dry_run_reports_and_writes_nothing(initialized: Tracker, tmp_path: Path) -> None:
     before = snapshot(initialized.db_url)
     out = initialized.ok("import", write(tmp_path, "j.yaml", JOURNAL), "--dry-run").output
-    assert "csto-response: 2 added" in out and "dry run: nothing written" in out
+    assert "csto-response: 2 would be added" in out and "dry run: nothing written" in out
     assert snapshot(initialized.db_url) == before
 
 

@@ -144,7 +144,7 @@ def test_rematch_withdraws_one_sighting_and_adds_another(
     assert len(as_json(t, "evidence")["evidence"]) == 1  # sync only says so
 
     out = t.ok("rematch").output
-    assert "uzbekistan-rejoins/uz-csto-talks: 1 new hits, 1 withdrawn" in out
+    assert "uzbekistan-rejoins/uz-csto-talks: 1 new hit, 1 withdrawn" in out
     assert "1 new evidence, 1 withdrawn" in out
     items = {e["id"]: e for e in as_json(t, "evidence")["evidence"]}
     assert items[a["id"]]["state"] == "withdrawn"

@@ -75,7 +75,8 @@ def import_(app: App, file: str | None, fmt: str | None, question: str | None,
     for q in report.questions:
         same = (f", {q.unchanged} unchanged (equal to the forecast in force then: not "
                 "recorded)" if q.unchanged else "")
-        click.echo(f"{q.id}: {q.added} added, {q.present} already present{same}")
+        added = "would be added" if dry_run else "added"
+        click.echo(f"{q.id}: {q.added} {added}, {q.present} already present{same}")
     left_out(report)
     if report.ignored:
         click.echo(f"{report.ignored} history row(s) ignored: the tracker derives them (prior, "

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..text import for_terminal, marked, oneline
+from ..text import count, for_terminal, marked, oneline
 from ..timeutil import utcnow
 from ..trial import spec_matcher, trials_json, try_bytes, try_text, try_url
 from . import App, emit_json, json_option, pass_app
@@ -75,11 +75,13 @@ def rematch(app: App, question: str | None, as_json: bool) -> None:
         return
     for c in report.changes:
         if c.added or c.lost or c.kept:
-            line = f"{c.question}/{c.indicator}: {len(c.added)} new hits, {len(c.lost)} withdrawn"
+            line = (f"{c.question}/{c.indicator}: {count(len(c.added), 'new hit')}, "
+                    f"{len(c.lost)} withdrawn")
             if c.kept:
                 line += f", {c.kept} kept (reviewed)"
             click.echo(line)
-    click.echo(f"rematched {len(report.changes)} indicators: {report.new_evidence} new evidence, "
+    click.echo(f"rematched {count(len(report.changes), 'indicator')}: "
+               f"{report.new_evidence} new evidence, "
                f"{len(report.withdrawn)} withdrawn"
                + (f"; rescored {', '.join(report.rescored)}" if report.rescored else ""))
 

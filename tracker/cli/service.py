@@ -40,7 +40,8 @@ def status(app: App, as_json: bool) -> None:
     click.echo("feeds:" if data.feeds else "feeds: none")
     pad = max((len(f.id) for f in data.feeds), default=0)
     for f in data.feeds:
-        line = (f"  {f.id:<{pad}}  {f.state.state:<8} {f.entries:>6} entries  "
+        line = (f"  {f.id:<{pad}}  {f.state.state:<8} {f.entries:>6} "
+                f"{'entry  ' if f.entries == 1 else 'entries'}  "
                 f"last success {when(f.last_success, 'never')}")
         if f.state.state == "held":
             line += f"  held until {when(f.state.held_until)}"
