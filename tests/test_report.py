@@ -348,6 +348,22 @@ def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
     assert "\ufffdgpj.exe" in shown and "\u202e" not in shown
 
 
+def test_the_text_report_quotes_a_sentence_on_its_own_line(
+        sessions: sessionmaker[Session]) -> None:
+    """The quote came glued to the end of the headline's link line, then a stray blank line."""
+    with transaction(sessions) as session:
+        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                            title="Tashkent and the CSTO", at=W10_START + timedelta(hours=3))
+        item.hits[0].sentence = "Tashkent may return to the CSTO"
+        item.hits[0].marks = [[0, 8], [27, 31]]
+        text = make_report(session, "2026-W10", now=W10_END).text
+    lines = text.splitlines()
+    (i,) = [n for n, line in enumerate(lines) if "Tashkent and the CSTO" in line]
+    assert lines[i].endswith("https://news.example/a"), lines[i]
+    assert lines[i + 1].strip() == '"[Tashkent] may return to the [CSTO]"', lines[i:i + 3]
+    assert lines[i + 2].strip() == "", lines[i:i + 3]
+
+
 def test_an_item_with_many_headlines_lists_three_and_counts_the_rest(
         initialized: Tracker, sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
