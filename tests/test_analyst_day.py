@@ -4,6 +4,7 @@ forgives mistakes. Each test goes through the CLI, as an analyst would."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -387,14 +388,30 @@ def test_report_out_removes_the_period_s_old_charts_only(initialized: Tracker,
     out = tmp_path / "report.html"
     initialized.ok("report", "--out", str(out))
     charts = sorted(p.name for p in tmp_path.glob("*.png"))
-    period = charts[0].split("-", 2)
-    stale = tmp_path / f"{period[0]}-{period[1]}-retired-question.png"
+    period = charts[0].removeprefix("report-")[:8]  # 2026-W48
+    stale = tmp_path / f"report-{period}-retired-question.png"
     stale.write_bytes(b"old")
-    other = tmp_path / "2020-W01-csto-response.png"
+    other = tmp_path / "report-2020-W01-csto-response.png"
     other.write_bytes(b"another period")
     initialized.ok("report", "--out", str(out))
     assert not stale.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted([*charts, other.name])
+
+
+def test_two_renderings_in_one_folder_keep_their_own_charts(initialized: Tracker,
+                                                            tmp_path: Path) -> None:
+    """`report --out again.html --force` beside the sent copy report.html used to write its
+    charts under the same names: report.html then showed the other rendering's charts."""
+    first, again = tmp_path / "report.html", tmp_path / "again.html"
+    initialized.ok("report", "--out", str(first))
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("*.png")}
+    initialized.ok("report", "--out", str(again), "--force")
+    srcs = {f: re.findall(r'<img[^>]* src="([^"]+)"', f.read_text(encoding="utf-8"))
+            for f in (first, again)}
+    assert srcs[first] and len(srcs[again]) == len(srcs[first])
+    assert not set(srcs[first]) & set(srcs[again])
+    assert all((tmp_path / src).exists() for f in srcs for src in srcs[f])
+    assert {p: (tmp_path / p).read_bytes() for p in srcs[first]} == before
 
 
 def _ink_bands(rows: list[bool]) -> list[tuple[int, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import io
 import ipaddress
 import logging
@@ -158,16 +159,19 @@ def _text(raw: Any) -> str:
 
 
 def write_html(report: Report, path: Path) -> None:
-    """The report's HTML at `path`, its chart images beside it under their own file names."""
+    """The report's HTML at `path`, its chart images beside it. They are named after the
+    file ("again-2026-W48-q.png" beside again.html), so two renderings written to one folder
+    never share a chart; the files delivery's <period>.html keeps "<period>-q.png"."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    current = {image.filename for image in report.images}
-    for old in path.parent.glob(f"{report.period}-*.png"):
-        if old.name not in current:
+    prefix = "" if path.stem == report.period else f"{path.stem}-"
+    names = {image.cid: prefix + image.filename for image in report.images}
+    for old in path.parent.glob(f"{glob.escape(prefix + report.period)}-*.png"):
+        if old.name not in names.values():
             # A chart of an earlier rendering (a question since retired) would only mislead.
             old.unlink()
     for image in report.images:
-        (path.parent / image.filename).write_bytes(image.content)
-    path.write_text(html_for_files(report), encoding="utf-8")
+        (path.parent / names[image.cid]).write_bytes(image.content)
+    path.write_text(html_for_files(report, names), encoding="utf-8")
 
 
 def write_files(report: Report, folder: Path) -> str:

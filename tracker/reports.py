@@ -703,9 +703,10 @@ def make_report(session: Session, period: str, *, now: datetime | None = None,
     return report
 
 
-def html_for_files(report: Report) -> str:
-    """The stored HTML with each cid: image replaced by its file name (images beside it)."""
+def html_for_files(report: Report, names: dict[str, str] | None = None) -> str:
+    """The stored HTML with each cid: image replaced by its file name (images beside it):
+    `names` (cid -> file name), else the image's own."""
     html = report.html
     for image in report.images:
-        html = html.replace(f"cid:{image.cid}", image.filename)
+        html = html.replace(f"cid:{image.cid}", (names or {}).get(image.cid, image.filename))
     return html
