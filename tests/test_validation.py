@@ -117,6 +117,15 @@ def test_validation_refuses(case: str, text: str, fragment: str, line: int | Non
         assert f"s.yaml:{line}:" in problems, problems
 
 
+def test_a_prior_out_of_range_is_named_once_with_the_reading_meant() -> None:
+    """`prior: 4` was named twice (the prior, then "priors sum to 4.96") and never as 4 %."""
+    with pytest.raises(ValidationError) as info:
+        parse_scenarios(_break("prior: 0.04}", "prior: 4}"), "s.yaml")
+    assert len(info.value.problems) == 1, info.value.problems
+    (problem,) = info.value.problems
+    assert problem.startswith("s.yaml:") and "prior 4 outside [0, 1] (did you mean 4%?)" in problem
+
+
 def test_every_problem_is_reported_at_once() -> None:
     text = _break("prior: 0.96}", "prior: 0.86}").replace("cooldown: 7d", "cooldown: soon")
     with pytest.raises(ValidationError) as info:

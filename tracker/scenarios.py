@@ -531,6 +531,7 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
     scenarios: list[Scenario] = []
     raw_events: list[tuple[str, Any]] = []
     seen: dict[str, str] = {}
+    bad_prior = False
     for i, s in c.items(m.get("scenarios"), f"{path}.scenarios"):
         sp = f"{path}.scenarios[{i}]"
         sm = c.mapping(s, sp, {"id", "label", "prior", "event"}, {"id", "label", "prior"})
@@ -540,14 +541,17 @@ def _question(c: _Checker, item: Any, path: str, indicator_ids: dict[str, str]) 
         c.unique(seen, sid, f"{sp}.id", "scenario")
         prior = c.number(_percent(sm.get("prior")), f"{sp}.prior")
         if prior is not None and not 0 <= prior <= 1:
-            c.fail(f"{sp}.prior", f"prior {prior} outside [0, 1]")
+            percent = f" (did you mean {prior:g}%?)" if 1 < prior <= 100 else ""
+            c.fail(f"{sp}.prior", f"prior {prior:g} outside [0, 1]{percent}")
+        if prior is None or not 0 <= prior <= 1:
+            bad_prior = True  # named already: the sum of the priors would name it again
         scenarios.append(Scenario(sid, c.text(sm.get("label"), f"{sp}.label"), prior or 0.0))
         raw_events.append((f"{sp}.event", sm.get("event")))
     if "scenarios" in m and len(scenarios) < 2:
         c.fail(f"{path}.scenarios",
                f"a question needs at least two scenarios, got {len(scenarios)}")
     total = sum(s.prior for s in scenarios)
-    if scenarios and abs(total - 1) > PRIOR_TOLERANCE:
+    if scenarios and not bad_prior and abs(total - 1) > PRIOR_TOLERANCE:
         c.fail(f"{path}.scenarios", f"priors sum to {total:.6g}, not 1")
     ids = {s.id for s in scenarios}
     indicators: list[Indicator] = []
