@@ -164,6 +164,11 @@ def test_rematch_withdraws_one_sighting_and_adds_another(
     assert "rule changed" in history[1]["note"] and history[1]["evidence"] == [a["id"]]
     assert history[2]["probabilities"] == pytest.approx(want, abs=1e-12)
     t.refused("evidence", "confirm", str(a["id"]), message="was withdrawn")
+    # the table shows what a withdrawn item was, and why (it showed the factor line alone)
+    table = t.ok("evidence", "uzbekistan-rejoins").output
+    block = table.split(f"#{a['id']} ")[1].split("\n#")[0]
+    assert "withdrawn" in block and "rule changed" in block, table
+    assert "Uzbekistan to return to the CSTO" in block, table
 
     # Applying again changes nothing; the old rule back brings A back as a new sighting.
     assert "0 new evidence, 0 withdrawn" in t.ok("rematch").output

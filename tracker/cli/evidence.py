@@ -109,9 +109,11 @@ def evidence(ctx: click.Context, state: str | None, since: datetime | None, limi
         factor = " ".join(f"{s}={v:.3g}" for s, v in e.factor.items())
         click.echo(wrapped(f"#{e.id}  {when(e.observed_at)}  {e.state:<9} {e.question}/"
                            f"{e.indicator}  x[{factor}]"))
-        for h in e.hits:
-            if h.withdrawn_at:
-                continue
+        if e.state == "withdrawn" and e.note:
+            click.echo(wrapped(f"({oneline(e.note)})", "    "))
+        # A live item shows its live hits; a withdrawn one, what it was (every hit withdrawn).
+        live = [h for h in e.hits if not h.withdrawn_at]
+        for h in live if e.state != "withdrawn" else e.hits:
             click.echo(wrapped(f"{h.feed}: {oneline(h.title)}", "    "))
             if h.sentence:
                 quote = marked(h.sentence, h.marks, "[", "]", for_terminal)
