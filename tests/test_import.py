@@ -293,6 +293,13 @@ def test_csv_refusals_name_the_line_and_write_nothing(
                         message=message)
 
 
+def test_question_with_a_yaml_journal_says_how_to_read_csv(initialized: Tracker) -> None:
+    """Standard input is read as YAML unless told: the refusal now says so, and the fix."""
+    result = initialized("import", "-", "--question", Q, input="at,source,note\n")
+    assert result.exit_code == 2
+    assert "<stdin> is read as YAML" in result.output and "--format csv" in result.output
+
+
 def test_csv_needs_a_question(initialized: Tracker, tmp_path: Path) -> None:
     path = write(tmp_path, "j.csv", "at,deploys,drills,nothing,source,note\n")
     initialized.refused("import", path, message="j.csv:1: no question column: add one or "

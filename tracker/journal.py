@@ -250,7 +250,10 @@ def parse_journal(text: str, source: str, fmt: str, question: str | None = None)
     if fmt == "csv":
         return parse_csv_journal(text, source, question)
     if question is not None:
-        raise UsageError("--question is for CSV journals; a YAML entry names its question")
+        raise UsageError(f"--question is for CSV journals, and {source} is read as YAML (a "
+                         "YAML entry names its question)",
+                         hint="add --format csv for a CSV journal (a file not named .csv, or "
+                              "standard input)")
     return parse_yaml_journal(text, source)
 
 
