@@ -240,6 +240,8 @@ def test_without_smtp_host_reports_go_to_files(initialized: Tracker, tmp_path: P
     ("TRACKER_SMTP_TIMEOUT", "nan", "bad TRACKER_SMTP_TIMEOUT nan"),
     ("TRACKER_SMTP_PORT", "99999", "bad TRACKER_SMTP_PORT 99999"),
     ("TRACKER_SMTP_PORT", "0", "bad TRACKER_SMTP_PORT 0"),
+    ("TRACKER_SMTP_PORT", "abc", "bad TRACKER_SMTP_PORT 'abc'"),  # it named both settings
+    ("TRACKER_SMTP_TIMEOUT", "soon", "bad TRACKER_SMTP_TIMEOUT 'soon'"),
     ("TRACKER_MAIL_FROM", "bad", "bad TRACKER_MAIL_FROM 'bad'"),
     ("TRACKER_MAIL_TO", "ana@example.org, notanaddress", "bad mail address 'notanaddress'"),
 ])

@@ -147,11 +147,18 @@ def smtp_settings(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
     if security not in SMTP_SECURITY:
         raise UsageError(f"bad TRACKER_SMTP_SECURITY {security!r}",
                          hint="use starttls, ssl or none")
+    raw_port = env.get("TRACKER_SMTP_PORT") or ""
     try:
-        port = int(env.get("TRACKER_SMTP_PORT") or (465 if security == "ssl" else 587))
-        timeout = float(env.get("TRACKER_SMTP_TIMEOUT") or 30)
+        port = int(raw_port or (465 if security == "ssl" else 587))
     except ValueError:
-        raise UsageError("TRACKER_SMTP_PORT and TRACKER_SMTP_TIMEOUT must be numbers") from None
+        raise UsageError(f"bad TRACKER_SMTP_PORT {oneline(raw_port, 40)!r}",
+                         hint="a port number, 1 to 65535") from None
+    raw_timeout = env.get("TRACKER_SMTP_TIMEOUT") or ""
+    try:
+        timeout = float(raw_timeout or 30)
+    except ValueError:
+        raise UsageError(f"bad TRACKER_SMTP_TIMEOUT {oneline(raw_timeout, 40)!r}",
+                         hint="seconds, more than 0 and at most 3600") from None
     if not 1 <= port <= 65535:
         raise UsageError(f"bad TRACKER_SMTP_PORT {port}", hint="a port number, 1 to 65535")
     if not (math.isfinite(timeout) and 0 < timeout <= 3600):
