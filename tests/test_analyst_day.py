@@ -606,6 +606,17 @@ def test_show_as_of_is_the_question_as_it_stood_then(initialized: Tracker) -> No
     initialized.refused("show", "--as-of", "2022-01-01", message="--as-of needs a QUESTION")
 
 
+def test_show_as_of_names_what_was_recorded_later(initialized: Tracker) -> None:
+    """A forecast dated by then but recorded later (a backdated update, an import, the shipped
+    record) is left out as it should be; it used to be left out without a word."""
+    initialized.ok("update", Q, "deploys=30%", "--note", "late entry", "--at", "2021-12-01")
+    then = json.loads(initialized.ok("show", Q, "--as-of", "2022-01-01", "--json").output)
+    assert then["recorded_later"] == 1
+    assert then["probabilities"] == {"deploys": 0.2, "drills": 0.5, "nothing": 0.3}
+    text = " ".join(initialized.ok("show", Q, "--as-of", "2022-01-01").output.split())
+    assert "note: 1 forecast dated by then but recorded later" in text, text
+
+
 def test_void_a_manual_forecast_keeps_both_in_history(initialized: Tracker) -> None:
     from tests.conftest import snapshot
 

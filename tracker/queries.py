@@ -64,13 +64,17 @@ class QuestionView:
     indicators: list[Indicator]
     sighted: dict[str, datetime]
     points: list[HistoryPoint]
+    # With as_of: forecasts dated by then but recorded after it (an import, the shipped
+    # record, a backdated update), which the view leaves out.
+    recorded_later: int = 0
 
     def to_json(self) -> dict[str, Any]:
         q = self.question
         data = question_json(q)
         if self.as_of is not None:
             data.update(as_of=iso(self.as_of), probabilities=self.probabilities,
-                        status=self.status, resolved_to=self.resolved_to)
+                        status=self.status, resolved_to=self.resolved_to,
+                        recorded_later=self.recorded_later)
         data["resolution"] = q.resolution_criteria
         data["scenarios"] = [{"id": s.id, "label": s.label,
                               "probability": self.probabilities[s.id]} for s in q.scenarios]
@@ -94,8 +98,13 @@ def question_view(session: Session, question_id: str, as_of: datetime | None = N
         then = log.resolved_at is not None and log.resolved_at <= as_of
         status, resolved_to = ("resolved" if then else "open"), (log.resolved_to if then else None)
     indicators = [i for i in q.indicators if not i.retired]
+    later = 0
+    if as_of is not None:
+        later = session.scalar(select(func.count()).select_from(Forecast).where(
+            Forecast.question_id == q.id, Forecast.source.in_(("manual", "resolution")),
+            Forecast.at <= as_of, Forecast.created_at > as_of)) or 0
     return QuestionView(q, status, probs, resolved_to, as_of, indicators,
-                        last_sightings(session, q.id, as_of), points)
+                        last_sightings(session, q.id, as_of), points, later)
 
 
 def last_sightings(session: Session, question_id: str,

@@ -18,7 +18,7 @@ from ..ledger import (
     record_manual,
 )
 from ..queries import HistoryRow, history_rows, list_questions, question_view
-from ..text import oneline, pct, when
+from ..text import count, oneline, pct, when
 from ..timeutil import iso
 from . import (
     AUTHOR,
@@ -72,6 +72,10 @@ def show(app: App, question: str | None, show_all: bool, as_of: datetime | None,
     q = view.question
     stood = f"  (as of {when(as_of)})" if as_of else ""
     click.echo(wrapped(f"{q.id}  [{view.status}]  {q.title}{stood}"))
+    if view.recorded_later:
+        click.echo(wrapped(f"note: {count(view.recorded_later, 'forecast')} dated by then but "
+                           "recorded later (an import, the shipped record or a backdated "
+                           "update) left out; `tracker history` has them", "  "))
     click.echo(f"  opens {q.opens}, closes {q.closes}")
     click.echo(wrapped(f"resolves: {q.resolution_criteria}", "  "))
     click.echo("scenarios:")
