@@ -420,6 +420,9 @@ def test_exit_statuses_and_feed_selection(db_url: str, tmp_path: Path, server: F
     assert t.ok("poll").output.count("fine: 3 new entries") == 1
     assert "no feed is due" in t.ok("poll").output  # fine is not due again yet; gone retired
     assert server.hits("/gone.xml") == 1
+    # still in the file: sync says why nothing will poll it (it said nothing)
+    assert ("note: feed gone answered 410 Gone and stays retired: give it another URL, or "
+            "remove it from the file") in t.ok("sync").output
 
 
 def test_a_feed_leased_elsewhere_is_left_alone(

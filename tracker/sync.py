@@ -25,6 +25,8 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)  # retired before, back in the file
+    # What the file asks for that the tracker will not do, and why.
+    notes: list[str] = field(default_factory=list)
     # Added or changed indicators whose rules match stored entries differently now.
     rematch: list[IndicatorChange] = field(default_factory=list)
     # Settings whose value this sync changed: "timezone (UTC -> Asia/Tashkent)".
@@ -216,6 +218,9 @@ def _sync_feeds(session: Session, spec: ScenarioFile, report: SyncReport) -> Non
         if row.retired and not row.gone:
             row.retired = False
             report.restored.append(f"feed {f.id}")
+        elif row.gone:
+            report.notes.append(f"feed {f.id} answered 410 Gone and stays retired: give it "
+                                "another URL, or remove it from the file")
         if changed:
             report.updated.append(f"feed {f.id}")
     wanted = {f.id for f in spec.feeds}

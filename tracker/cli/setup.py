@@ -46,6 +46,8 @@ def sync(app: App) -> None:
                         ("retired", report.retired), ("restored", report.restored)):
         for item in items:
             click.echo(f"  {kind} {item}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
     echo_rematch_preview(report.rematch)
 
 
