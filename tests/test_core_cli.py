@@ -244,6 +244,17 @@ def test_a_bad_database_url_is_bad_input(scenarios_file, url: str) -> None:
     assert "database" in result.output and "Traceback" not in result.output
 
 
+def test_init_makes_the_database_folder_but_not_a_mistyped_path(scenarios_file,
+                                                                tmp_path: Path) -> None:
+    """`init` made every missing folder of the path: a typo created folders anywhere."""
+    Tracker(f"sqlite:///{tmp_path / 'db' / 'tracker.sqlite3'}", scenarios_file).ok("init")
+    assert (tmp_path / "db" / "tracker.sqlite3").is_file()
+    typo = tmp_path / "nowhere" / "db" / "tracker.sqlite3"
+    result = Tracker(f"sqlite:///{typo}", scenarios_file)("init")
+    assert result.exit_code == 2 and f"no folder {tmp_path / 'nowhere'}" in result.output
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_help_describes_the_tool_and_every_command_has_help() -> None:
     from click.testing import CliRunner
 

@@ -49,7 +49,12 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                              "command ends", hint=example)
         path = Path(parsed.database).expanduser()
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # The database's own folder (db/ of a fresh checkout) is made; a path whose
+            # folders do not exist further up is more likely a typo than a wish.
+            if not path.parent.parent.is_dir():
+                raise UsageError(f"no folder {path.parent.parent} for the database {path}",
+                                 hint="create it first, or check the path")
+            path.parent.mkdir(exist_ok=True)
         elif not path.exists():
             raise SchemaError(f"no database at {path}", hint="run `tracker init` to create it")
         engine = create_engine(parsed, connect_args={"timeout": 30})
