@@ -293,6 +293,16 @@ def test_csv_refusals_name_the_line_and_write_nothing(
                         message=message)
 
 
+def test_a_journal_s_mistyped_scenario_gets_the_closest_one(initialized: Tracker,
+                                                            tmp_path: Path) -> None:
+    journal = write(tmp_path, "j.yaml", "version: 1\nentries:\n"
+                    "  - {question: csto-response, at: 2022-01-01, scenario: drils, note: x}\n"
+                    "  - {question: csto-response, at: 2022-02-01, note: y, probabilities: "
+                    "{deploys: 0.2, drils: 0.7, nothing: 0.1}}\n")
+    result = initialized.refused("import", journal, message="did you mean drills?")
+    assert result.output.count("did you mean drills?") == 2, result.output
+
+
 def test_question_with_a_yaml_journal_says_how_to_read_csv(initialized: Tracker) -> None:
     """Standard input is read as YAML unless told: the refusal now says so, and the fix."""
     result = initialized("import", "-", "--question", Q, input="at,source,note\n")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from .errors import valid
 from .text import count
 
 Vector = dict[str, float]
@@ -361,8 +362,8 @@ def check_update(scenarios: Sequence[str], named: Mapping[str, float]) -> str | 
     """None when `named` is a valid manual update of a question with `scenarios`, else why not."""
     unknown = [s for s in named if s not in scenarios]
     if unknown:
-        return (f"unknown scenario {', '.join(unknown)} "
-                f"(valid scenarios: {', '.join(scenarios)})")
+        hint = valid("scenarios", unknown[0], scenarios)
+        return f"unknown scenario {', '.join(unknown)} ({hint})"
     for s, v in named.items():
         if not 0 <= v <= 1:
             return f"probability {v:g} for {s} is outside [0, 1]"

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .errors import UsageError, ValidationError, problem_line
+from .errors import UsageError, ValidationError, problem_line, valid
 from .journal import Entry, Journal, parse_yaml_journal
 from .ledger import get_question, lock_questions, record_manual, resolve
 from .models import VOIDED, Forecast, Question
@@ -154,7 +154,8 @@ def _resolve(session: Session, question: Question, entry: Entry, by: str) -> str
     assert entry.scenario is not None
     if entry.scenario not in {s.id for s in question.scenarios}:
         raise UsageError(f"unknown scenario {entry.scenario!r} for {question.id}",
-                         hint=", ".join(s.id for s in question.scenarios))
+                         hint=valid("scenarios", entry.scenario,
+                                    [s.id for s in question.scenarios]))
     if question.resolved_to is not None:
         if (question.resolved_to, question.resolved_at) == (entry.scenario, entry.at):
             return "present"
