@@ -126,6 +126,15 @@ def test_a_prior_out_of_range_is_named_once_with_the_reading_meant() -> None:
     assert problem.startswith("s.yaml:") and "prior 4 outside [0, 1] (did you mean 4%?)" in problem
 
 
+def test_a_floor_out_of_range_is_named_once() -> None:
+    """`floor: 2` was named once, then again for every question ("the floor times the number
+    of scenarios must stay below 1")."""
+    with pytest.raises(ValidationError) as info:
+        parse_scenarios(_break("floor: 0.001}", "floor: 2}"), "s.yaml")
+    assert len(info.value.problems) == 1, info.value.problems
+    assert "floor 2 outside [0, 0.5)" in info.value.problems[0]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     text = _break("prior: 0.96}", "prior: 0.86}").replace("cooldown: 7d", "cooldown: soon")
     with pytest.raises(ValidationError) as info:

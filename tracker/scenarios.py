@@ -332,8 +332,9 @@ def _settings(c: _Checker, raw: Any) -> Settings:
     if "floor" in scoring:
         f = c.number(scoring["floor"], "settings.scoring.floor")
         if f is not None and not 0 <= f < 0.5:
-            c.fail("settings.scoring.floor", f"floor {f} outside [0, 0.5)")
-        floor = f if f is not None else floor
+            c.fail("settings.scoring.floor", f"floor {f:g} outside [0, 0.5)")
+        # a refused floor is not held against each question as well
+        floor = f if f is not None and 0 <= f < 0.5 else floor
     strength, decay = _model_settings(c, scoring, d)
     polling = c.mapping(raw.get("polling") or {}, "settings.polling",
                         {"interval", "concurrency", "tick", "retention"}, set())
