@@ -135,6 +135,16 @@ def test_a_floor_out_of_range_is_named_once() -> None:
     assert "floor 2 outside [0, 0.5)" in info.value.problems[0]
 
 
+def test_a_misspelt_key_is_named_as_unknown_and_missing_once() -> None:
+    """`titel:` gave three problems: unknown key, missing key, and an empty title."""
+    with pytest.raises(ValidationError) as info:
+        parse_scenarios(SMALL_YAML.replace("    title: Will", "    titel: Will", 1), "s.yaml")
+    problems = info.value.problems
+    assert len(problems) == 2, problems
+    assert "missing required key 'title'" in problems[0]
+    assert "unknown key 'titel' (did you mean title?" in problems[1]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     text = _break("prior: 0.96}", "prior: 0.86}").replace("cooldown: 7d", "cooldown: soon")
     with pytest.raises(ValidationError) as info:

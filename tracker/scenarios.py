@@ -194,8 +194,11 @@ class _Checker:
         self.source = source
         self.lines = lines
         self.problems: list[str] = []
+        self.missing: set[str] = set()  # paths already named as a missing required key
 
     def fail(self, path: str, message: str) -> None:
+        if path in self.missing:
+            return  # "missing required key" said it: its value's check would say it again
         line = self.lines.line(path)
         where = f"{self.source}:{line}" if line else self.source
         self.problems.append(f"{where}: {path or '(top)'}: {message}")
@@ -210,6 +213,7 @@ class _Checker:
                           f"unknown key {key!r} ({valid('keys', str(key), sorted(allowed))})")
         for key in sorted(required - {str(k) for k in value}):
             self.fail(path, f"missing required key {key!r}")
+            self.missing.add(f"{path}.{key}" if path else key)
         return value
 
     def text(self, value: Any, path: str, *, required: bool = True) -> str:
