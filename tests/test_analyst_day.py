@@ -280,8 +280,13 @@ def test_changing_a_prior_after_forecasts_is_refused(initialized: Tracker) -> No
     initialized.scenarios.write_text(
         yaml_text.replace("prior: 0.2}", "prior: 0.25}").replace("prior: 0.5}", "prior: 0.45}"),
         encoding="utf-8")
-    initialized.refused("sync", message="question csto-response: the prior of deploys, drills "
-                                        "changed but the question already has forecasts")
+    result = initialized.refused("sync", message="question csto-response: the prior of deploys, "
+                                                 "drills changed but the question already has "
+                                                 "forecasts")
+    # with the file, line and path, as every refusal of the file (it had none)
+    changed = initialized.scenarios.read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(changed, 1) if "prior: 0.25}" in text)
+    assert f"scenarios.yaml:{line}: questions[1].scenarios[0].prior: question" in result.output
     # Before any forecast beyond the prior, the priors may still be changed.
     fresh = initialized.scenarios.read_text(encoding="utf-8").replace(
         "prior: 0.04}", "prior: 0.05}").replace("prior: 0.96}", "prior: 0.95}")
@@ -486,8 +491,11 @@ def test_moving_opens_after_forecasts_is_refused(initialized: Tracker) -> None:
     start = text.index("  - id: csto-response")
     moved = text[:start] + text[start:].replace("opens: 2021-07-09", "opens: 2023-01-01", 1)
     initialized.scenarios.write_text(moved, encoding="utf-8")
-    initialized.refused("sync", message="question csto-response: opens changed (2021-07-09 -> "
-                                        "2023-01-01) but the question already has forecasts")
+    result = initialized.refused("sync", message="question csto-response: opens changed "
+                                                 "(2021-07-09 -> 2023-01-01) but the question "
+                                                 "already has forecasts")
+    line = moved[:moved.index("opens: 2023-01-01")].count("\n") + 1
+    assert f"scenarios.yaml:{line}: questions[1].opens: question" in result.output
     # A question with no history beyond its prior may still move.
     uz = moved[:start].replace("opens: 2021-07-09", "opens: 2021-08-01", 1) + moved[start:]
     initialized.scenarios.write_text(uz.replace("opens: 2023-01-01", "opens: 2021-07-09"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -76,6 +76,12 @@ class ScenarioFile:
     settings: Settings = field(default_factory=Settings)
     feeds: tuple[Feed, ...] = ()
     questions: tuple[Question, ...] = ()
+    # The file and line of a YAML path ("scenarios.yaml:12"), for what sync refuses.
+    where: Callable[[str], str] | None = field(default=None, compare=False, repr=False)
+
+    def at(self, path: str) -> str:
+        """"FILE:LINE: PATH: " before a refusal about `path`, or nothing where unknown."""
+        return f"{self.where(path)}: {path}: " if self.where is not None else ""
 
 
 class _Loader(yaml.SafeLoader):
@@ -670,7 +676,9 @@ def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
     if c.problems:
         # in line order (stably: the order found within a line)
         raise ValidationError(source, sorted(c.problems, key=problem_line))
-    return ScenarioFile(settings, feeds, tuple(questions))
+    lines = c.lines
+    return ScenarioFile(settings, feeds, tuple(questions),
+                        where=lambda path: f"{source}:{lines.line(path) or '?'}")
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:

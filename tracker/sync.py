@@ -75,11 +75,11 @@ def _shown(value: object) -> str:
     return str(value)
 
 
-def _check_opens(session: Session, row: Question, opens: date) -> None:
+def _check_opens(session: Session, row: Question, opens: date, at: str) -> None:
     """Refuse moving `opens` of a question with history: the prior is dated `opens`, and it
     starts the history and two scored tracks (as a changed prior is refused)."""
     if opens != row.opens and _has_history(session, row):
-        raise UsageError(f"question {row.id}: opens changed ({row.opens} -> {opens}) but the "
+        raise UsageError(f"{at}question {row.id}: opens changed ({row.opens} -> {opens}) but the "
                          "question already has forecasts beyond its prior",
                          hint="keep opens, or give the changed question a new id")
 
@@ -112,6 +112,7 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
             if sorted(old_ids) != sorted(new_ids):
                 if _has_history(session, row):
                     raise UsageError(
+                        f"{spec.at(f'questions[{pos}].scenarios')}"
                         f"question {q.id}: its scenarios changed ({', '.join(old_ids)} -> "
                         f"{', '.join(new_ids)}) but it already has forecasts beyond its prior",
                         hint="keep the scenarios, or give the changed question a new id",
@@ -119,12 +120,14 @@ def sync(session: Session, spec: ScenarioFile) -> SyncReport:
                 row.scenarios = []
                 session.flush()
                 changed = True
-            _check_opens(session, row, q.opens)
+            _check_opens(session, row, q.opens, spec.at(f"questions[{pos}].opens"))
             by_id = {s.id: s for s in row.scenarios}
             moved = [s.id for s in q.scenarios if s.id in by_id and by_id[s.id].prior != s.prior]
             if moved and _has_history(session, row):
                 # The prior is the start of history and the baseline of two scored tracks.
-                raise UsageError(f"question {q.id}: the prior of {', '.join(moved)} changed but "
+                first = next(i for i, s in enumerate(q.scenarios) if s.id == moved[0])
+                raise UsageError(f"{spec.at(f'questions[{pos}].scenarios[{first}].prior')}"
+                                 f"question {q.id}: the prior of {', '.join(moved)} changed but "
                                  "the question already has forecasts beyond its prior",
                                  hint="record the new view with `tracker update` instead")
             for i, s in enumerate(q.scenarios):
@@ -167,7 +170,7 @@ def _event(event: tuple[str, ...] | None) -> list[str] | None:
 def _sync_indicators(session: Session, spec: ScenarioFile, report: SyncReport) -> None:
     indicators = {i.id: i for i in session.scalars(select(Indicator))}
     wanted: set[str] = set()
-    for q in spec.questions:
+    for qpos, q in enumerate(spec.questions):
         for pos, ind in enumerate(q.indicators):
             wanted.add(ind.id)
             values = dict(question_id=q.id, description=ind.description, rule=ind.match,
@@ -182,7 +185,8 @@ def _sync_indicators(session: Session, spec: ScenarioFile, report: SyncReport) -
             if row.question_id != q.id and session.scalar(
                 select(exists().where(Evidence.indicator_id == ind.id))
             ):
-                raise UsageError(f"indicator {ind.id} moved from question {row.question_id} "
+                raise UsageError(f"{spec.at(f'questions[{qpos}].indicators[{pos}].id')}"
+                                 f"indicator {ind.id} moved from question {row.question_id} "
                                  f"to {q.id} but already has evidence",
                                  hint="give the indicator a new id")
             differ = {k for k, v in values.items() if getattr(row, k) != v}
