@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -570,6 +571,21 @@ def test_scores_as_csv(initialized: Tracker) -> None:
         (Q, "tracker"), (Q, "analyst"), (Q, "evidence"), (Q, "prior")]
     assert rows[0]["resolved_to"] == "drills" and rows[0]["days"] == "365"
     assert float(rows[3]["brier"]) == pytest.approx(0.2 ** 2 + 0.5 ** 2 + 0.3 ** 2)
+
+
+def test_a_backdated_update_is_in_the_report_of_the_period_it_was_recorded_in(
+    initialized: Tracker,
+) -> None:
+    """A forecast recorded this week but dated two weeks back was in no report: the report of
+    its date had gone out, and this week's left it out by its date."""
+    from tracker.timeutil import iso, utcnow
+
+    two_weeks_ago = str(iso(utcnow() - timedelta(days=14)))
+    initialized.ok("update", Q, "deploys=35%", "--note", "read it late", "--by", "ana",
+                   "--at", two_weeks_ago)
+    text = " ".join(initialized.ok("report", "--period", "current").output.split())
+    assert "ana set the forecast by hand (backdated: recorded in this period" in text, text
+    assert '"read it late"' in text
 
 
 def test_report_preview_of_the_current_period_is_partial_and_never_stored(

@@ -350,6 +350,19 @@ def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
     assert "\ufffdgpj.exe" in shown and "\u202e" not in shown
 
 
+def test_a_late_arrival_is_listed_as_late(sessions: sessionmaker[Session]) -> None:
+    """A sighting observed weeks before the period but fetched in it (an archive a feed
+    republished) is listed, with its old date: it read as this week's news."""
+    with transaction(sessions) as session:
+        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                            title="Tashkent and the CSTO, an old story",
+                            at=W10_START - timedelta(days=40))
+        item.created_at = W10_START + timedelta(hours=2)
+        text = " ".join(make_report(session, "2026-W10", now=W10_END).text.split())
+    assert "Tashkent and the CSTO, an old story" in text
+    assert "(arrived in this period, observed as dated: it moved the forecast of then)" in text
+
+
 def test_the_text_report_quotes_a_sentence_on_its_own_line(
         sessions: sessionmaker[Session]) -> None:
     """The quote came glued to the end of the headline's link line, then a stray blank line."""

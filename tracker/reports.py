@@ -356,7 +356,9 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
            end: datetime, power: dict[int, Weight]) -> list[Move]:
     """The manual forecasts and applied evidence of the period, with what each did.
 
-    Evidence that arrived in the period but was observed earlier (a late feed) counts too."""
+    Evidence that arrived in the period but was observed earlier (a late feed) counts too, and
+    so does a manual forecast recorded in the period but dated earlier (backdated): each is
+    said to be late, since it moved the forecast of its own time, not this week's."""
     ids = [p.evidence[0] for p in points if p.source == "evidence"]
     rows = {e.id: e for e in session.scalars(
         select(Evidence).where(Evidence.id.in_(ids))
@@ -364,6 +366,10 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
                  selectinload(Evidence.hits).selectinload(Hit.entry).selectinload(Entry.feed))
     )} if ids else {}
     labels = {s.id: oneline(s.label) for s in q.scenarios}
+    backdated = {(as_utc(f.at), f.author or "", f.note or "") for f in session.scalars(
+        select(Forecast).where(Forecast.question_id == q.id, Forecast.source == "manual",
+                               Forecast.at < start, Forecast.created_at >= start,
+                               Forecast.created_at < end))}
     moves: list[Move] = []
     for before, point in zip(points, points[1:], strict=False):
         if point.at >= end or point.source not in ("manual", "evidence", "silence"):
@@ -372,21 +378,28 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
         change = {labels[s]: point.probabilities[s] - before.probabilities.get(s, 0.0)
                   for s in point.probabilities}
         if point.source in ("manual", "silence"):
-            if point.at < start:
+            late = point.source == "manual" and (
+                as_utc(point.at), point.by or "", point.note or "") in backdated
+            if point.at < start and not late:
                 continue
             if point.source == "silence":
                 moves.append(Move(point.at, "silence", f"Time passed: {point.note}", shifts,
                                   change=change))
                 continue
             by, note = oneline(point.by, 100), oneline(point.note, 600)
-            moves.append(Move(point.at, "manual", f"{by} set the forecast by hand", shifts,
-                              by=by, note=note, change=change))
+            words = f"{by} set the forecast by hand"
+            if point.at < start:
+                words += " (backdated: recorded in this period, dated as shown)"
+            moves.append(Move(point.at, "manual", words, shifts, by=by, note=note,
+                              change=change))
             continue
         e = rows.get(point.evidence[0])
         if e is None or not (point.at >= start or start <= e.created_at < end):
             continue
         weight = power.get(e.id, UNUSED)
         words = f"Sighted: {oneline(e.indicator.description)}"
+        if point.at < start:
+            words += " (arrived in this period, observed as dated: it moved the forecast of then)"
         if e.state == "auto":
             words += f" (not reviewed yet: counted as right with probability {weight.trust:.3g})"
         if weight.repeat != 1.0:
