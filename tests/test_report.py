@@ -154,6 +154,21 @@ def test_change_is_against_the_last_report_sent(sessions: sessionmaker[Session])
         in report.subject
 
 
+def test_with_no_report_sent_the_subject_names_the_question_that_moved_most(
+        sessions: sessionmaker[Session]) -> None:
+    """With no earlier report, every change was unknown and the subject named the first
+    question that moved at all, not the one that moved most."""
+    with transaction(sessions) as session:
+        record_manual(session, get_question(session, "uzbekistan-rejoins"), {"rejoins": 0.05},
+                      note="a little", by="ana", at=W10_START + timedelta(hours=1))
+        record_manual(session, get_question(session, "csto-response"), {"deploys": 0.8},
+                      note="a lot", by="ana", at=W10_START + timedelta(hours=2))
+        report = make_report(session, "2026-W10", now=W10_END)
+        most = get_question(session, "csto-response").title
+    assert "No earlier report was sent" in report.text
+    assert report.subject == f"tracker report 2026-W10: 2 questions moved, most: {most}"
+
+
 def test_attention_lists_and_resolved_scores(tracker: Tracker, tmp_path: Path) -> None:
     tracker.scenarios.write_text(
         SMALL_YAML.replace("closes: 2026-12-31", "closes: 2025-12-31"), encoding="utf-8")

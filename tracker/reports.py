@@ -225,6 +225,19 @@ class QuestionSection:
     def moved(self) -> bool:
         return bool(self.moves) or any(abs(s.change or 0.0) >= EPSILON for s in self.scenarios)
 
+    @property
+    def size(self) -> float:
+        """How far it moved: the largest change since the last report sent; with none sent,
+        the largest net change of a scenario over the period's moves."""
+        known = [abs(s.change) for s in self.scenarios if s.change is not None]
+        if known:
+            return max(known)
+        net: dict[str, float] = {}
+        for m in self.moves:
+            for label, d in (m.change.items() if m.change else m.net):
+                net[label] = net.get(label, 0.0) + d
+        return max((abs(v) for v in net.values()), default=0.0)
+
 
 @dataclass
 class ResolvedLine:
@@ -274,7 +287,7 @@ class ReportContext:
         n = len(moved)
         words = f"tracker report {self.period}: {count(n, 'question')} moved"
         if moved:
-            top = max(moved, key=lambda q: max(abs(s.change or 0.0) for s in q.scenarios))
+            top = max(moved, key=lambda q: q.size)
             words += f", most: {top.title}"
         return oneline(words, 180)
 
