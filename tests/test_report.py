@@ -365,6 +365,17 @@ def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
     assert "\ufffdgpj.exe" in shown and "\u202e" not in shown
 
 
+def test_a_link_with_quotes_is_kept_percent_encoded(sessions: sessionmaker[Session]) -> None:
+    """An apostrophe in a slug dropped the link from the report (evidence showed it)."""
+    with transaction(sessions) as session:
+        add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks", title="Tashkent and the CSTO",
+                     at=W10_START + timedelta(hours=3),
+                     link="https://news.example/aliyev's-talks?q=\"x\"")
+        report = make_report(session, "2026-W10", now=W10_END)
+    link = "https://news.example/aliyev%27s-talks?q=%22x%22"
+    assert f'href="{link}"' in report.html and link in report.text
+
+
 def test_a_late_arrival_is_listed_as_late(sessions: sessionmaker[Session]) -> None:
     """A sighting observed weeks before the period but fetched in it (an archive a feed
     republished) is listed, with its old date: it read as this week's news."""

@@ -144,15 +144,20 @@ def period_bounds(period: str, settings: Settings) -> tuple[datetime, datetime]:
 
 # --- what the report says ----------------------------------------------------------------------
 
+_QUOTED = str.maketrans({'"': "%22", "'": "%27", "<": "%3C", ">": "%3E"})
+
+
 def safe_link(url: str | None) -> str | None:
-    """A link worth following: http or https only, never javascript: or data:."""
+    """A link worth following: http or https only, never javascript: or data:, nor white
+    space or control characters. Quotes and angle brackets, which a slug may hold
+    ("/aliyev's-talks"), are percent-encoded, not a reason to drop the link."""
     if not url:
         return None
     url = url.strip()
-    if re.match(r"^https?://[^\s<>\"']+$", url, re.IGNORECASE) and not any(
+    if re.match(r"^https?://\S+$", url, re.IGNORECASE) and not any(
         unicodedata.category(c)[0] == "C" for c in url
     ):
-        return url
+        return url.translate(_QUOTED)
     return None
 
 
