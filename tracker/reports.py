@@ -511,7 +511,7 @@ def _feed_notices(session: Session, as_of: datetime) -> list[Notice]:
             continue
         if state.state != "ok":  # failing, or gone (410)
             when = f" since {_day(feed.last_success)}" if feed.last_success else ""
-            polls = (f"{feed.failures} failed polls in a row" if feed.failures
+            polls = (f"{count(feed.failures, 'failed poll')} in a row" if feed.failures
                      else "the last fetch failed (offline?)")
             out.append(Notice(feed.id, oneline(feed.url, 200),
                               f"failing{when}: {polls}, last: {error}"))
