@@ -365,6 +365,21 @@ def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
     assert "\ufffdgpj.exe" in shown and "\u202e" not in shown
 
 
+def test_terms_matched_in_the_headline_are_marked_there(
+        sessions: sessionmaker[Session]) -> None:
+    """A sighting in the headline itself showed no marks at all: the quote, equal to the
+    headline, was left out, and the reader could not see which words matched."""
+    with transaction(sessions) as session:
+        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                            title="Tashkent & the CSTO <talk>", at=W10_START + timedelta(hours=3))
+        item.hits[0].sentence = "Tashkent & the CSTO <talk>"
+        item.hits[0].marks = [[0, 8], [15, 19]]
+        report = make_report(session, "2026-W10", now=W10_END)
+    html = re.sub(r"<mark[^>]*>", "<mark>", report.html)  # inlined style aside
+    assert "<mark>Tashkent</mark> &amp; the <mark>CSTO</mark> &lt;talk&gt;</a>" in html, html
+    assert "[Tashkent] & the [CSTO] <talk> (local, " in report.text
+
+
 def test_a_link_with_quotes_is_kept_percent_encoded(sessions: sessionmaker[Session]) -> None:
     """An apostrophe in a slug dropped the link from the report (evidence showed it)."""
     with transaction(sessions) as session:
