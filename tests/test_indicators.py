@@ -362,6 +362,10 @@ def test_an_archive_flood_keeps_the_report_small(
     text = " ".join(text.split())  # filled to 100 columns: phrases may span lines
     assert f"and {FLOOD - 3} more sightings of: {description}" in text
     assert f"and {FLOOD - 3} more sightings of: {description}" in html
+    # the second sighting in words: the power 0.5 of docs/model.md
+    assert ("(not reviewed yet: counted as right with probability 0.5; a repeat sighting: it "
+            "counts 0.5 times as much as a first sighting of its indicator)"
+            in " ".join(text.split())), text
     # listed three times (its matched terms marked in brackets), not 130
     plain = text.replace("[", "").replace("]", "")
     assert plain.count("Tashkent officials discuss a return to the CSTO") == 3

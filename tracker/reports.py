@@ -418,10 +418,15 @@ def _moves(session: Session, q: Question, points: list[HistoryPoint], start: dat
         words = f"Sighted: {oneline(e.indicator.description)}"
         if point.at < start:
             words += " (arrived in this period, observed as dated: it moved the forecast of then)"
+        how = []
         if e.state == "auto":
-            words += f" (not reviewed yet: counted as right with probability {weight.trust:.3g})"
+            how.append(f"not reviewed yet: counted as right with probability {weight.trust:.3g}")
         if weight.repeat != 1.0:
-            words += f" (a repeat sighting: counted at power {weight.repeat:.3g})"
+            # the power ρ of docs/model.md, in words: its log-odds move is ρ times a first's
+            how.append(f"a repeat sighting: it counts {weight.repeat:.3g} times as much as a "
+                       "first sighting of its indicator")
+        if how:
+            words += f" ({'; '.join(how)})"
         live = [h for h in e.hits if h.withdrawn_at is None]
         moves.append(Move(
             point.at, "evidence", words, shifts,
