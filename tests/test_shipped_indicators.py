@@ -467,6 +467,14 @@ EXAMPLES = [
     no("am-csto-active-participation", "Армения не будет участвовать в учениях ОДКБ", "",
        "отрицание", "negation"),
     no("am-csto-active-participation", "Саммит ОДКБ прошел без Армении", "", "без Армении"),
+    # a report reader's headline: a skipped summit was counted as taking part
+    no("am-csto-active-participation", "Armenia skips CSTO summit in Moscow", "", "skipped"),
+    no("am-csto-active-participation", "Армения пропустит саммит ОДКБ в Москве", "",
+       "пропустит"),
+    yes("am-csto-no-show", "Armenia skips CSTO summit in Moscow", "", "a skipped summit"),
+    # ... and "skips" is no negation of the freeze in the same sentence
+    yes("am-csto-freeze", "Pashinyan skips CSTO summit as Armenia freezes its participation",
+        "", "skip and freeze"),
 
     # --- csto-article-4-deployment -------------------------------------------------------
     yes("csto-article-4-invoked", "Armenia invokes Article 4 of CSTO treaty", "",
