@@ -449,6 +449,25 @@ def date_labels(png: Path) -> list[tuple[int, int]]:
     return [b for b in bands if b[0] > 0 and b[1] - b[0] > 3]  # not the tick marks
 
 
+def test_chart_end_labels_have_one_decimal_and_fit(initialized: Tracker, tmp_path: Path) -> None:
+    """The end labels were whole percents ("28%" beside 28.5 % in the table); with one decimal
+    the widest, "100.0%", must still fit inside the image."""
+    import numpy as np
+    from PIL import Image
+
+    initialized.ok("update", "uzbekistan-rejoins", "rejoins=100%", "--note", "certain", "--at",
+                   _inside_latest_period())
+    out = tmp_path / "report.html"
+    initialized.ok("report", "--out", str(out))
+    (png,) = tmp_path.glob("*uzbekistan-rejoins.png")
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=int)
+    coloured = pixels.min(axis=2) < 200  # anything drawn, in any colour
+    assert not coloured[:, -3:].any(), "an end label runs off the right edge"
+    # the label itself: coloured ink right of the plot, in the top rows (the 100 % line)
+    assert coloured[: pixels.shape[0] // 4, -int(pixels.shape[1] * 0.12):].any()
+
+
 def test_charts_read_at_400_px_and_nothing_is_cut_off(initialized: Tracker,
                                                       tmp_path: Path) -> None:
     from PIL import Image

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .forecast import HistoryPoint
+from .text import pct
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,7 +53,7 @@ def history_chart(
     fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     # Margins for the labels: percentages left, end values right, dates and the year below.
-    ax = fig.add_axes((0.14, 0.25, 0.75, 0.71))
+    ax = fig.add_axes((0.14, 0.25, 0.72, 0.71))
     shown = [p for p in points if p.at <= until] or list(points[:1])
     if since is not None and shown[0].at < since:
         # The window opens with the forecast in force at its start.
@@ -101,6 +102,7 @@ def _end_labels(ax: Axes, ends: list[tuple[float, int]]) -> None:
         placed[k] = min(placed[k], top)
         top = placed[k] - gap
     for y, (value, i) in zip(placed, sorted(ends), strict=True):
-        ax.annotate(f"{value * 100:.0f}%", xy=(1.0, value), xycoords=("axes fraction", "data"),
+        # one decimal, rounded as everywhere in the report (text.pct): "28.5%", not "28%"
+        ax.annotate(pct(value), xy=(1.0, value), xycoords=("axes fraction", "data"),
                     xytext=(1.015, y), textcoords=("axes fraction", "data"), va="center",
                     fontsize=LABEL_PT - 1, color=colour(i), annotation_clip=False)
