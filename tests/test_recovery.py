@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Tracker
-from tests.feedserver import FeedServer
+from tests.conftest import PG_URL, Tracker, empty_database
+from tests.feedserver import FeedServer, closed_port
 from tests.test_daemon import (  # noqa: F401 - fixtures
     DB,
     Daemon,
@@ -335,3 +335,121 @@ def test_a_stop_ends_the_daemon_and_its_parse_workers_cleanly(
         text = log.read_text(errors="replace")
         assert "Traceback" not in text and "exiting without it" not in text, text
         assert db.value("SELECT detail FROM job_runs WHERE job = 'stop'") == "stopped cleanly"
+
+
+_PROXY = """
+import asyncio, sys
+listen, target = int(sys.argv[1]), int(sys.argv[2])
+async def pipe(r, w):
+    try:
+        while data := await r.read(65536):
+            w.write(data)
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        w.close()
+async def handle(cr, cw):
+    try:
+        sr, sw = await asyncio.open_connection(sys.argv[3], target)
+    except OSError:
+        cw.close()
+        return
+    await asyncio.gather(pipe(cr, sw), pipe(sr, cw))
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", listen, reuse_address=True)
+    print("up", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+class TcpProxy:
+    """A TCP forwarder from 127.0.0.1:`listen` to the database server, as a process: `cut`
+    kills it, and with it every connection (the database gone); `start` brings it back."""
+
+    def __init__(self, listen: int, host: str, port: int) -> None:
+        self.args = [sys.executable, "-c", _PROXY, str(listen), str(port), host]
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "up"
+
+    def cut(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TRACKER_TEST_DATABASE_URL")
+def test_the_database_gone_while_a_feed_is_stored_does_not_stop_polling(
+    feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    """The database went away while a fetched feed waited to be stored: the writer died,
+    "polling has stopped", and the daemon ran on without polling, `status` saying all was
+    well, until someone restarted it. Now the feed is reported not stored (no failure charged
+    to it: its lease lapses and a later poll takes it) and polling goes on when the database
+    comes back."""
+    from sqlalchemy.engine import make_url
+
+    feeds.set("/fast.xml", rss("fast", 3))
+    feeds.set("/slow.xml", rss("slow", 3))
+    feeds.set_fault("/slow.xml", delay=4)
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({"fast": (feeds.url("/fast.xml"), "1s"),
+                                    "slow": (feeds.url("/slow.xml"), "1h")}), encoding="utf-8")
+    with empty_database("postgresql", tmp_path) as direct:
+        real = make_url(direct)
+        listen = closed_port()
+        proxy = TcpProxy(listen, real.host or "127.0.0.1", real.port or 5432)
+        proxy.start()
+        try:
+            proxied = real.set(host="127.0.0.1", port=listen).render_as_string(
+                hide_password=False)
+            Tracker(proxied, path).ok("init")
+            db = DB(direct)
+            daemon = Daemon(proxied, path, env, tmp_path / "daemon.log")
+            try:
+                wait_until(lambda: feeds.hits("/slow.xml") == 1, "the slow feed fetching",
+                           [daemon])
+                proxy.cut()  # while the slow fetch finishes
+                wait_until(lambda: "could not store 1 feed" in daemon.text(),
+                           "the store refused for want of a database", [daemon])
+                proxy.start()
+                before = feeds.hits("/fast.xml")
+                wait_until(lambda: feeds.hits("/fast.xml") >= before + 3,
+                           "polling going on once the database is back", [daemon])
+                assert daemon.proc.poll() is None, daemon.text()
+                assert "polling has stopped" not in daemon.text()
+                assert db.value("SELECT failures FROM feeds WHERE id = 'slow'") == 0
+                assert daemon.terminate() == 0
+            finally:
+                daemon.close()
+                db.engine.dispose()
+        finally:
+            proxy.cut()
+
+
+def test_a_sighup_while_the_daemon_starts_is_kept_not_fatal(
+    feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    """`systemctl restart` then `reload`: a SIGHUP before the handlers were installed ended
+    the daemon with the signal's default action (exit 129, nothing logged), and systemd does
+    not restart a unit that a signal ended cleanly. It is now kept and acted on."""
+    feeds.set("/a.xml", rss("a", 3))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'hup.sqlite3'}"
+    Tracker(db_url, path).ok("init")
+    daemon = Daemon(db_url, path, env, tmp_path / "daemon.log")
+    try:
+        time.sleep(0.1)  # the interpreter is up; the daemon is still starting
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: syncing" in daemon.text(), "the early SIGHUP acted on",
+                   [daemon])
+        assert daemon.proc.poll() is None, daemon.text()
+        assert daemon.terminate() == 0
+    finally:
+        daemon.close()

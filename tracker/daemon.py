@@ -23,6 +23,8 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+import tracker
+
 from .config import (
     Settings,
     is_dead_here,
@@ -66,6 +68,7 @@ class Context:
     scheduler: BlockingScheduler | None = None
     caught_up: bool = False
     pipeline: StandingPipeline | None = None
+    failed: bool = False  # stopping because something it cannot go on without stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
     _busy: int = field(default=0, init=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, init=False)
@@ -113,6 +116,15 @@ def poll_job(ctx: Context, note: RunNote) -> None:
     slow feed holds one worker, not the tick (tracker/pipeline.py).
     """
     pipeline = _pipeline(ctx)
+    if pipeline is not None and pipeline.dead:
+        # Its thread ended on an error it could not go past (logged there). A daemon that
+        # runs on without polling would look healthy to `status` and to the service manager:
+        # exit with a failure instead, so that it is restarted.
+        log.error("the poll pipeline has stopped; exiting with status 1 to be restarted")
+        ctx.failed = True
+        os.kill(os.getpid(), signal.SIGTERM)
+        note.detail = "the poll pipeline has stopped"
+        return
     queued = pipeline.dispatch() if pipeline is not None else 0
     summary = pipeline.finished() if pipeline is not None else None
     if summary is None:
@@ -406,14 +418,20 @@ class _SkippedTick(logging.Filter):
 
 
 def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: str, *,
-               owner: str | None = None) -> None:
-    """Check the schema, sync scenarios.yaml, then run the jobs until SIGTERM or SIGINT."""
+               owner: str | None = None) -> int:
+    """Check the schema, sync scenarios.yaml, then run the jobs until SIGTERM or SIGINT; the
+    exit status: 0, or 1 when the daemon stopped because its poll pipeline had."""
     if not log.isEnabledFor(logging.DEBUG):
         # Our own lines say what each job did; APScheduler's INFO would double them.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, _SkippedTick) for f in scheduler_log.filters):
         scheduler_log.addFilter(_SkippedTick())
+    # A SIGHUP while the daemon starts (`systemctl restart` then `reload`) would end it with
+    # the signal's default action: it is kept, and acted on once the handlers are in place.
+    # (`tracker daemon` keeps them from its first lines on: tracker/__main__.py.)
+    signal.signal(signal.SIGHUP,
+                  lambda signum, _frame: tracker.STARTING_SIGHUPS.append(signum))
     check_schema(engine)
     spec = load_scenarios(scenarios_path)
     # Bad mail settings are bad options (exit 2) now, not a failed send a week from now. No
@@ -428,6 +446,9 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
         log.info("freed %d lease(s) of a daemon on this host that died", freed)
     scheduler = build_scheduler(ctx)
     _install_signals(ctx, scheduler)
+    if tracker.STARTING_SIGHUPS:
+        tracker.STARTING_SIGHUPS.clear()
+        _queue_sync(ctx, scheduler)
     s = spec.settings
     log.info("daemon %s started: poll every %s, report on %r (%s), outbox every %s",
              ctx.owner, format_duration(s.tick), s.report_cron, s.timezone,
@@ -444,8 +465,10 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
         logging.shutdown()
         os._exit(0)
     try:
-        record_stop(sessions, ctx.owner, "stopped cleanly")
+        record_stop(sessions, ctx.owner, "stopped: the poll pipeline had stopped"
+                    if ctx.failed else "stopped cleanly")
     except Exception:  # the database is gone: status falls back to the last job's time
         log.warning("could not record the stop", exc_info=True)
     engine.dispose()
     log.info("daemon %s stopped", ctx.owner)
+    return 1 if ctx.failed else 0

@@ -22,6 +22,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import transaction
@@ -138,6 +139,8 @@ class FeedStore:
         """Store one feed's result in its own transaction; a failure to store is the feed's."""
         try:
             return self._settle(item)
+        except OperationalError:
+            raise  # the database failed (unreachable, disk full): not this feed's failure
         except Exception as exc:  # one feed's data must not stop the others
             log.exception("feed %s: could not store", item.job.id)
             return self.failure(item.job, f"could not store: {type(exc).__name__}: {exc}")

@@ -60,6 +60,7 @@ from .ledger import rescore
 from .matching import Cues, Rule
 from .models import Evidence, Feed, Indicator, Question
 from .sandbox import Parsers
+from .text import count, oneline
 from .timeutil import utcnow
 
 log = logging.getLogger("tracker.poll")
@@ -370,7 +371,6 @@ class Pipeline:
         as they come."""
         assert self._done is not None and self._todo is not None
         assert self._parsed_slots is not None
-        loop = asyncio.get_running_loop()
         quiet: list[Fetched] = []
         while True:
             batch = [await self._done.get()]
@@ -380,21 +380,37 @@ class Pipeline:
             quiet += [item for item in fetched if item.quiet]
             changed = [item for item in fetched if self.store.storable(item)]
             rest = [item for item in fetched if not item.quiet and not self.store.storable(item)]
-            if quiet and (len(quiet) >= BATCH or self._todo.empty()):
-                group, quiet = quiet, []
-                outcomes = await loop.run_in_executor(self.writer, self._store_quiet, group)
-                for item, outcome in zip(group, outcomes, strict=True):
-                    await self._report(item.job, outcome)
-            if changed:
-                outcomes = await loop.run_in_executor(self.writer, self._store_changed, changed)
-                for item, outcome in zip(changed, outcomes, strict=True):
-                    await self._report(item.job, outcome)
-            for item in rest:
-                outcome = await loop.run_in_executor(self.writer, self.store.settle, item)
-                await self._report(item.job, outcome)
-            for item in fetched:
-                if item.parsed is not None:
-                    self._parsed_slots.release()
+            try:
+                if quiet and (len(quiet) >= BATCH or self._todo.empty()):
+                    group, quiet = quiet, []
+                    await self._stored(group, self._store_quiet)
+                if changed:
+                    await self._stored(changed, self._store_changed)
+                for item in rest:
+                    await self._stored([item], lambda items: [self.store.settle(items[0])])
+            finally:
+                for item in fetched:
+                    if item.parsed is not None:
+                        self._parsed_slots.release()
+
+    async def _stored(self, items: list[Fetched],
+                      store: Callable[[list[Fetched]], list[FeedOutcome]]) -> None:
+        """Store `items` in the writer thread and report each. When the database itself
+        fails (unreachable, disk full: no fault of these feeds), they are reported not stored,
+        with no failure counted; their leases lapse and a later poll takes them again. The
+        writer goes on: a database that comes back finds the poller still polling."""
+        loop = asyncio.get_running_loop()
+        try:
+            outcomes = await loop.run_in_executor(self.writer, store, items)
+        except Exception as exc:
+            reason = oneline(f"{type(exc).__name__}: {exc}", 300)
+            log.error("could not store %s (%s); polled again once the database answers",
+                      count(len(items), "feed"), reason)
+            outcomes = [FeedOutcome(item.job.id, Outcome.ERROR,
+                                    error=f"not stored: database error: {reason}")
+                        for item in items]
+        for item, outcome in zip(items, outcomes, strict=True):
+            await self._report(item.job, outcome)
 
     def _store_quiet(self, batch: list[Fetched]) -> list[FeedOutcome]:
         try:
@@ -427,8 +443,13 @@ class Pipeline:
         if self.store.touched:
             touched, self.store.touched = sorted(self.store.touched), set()
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self.writer, self._rescore, touched)
-            round_.summary.questions_rescored = touched
+            try:
+                await loop.run_in_executor(self.writer, self._rescore, touched)
+                round_.summary.questions_rescored = touched
+            except Exception as exc:  # the database failed: rescored with a later round
+                self.store.touched |= set(touched)
+                log.error("could not rescore %s (%s); with the next round",
+                          ", ".join(touched), oneline(f"{type(exc).__name__}: {exc}", 300))
         round_.done.set()
         if self.on_round is not None:
             self.on_round(round_.summary)
@@ -551,6 +572,12 @@ class StandingPipeline:
             await self.pipeline.wait()
         finally:
             await self.pipeline.close()
+
+    @property
+    def dead(self) -> bool:
+        """Started, and its thread has ended though no stop was asked for: polling stopped."""
+        return (self.thread.ident is not None and not self.thread.is_alive()
+                and not self.pipeline._stopping())
 
     def dispatch(self, timeout: float = 60.0) -> int:
         """Claim the due feeds not in flight and queue them; how many were queued (0 once the

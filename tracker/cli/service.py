@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..status import status as core_status
@@ -17,7 +19,8 @@ def daemon(app: App) -> None:
     scenarios.yaml."""
     from ..daemon import run_daemon  # the scheduler and the poller: only this command needs them
 
-    run_daemon(app.engine, app.sessions, app.scenarios_path)
+    if run_daemon(app.engine, app.sessions, app.scenarios_path):
+        sys.exit(1)
 
 
 @click.command()
