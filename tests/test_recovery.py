@@ -453,3 +453,50 @@ def test_a_sighup_while_the_daemon_starts_is_kept_not_fatal(
         assert daemon.terminate() == 0
     finally:
         daemon.close()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TRACKER_TEST_DATABASE_URL")
+def test_a_report_job_that_failed_for_want_of_the_database_is_made_by_the_outbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database unreachable when the report's time came: the job failed, nothing tried
+    again, and the week's report waited for a restart (or was never made, once the next
+    period began). The outbox job, every minute, now makes it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from tracker.daemon import Context, outbox_job, report_job
+    from tracker.db import make_engine, make_sessionmaker
+    from tracker.reports import latest_due_period
+    from tracker.scenarios import load_scenarios
+    from tracker.timeutil import utcnow
+
+    monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
+    monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "reports"))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({}), encoding="utf-8")
+    with empty_database("postgresql", tmp_path) as direct:
+        Tracker(direct, path).ok("init")
+        real = make_url(direct)
+        listen = closed_port()
+        proxy = TcpProxy(listen, real.host or "127.0.0.1", real.port or 5432)
+        engine = make_engine(real.set(host="127.0.0.1", port=listen).render_as_string(
+            hide_password=False))
+        db = DB(direct)
+        try:
+            spec = load_scenarios(path)
+            ctx = Context(make_sessionmaker(engine), str(path), "test:1", spec.settings)
+            with pytest.raises(OperationalError):  # the database cannot be reached
+                report_job(ctx)
+            assert db.value("SELECT count(*) FROM reports") == 0
+            proxy.start()
+            outbox_job(ctx)
+            period = latest_due_period(utcnow(), spec.settings)
+            assert db.rows("SELECT period, state FROM reports") == [(period, "sent")]
+            assert (tmp_path / "reports" / f"{period}.html").is_file()
+            outbox_job(ctx)  # once made, not again
+            assert db.value("SELECT count(*) FROM reports") == 1
+        finally:
+            proxy.cut()
+            engine.dispose()
+            db.engine.dispose()

@@ -69,6 +69,7 @@ class Context:
     caught_up: bool = False
     pipeline: StandingPipeline | None = None
     failed: bool = False  # stopping because something it cannot go on without stopped
+    failed_jobs: set[str] = field(default_factory=set)  # whose last run raised
     lock: threading.Lock = field(default_factory=threading.Lock)
     _busy: int = field(default=0, init=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, init=False)
@@ -100,6 +101,11 @@ def job(name: str) -> Callable[[Callable[[Context, RunNote], None]], Callable[[C
             try:
                 with record_job(ctx.sessions, name, owner=ctx.owner) as note:
                     body(ctx, note)
+            except Exception:
+                ctx.failed_jobs.add(name)  # its run may not even be recorded: the database
+                raise
+            else:
+                ctx.failed_jobs.discard(name)
             finally:
                 ctx.leave()
 
@@ -226,7 +232,12 @@ def make_due_report(sessions: sessionmaker[Session], now: datetime | None = None
 
 @job("outbox")
 def outbox_job(ctx: Context, note: RunNote) -> None:
-    """Retry the reports waiting in the outbox, and prune old job runs."""
+    """Make the due report if the report job failed at its time (the database unreachable
+    then: the week's report would wait for a restart, or be lost under the next period),
+    retry the reports waiting in the outbox, and prune old job runs."""
+    if "report" in ctx.failed_jobs:
+        make_due_report(ctx.sessions)  # says what it did
+        ctx.failed_jobs.discard("report")
     sent = _deliver(ctx)
     with transaction(ctx.sessions) as session:
         session.execute(delete(JobRun).where(JobRun.started < utcnow() - KEEP_RUNS))
