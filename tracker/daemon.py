@@ -447,7 +447,11 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
     spec = load_scenarios(scenarios_path)
     # Bad mail settings are bad options (exit 2) now, not a failed send a week from now. No
     # recipients at all is not: the report is kept in the outbox until some are named.
-    smtp_settings()
+    smtp = smtp_settings()
+    if smtp is not None:
+        from .mail import check_login
+
+        check_login(smtp)  # a password it would refuse to send in the clear
     mail_recipients(spec.settings)
     with transaction(sessions) as session:
         result = sync(session, spec)

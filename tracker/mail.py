@@ -89,7 +89,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _check_login(settings: SmtpSettings) -> None:
+def check_login(settings: SmtpSettings) -> None:
     """Refuse to send the password in the clear to another machine, unless told to."""
     if (settings.user and settings.security == "none" and not _is_loopback(settings.host)
             and not settings.allow_plaintext_auth):
@@ -100,7 +100,7 @@ def _check_login(settings: SmtpSettings) -> None:
 
 def smtp_send(settings: SmtpSettings, msg: EmailMessage, recipients: list[str]) -> str:
     """Hand the message to the server; returns where it went. Raises OSError/SMTPException."""
-    _check_login(settings)
+    check_login(settings)
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if settings.security == "ssl":
