@@ -255,6 +255,16 @@ def test_init_makes_the_database_folder_but_not_a_mistyped_path(scenarios_file,
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_an_unopenable_sqlite_file_names_the_file_not_a_server(scenarios_file,
+                                                               tmp_path: Path) -> None:
+    """The hint was "check … that the server is running", which SQLite has none of."""
+    (tmp_path / "adir").mkdir()  # a folder where the database file should be
+    result = Tracker(f"sqlite:///{tmp_path / 'adir'}", scenarios_file)("show")
+    assert result.exit_code == 1, result.output
+    assert "cannot reach the database" in result.output and "server" not in result.output
+    assert "that the file and its folder can be read and written" in result.output
+
+
 def test_help_describes_the_tool_and_every_command_has_help() -> None:
     from click.testing import CliRunner
 

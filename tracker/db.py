@@ -127,7 +127,9 @@ def connect(engine: Engine) -> Iterator[Any]:
         raise UnavailableError(
             f"cannot reach the database {engine.url.render_as_string(hide_password=True)}: "
             f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
-            hint="check --db / TRACKER_DATABASE_URL and that the server is running",
+            hint="check --db / TRACKER_DATABASE_URL and that the file and its folder can be "
+                 "read and written" if engine.dialect.name == "sqlite" else
+                 "check --db / TRACKER_DATABASE_URL and that the server is running",
         ) from None
     with conn:
         yield conn
