@@ -406,8 +406,7 @@ class Pipeline:
             reason = oneline(f"{type(exc).__name__}: {exc}", 300)
             log.error("could not store %s (%s); polled again once the database answers",
                       count(len(items), "feed"), reason)
-            outcomes = [FeedOutcome(item.job.id, Outcome.ERROR,
-                                    error=f"not stored: database error: {reason}")
+            outcomes = [FeedOutcome(item.job.id, Outcome.ERROR, error=f"not stored: {reason}")
                         for item in items]
         for item, outcome in zip(items, outcomes, strict=True):
             await self._report(item.job, outcome)
