@@ -232,6 +232,31 @@ def daemons(db_url: str, env: dict[str, str], tmp_path: Path) -> Iterator[Callab
         d.close()
 
 
+def test_a_refused_sighup_sync_keeps_the_daemon_and_says_refused(
+    feeds: FeedServer, setup: Callable[..., tuple[Path, DB]], daemons: Callable[..., Daemon],
+    db_url: str,
+) -> None:
+    """A bad edit and SIGHUP: the daemon keeps the last good file and polls on, and `status`
+    says the sync was refused (it said `ok`, the refusal only in the detail)."""
+    feeds.set("/often.xml", rss("often", 3))
+    path, db = setup({"often": (feeds.url("/often.xml"), "2s")})
+    d = daemons(path)
+    wait_until(lambda: feeds.hits("/often.xml") >= 1, "the first poll", [d])
+    path.write_text(path.read_text(encoding="utf-8").replace("prior: 0.04", "prior: 4"),
+                    encoding="utf-8")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "refused, keeping the last good one" in d.text(), "the refusal", [d])
+    before = feeds.hits("/often.xml")
+    wait_until(lambda: feeds.hits("/often.xml") >= before + 2, "polling going on", [d])
+    data = json.loads(Tracker(db_url, path).ok("status", "--json")
+                      .output)
+    (sync,) = [j for j in data["jobs"] if j["job"] == "sync"]
+    assert sync["outcome"] == "refused" and "outside [0, 1]" in sync["detail"], sync
+    text = Tracker(db_url, path).ok("status").output
+    assert "-> refused" in text, text
+    assert d.terminate() == 0
+
+
 def test_refuses_a_database_without_schema(db_url: str, scenarios_file: Path) -> None:
     result = Tracker(db_url, scenarios_file)("daemon")
     assert result.exit_code == 1

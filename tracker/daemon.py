@@ -280,7 +280,7 @@ def sync_job(ctx: Context, note: RunNote) -> None:
             result = sync(session, spec)
     except TrackerError as exc:
         # A bad edit must not stop a running daemon: keep the last good sync.
-        note.detail = f"refused: {exc}"
+        note.outcome, note.detail = "refused", f"refused: {exc}"
         log.warning("sync of %s refused, keeping the last good one: %s",
                     ctx.scenarios_path, exc)
         return

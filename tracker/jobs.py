@@ -29,9 +29,11 @@ log = logging.getLogger("tracker.jobs")
 
 @dataclass
 class RunNote:
-    """What a running job wants kept with its run: a one-line detail."""
+    """What a running job wants kept with its run: a one-line detail, and its outcome when
+    not plain `ok` (a sync that refused the file is `refused`)."""
 
     detail: str | None = None
+    outcome: str = "ok"
 
 
 @contextmanager
@@ -54,8 +56,8 @@ def record_job(
     except BaseException as exc:
         _finish(sessions, run_id, "error", f"{exc.__class__.__name__}: {exc}"[:2000])
         raise
-    _finish(sessions, run_id, "ok", note.detail)
-    log.debug("job %s done: %s", name, note.detail or "ok")
+    _finish(sessions, run_id, note.outcome, note.detail)
+    log.debug("job %s done: %s", name, note.detail or note.outcome)
 
 
 def record_stop(sessions: sessionmaker[Session], owner: str, detail: str, *,
