@@ -106,6 +106,24 @@ def test_a_retired_feed_is_shown_as_retired(two_feeds: Tracker) -> None:
     assert feeds["broken"]["state"] == "retired" and feeds["good"]["state"] == "ok"
 
 
+def test_a_feed_held_for_its_host_says_why(initialized: Tracker) -> None:
+    """Held because another feed of its host got a Retry-After, a feed has no error of its
+    own: status said "host asked to wait: None"."""
+    from sqlalchemy import update
+
+    from tracker.db import transaction
+    from tracker.models import Feed
+
+    engine = make_engine(initialized.db_url)
+    with transaction(make_sessionmaker(engine)) as session:
+        session.execute(update(Feed).values(held_until=datetime.now(UTC) + timedelta(hours=1),
+                                            last_error=None))
+    engine.dispose()
+    text = initialized.ok("status").output
+    assert "held with its host: another feed of the host got a Retry-After" in text, text
+    assert "None" not in text
+
+
 def test_refuses_a_database_without_schema(tracker: Tracker) -> None:
     result = tracker("status")
     assert result.exit_code == 1

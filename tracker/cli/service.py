@@ -52,7 +52,9 @@ def status(app: App, as_json: bool) -> None:
             line += f"  next poll {when(f.next_poll, 'now')}"
         click.echo(wrapped(line, "", " " * (pad + 4)))
         if f.state.state in ("failing", "held"):
-            why = (f"host asked to wait: {f.last_error}" if f.state.state == "held" else
+            why = ((f"host asked to wait: {f.last_error}" if f.last_error else
+                    "held with its host: another feed of the host got a Retry-After")
+                   if f.state.state == "held" else
                    f"failing x{f.failures}: {f.last_error}" if f.failures else
                    f"last fetch failed (offline?): {f.last_error}")
             click.echo(wrapped(why, " " * (pad + 4)))
