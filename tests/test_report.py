@@ -28,8 +28,10 @@ W10_END = datetime(2026, 3, 2, 7, tzinfo=UTC)
 
 def add_evidence(session: Session, question: str, indicator: str, *, title: str, at: datetime,
                  link: str | None = "https://news.example/a", state: str = "auto",
-                 feed: str = "local") -> Evidence:
-    """A sighting as the poller would store it: an entry, its evidence item and the hit."""
+                 feed: str = "local", sentence: str | None = None,
+                 marks: list[list[int]] | None = None) -> Evidence:
+    """A sighting as the poller would store it: an entry, its evidence item and the hit (with
+    the sentence it quotes and the spans of its terms there, when given)."""
     key = hashlib.sha256(f"{title}{at}{indicator}".encode()).hexdigest()[:32]
     entry = Entry(feed_id=feed, key=key, link=link, title=title, summary="", published=at,
                   fetched_at=at, observed_at=at)
@@ -38,7 +40,7 @@ def add_evidence(session: Session, question: str, indicator: str, *, title: str,
     session.add_all([entry, evidence])
     session.flush()
     session.add(Hit(entry_id=entry.id, indicator_id=indicator, evidence_id=evidence.id,
-                    terms=[], created_at=at))
+                    terms=[], created_at=at, sentence=sentence, marks=marks))
     session.flush()
     rescore(session, [question], at)
     return evidence
@@ -352,10 +354,10 @@ def test_a_quoted_sentence_carries_no_bidi_override(initialized: Tracker,
     """A feed's sentence is quoted with its terms marked, but an override that would turn
     "gpj.exe" into "exe.jpg" on screen reaches neither the mail nor the terminal."""
     with transaction(sessions) as session:
-        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
-                            title="Tashkent and the CSTO", at=W10_START + timedelta(hours=3))
-        item.hits[0].sentence = "Tashkent may return to the CSTO \u202egpj.exe"
-        item.hits[0].marks = [[0, 8], [27, 31]]
+        add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                     title="Tashkent and the CSTO", at=W10_START + timedelta(hours=3),
+                     sentence="Tashkent may return to the CSTO \u202egpj.exe",
+                     marks=[[0, 8], [27, 31]])
         report = make_report(session, "2026-W10", now=W10_END)
         html, text = report.html, report.text
     assert "<mark>Tashkent</mark> may return to the <mark>CSTO</mark> \ufffdgpj.exe" in html
@@ -370,10 +372,9 @@ def test_terms_matched_in_the_headline_are_marked_there(
     """A sighting in the headline itself showed no marks at all: the quote, equal to the
     headline, was left out, and the reader could not see which words matched."""
     with transaction(sessions) as session:
-        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
-                            title="Tashkent & the CSTO <talk>", at=W10_START + timedelta(hours=3))
-        item.hits[0].sentence = "Tashkent & the CSTO <talk>"
-        item.hits[0].marks = [[0, 8], [15, 19]]
+        add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                     title="Tashkent & the CSTO <talk>", at=W10_START + timedelta(hours=3),
+                     sentence="Tashkent & the CSTO <talk>", marks=[[0, 8], [15, 19]])
         report = make_report(session, "2026-W10", now=W10_END)
     html = re.sub(r"<mark[^>]*>", "<mark>", report.html)  # inlined style aside
     assert "<mark>Tashkent</mark> &amp; the <mark>CSTO</mark> &lt;talk&gt;</a>" in html, html
@@ -408,10 +409,9 @@ def test_the_text_report_quotes_a_sentence_on_its_own_line(
         sessions: sessionmaker[Session]) -> None:
     """The quote came glued to the end of the headline's link line, then a stray blank line."""
     with transaction(sessions) as session:
-        item = add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
-                            title="Tashkent and the CSTO", at=W10_START + timedelta(hours=3))
-        item.hits[0].sentence = "Tashkent may return to the CSTO"
-        item.hits[0].marks = [[0, 8], [27, 31]]
+        add_evidence(session, "uzbekistan-rejoins", "uz-csto-talks",
+                     title="Tashkent and the CSTO", at=W10_START + timedelta(hours=3),
+                     sentence="Tashkent may return to the CSTO", marks=[[0, 8], [27, 31]])
         text = make_report(session, "2026-W10", now=W10_END).text
     lines = text.splitlines()
     (i,) = [n for n, line in enumerate(lines) if "Tashkent and the CSTO" in line]
