@@ -100,19 +100,27 @@ class PastTime(click.ParamType):
 ROW_ID_MAX = 2**31 - 1
 
 
+def row_id(value: Any) -> int:
+    """A row id as typed ("12", or "#12" as history shows it); ValueError saying why not."""
+    try:
+        number = int(str(value).strip().lstrip("#"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an id (a whole number, as `tracker history` or "
+                         "`tracker evidence` shows it)") from None
+    if not 1 <= number <= ROW_ID_MAX:
+        raise ValueError(f"{value!r} is no stored row's id (ids run from 1)")
+    return number
+
+
 class _RowId(click.ParamType):
     name = "id"
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> int:
         try:
-            number = int(str(value).strip().lstrip("#"))  # "#12", as history shows it
-        except ValueError:
-            self.fail(f"{value!r} is not an id (a whole number, as `tracker history` or "
-                      "`tracker evidence` shows it)", param, ctx)
-        if not 1 <= number <= ROW_ID_MAX:
-            self.fail(f"{value!r} is no stored row's id (ids run from 1)", param, ctx)
-        return number
+            return row_id(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 ROW_ID = _RowId()

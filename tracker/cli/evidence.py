@@ -14,12 +14,12 @@ from ..text import for_terminal, marked, oneline, pct, when
 from ..timeutil import as_utc, iso
 from . import (
     AUTHOR,
-    ROW_ID_MAX,
     App,
     emit_csv,
     emit_json,
     json_option,
     pass_app,
+    row_id,
     since_options,
     wants_json,
     wrapped,
@@ -157,13 +157,10 @@ def _review(app: App, evidence_id: int, state: str, note: str | None, by: str | 
 
 def _evidence_id(value: str) -> int:
     try:
-        number = int(value.lstrip("#"))
+        return row_id(value)
     except ValueError:
-        number = 0
-    if not 1 <= number <= ROW_ID_MAX:
         raise UsageError(f"bad evidence id {value[:40]!r}",
-                         hint="use the number `tracker evidence` lists")
-    return number
+                         hint="use the number `tracker evidence` lists") from None
 
 
 @evidence.command()
