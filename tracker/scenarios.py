@@ -202,12 +202,15 @@ class _Checker:
         self.problems: list[str] = []
         self.missing: set[str] = set()  # paths already named as a missing required key
 
+    def place(self, path: str) -> str:
+        """Where a YAML path is: "FILE:LINE", or the file alone when no line is known."""
+        line = self.lines.line(path)
+        return f"{self.source}:{line}" if line else self.source
+
     def fail(self, path: str, message: str) -> None:
         if path in self.missing:
             return  # "missing required key" said it: its value's check would say it again
-        line = self.lines.line(path)
-        where = f"{self.source}:{line}" if line else self.source
-        self.problems.append(f"{where}: {path or '(top)'}: {message}")
+        self.problems.append(f"{self.place(path)}: {path or '(top)'}: {message}")
 
     def mapping(self, value: Any, path: str, allowed: set[str], required: set[str]) -> dict:
         if not isinstance(value, dict):
@@ -676,9 +679,7 @@ def parse_scenarios(text: str, source: str = "scenarios.yaml") -> ScenarioFile:
     if c.problems:
         # in line order (stably: the order found within a line)
         raise ValidationError(source, sorted(c.problems, key=problem_line))
-    lines = c.lines
-    return ScenarioFile(settings, feeds, tuple(questions),
-                        where=lambda path: f"{source}:{lines.line(path) or '?'}")
+    return ScenarioFile(settings, feeds, tuple(questions), where=c.place)
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
