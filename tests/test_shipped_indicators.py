@@ -242,6 +242,17 @@ EXAMPLES = [
        "отрицание", "negation"),
     no("uz-csto-exercise-participation", "Год назад узбекские офицеры участвовали в учениях "
        "ОДКБ как гости", "", "взгляд назад", "retrospective"),
+    yes("uz-csto-exercise-participation", "Uzbek deputy foreign minister at CSTO meeting on "
+        "Afghanistan", "", "a CSTO meeting (the description's word)"),
+    yes("uz-csto-exercise-participation", "Министр обороны Узбекистана выступил на встрече "
+        "министров обороны ОДКБ", "", "встреча ОДКБ"),
+    no("uz-csto-exercise-participation", "Uzbekistan will not attend CSTO meeting in Minsk", "",
+       "negated", "negation"),
+    no("uz-csto-exercise-participation", "Узбекистан не примет участия во встрече ОДКБ", "",
+       "отрицание", "negation"),
+    no("uz-csto-exercise-participation", "CSTO foreign ministers hold meeting in Yerevan",
+       "Uzbekistan's foreign minister was on a visit to Seoul.",
+       "Uzbekistan in another sentence"),
 
     yes("uz-nonalignment-reaffirmed", "Uzbekistan will not join any military-political bloc, "
         "Mirziyoyev says", "", "the refusal is the signpost"),
@@ -432,6 +443,14 @@ EXAMPLES = [
        "предположение", "hypothetical"),
     no("am-csto-no-show", "Год назад Армения отказалась от учений ОДКБ", "", "взгляд назад",
        "retrospective"),
+    yes("am-csto-no-show", "Armenia turns down invitation to CSTO command-staff exercise",
+        "", "turning down is refusing"),
+    yes("am-csto-no-show", "Ереван отклонил приглашение на саммит ОДКБ", "",
+        "отклонил: отказ"),
+    no("am-csto-no-show", "Armenia could turn down the CSTO post, sources say", "",
+       "speculation", "hypothetical"),
+    no("am-csto-no-show", "Армения может отклонить приглашение ОДКБ", "", "предположение",
+       "hypothetical"),
 
     yes("am-csto-criticism", "Pashinyan criticises CSTO inaction over border incursion", "",
         "criticism"),
@@ -599,6 +618,30 @@ EXAMPLES = [
     no("csto-member-unrest", "Силы ОДКБ отработали пресечение массовых беспорядков", "",
        "отработка", "simulation"),
     no("csto-member-unrest", "ОДКБ готова помочь в случае беспорядков", "",
+       "предположение", "hypothetical"),
+    yes("csto-member-unrest", "CSTO says its peacekeeping operation in Kazakhstan will last "
+        "days", "", "the bloc's operation in a member state"),
+    yes("csto-member-unrest", "Belarusian paratroopers join the CSTO peacekeeping contingent "
+        "in Kazakhstan", "", "the bloc's contingent in a member state"),
+    yes("csto-member-unrest", "Миротворцы ОДКБ приступили к охране объектов в Казахстане", "",
+        "миротворцы ОДКБ в стране-члене"),
+    yes("csto-member-unrest", "Совет коллективной безопасности ОДКБ осудил попытку захвата "
+        "власти в Казахстане", "", "захват власти: переворот"),
+    yes("csto-member-unrest", "CSTO leaders condemn attempted power grab in Kazakhstan", "",
+        "a power grab is a coup"),
+    no("csto-member-unrest", "CSTO peacekeeping contingents arrive in Tajikistan",
+       "The Indestructible Brotherhood exercise opens on Monday.", "a drill of the force"),
+    no("csto-member-unrest", "CSTO completes withdrawal of its peacekeeping force from "
+       "Kazakhstan", "", "the force leaving, not reacting"),
+    no("csto-member-unrest", "CSTO could send peacekeeping forces to Armenia, Pashinyan says",
+       "", "speculation", "hypothetical"),
+    no("csto-member-unrest", "Pashinyan faults CSTO and the Russian peacekeeping contingent "
+       "over Karabakh", "", "Russia's Karabakh peacekeepers are no CSTO force"),
+    no("csto-member-unrest", "Миротворческий контингент ОДКБ прибыл в Таджикистан на учения "
+       "«Нерушимое братство»", "", "учения"),
+    no("csto-member-unrest", "Завершён вывод миротворцев ОДКБ из Казахстана", "",
+       "вывод сил, не реакция"),
+    no("csto-member-unrest", "ОДКБ может направить миротворческие силы в Армению", "",
        "предположение", "hypothetical"),
 
     # --- kyrgyz-tajik-border -------------------------------------------------------------
