@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import Tracker, feeds_yaml
+from tests.conftest import Tracker, empty_database, feeds_yaml
 from tests.feedserver import FeedServer
+from tests.test_daemon import (  # noqa: F401 - fixtures
+    DB,
+    Daemon,
+    daemons,
+    env,
+    setup,
+    smtp,
+    wait_until,
+)
 from tracker.db import make_engine, make_sessionmaker
 from tracker.jobs import record_job
 
@@ -134,3 +149,83 @@ def test_refuses_a_database_without_schema(tracker: Tracker) -> None:
 def test_commands_have_help(tracker: Tracker, command: str) -> None:
     result = tracker(command, "--help")
     assert result.exit_code == 0 and len(result.output.splitlines()) > 3
+
+
+def test_a_daemon_killed_with_kill_9_is_not_running_at_once(
+    server: FeedServer, setup: Callable[..., tuple[Path, DB]],  # noqa: F811
+    daemons: Callable[..., Daemon], db_url: str,  # noqa: F811
+) -> None:
+    """A daemon of this host whose process is gone could not record its stop (kill -9, a
+    crash, a power loss): status said "running" until its last job run was 3 minutes old."""
+    path, db = setup({"good": (server.url("/good.xml"), "1h")})
+    daemon = daemons(path)
+    mark = datetime.now(UTC) - timedelta(seconds=1)
+    wait_until(lambda: db.runs_done_since("poll", mark, daemon.owner_suffix),
+               "the daemon's first poll", [daemon])
+    t = Tracker(db_url, path)
+    assert status(t)["daemon"]["running"] is True
+    pid = daemon.proc.pid
+    daemon.kill()  # SIGKILL, and reaped: the pid no longer exists
+
+    data = status(t)["daemon"]
+    assert data["running"] is False, data
+    assert data["gone"] == [f"{socket.gethostname()}:{pid}"]
+    assert data["stopped_at"] is None and data["last_seen"] is not None
+    text = t.ok("status").output
+    assert f"daemon: not running (process {pid} is gone; its stop was not recorded; " \
+           "last seen " in text, text
+    assert "; next " not in text  # no schedule shown for a daemon that is not there
+
+
+def a_dead_pid() -> int:
+    """The pid of a process that has ended and been reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(10)
+    return child.pid
+
+
+@pytest.mark.parametrize(("where", "running"), [
+    ("this host, process gone", False),
+    ("another host, process gone here", True),  # its pid means nothing on this host
+    ("this host, process alive", True),
+])
+def test_the_heartbeat_decides_unless_the_daemon_of_this_host_is_gone(
+    sessions: sessionmaker[Session], initialized: Tracker, where: str, running: bool,
+) -> None:
+    host = socket.gethostname()
+    owner = {"this host, process gone": f"{host}:{a_dead_pid()}",
+             "another host, process gone here": f"not-{host}:{a_dead_pid()}",
+             "this host, process alive": f"{host}:1"}[where]
+    with record_job(sessions, "outbox", owner=owner):
+        pass
+    data = status(initialized)["daemon"]
+    assert data["running"] is running, data
+    assert data["gone"] == ([] if running else [owner])
+    line = initialized.ok("status").output.splitlines()[0]
+    assert ("is gone" in line) is (not running), line
+
+
+def test_the_sqlite_size_counts_the_write_ahead_log(
+    tmp_path: Path, scenarios_file: Path,
+) -> None:
+    """While a daemon holds the database open, the -wal file holds what was written since the
+    last checkpoint, and can be larger than the database file itself."""
+    with empty_database("sqlite", tmp_path) as url:
+        t = Tracker(url, scenarios_file)
+        t.ok("init")
+        main = url.removeprefix("sqlite:///")
+        writer = sqlite3.connect(main, isolation_level=None)
+        try:
+            assert writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            writer.execute("PRAGMA wal_autocheckpoint=0")  # the writes stay in the log
+            writer.execute("CREATE TABLE ballast (b BLOB)")
+            writer.executemany("INSERT INTO ballast VALUES (randomblob(?))",
+                               [(16384,)] * 200)
+            size = status(t)["database"]["size_bytes"]
+            text = t.ok("status").output
+            wal = os.path.getsize(f"{main}-wal")
+            assert wal > os.path.getsize(main)  # most of it is in the log
+            assert size == os.path.getsize(main) + wal
+            assert f"database: {size / 2**20:.1f} MB" in text, text
+        finally:
+            writer.close()

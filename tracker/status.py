@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .config import effective, load_settings
+from .config import effective, is_dead_here, load_settings
 from .jobs import DAEMON_SEEN, JOBS, STOP, last_runs, next_runs
 from .models import Entry, Feed, JobRun, Report
 from .retention import database_size
@@ -109,6 +109,7 @@ class Status:
     running: bool
     last_seen: datetime | None
     stopped_at: datetime | None  # the clean stop of the daemon seen last, if it stopped so
+    gone: list[str]  # daemons of this host seen lately whose process ended without a stop
     feeds: list[FeedStatus]
     jobs: list[JobStatus]
     outbox: list[OutboxRow]
@@ -117,7 +118,7 @@ class Status:
 
     def to_json(self) -> dict[str, Any]:
         return {"daemon": {"running": self.running, "last_seen": iso(self.last_seen),
-                           "stopped_at": iso(self.stopped_at)},
+                           "stopped_at": iso(self.stopped_at), "gone": self.gone},
                 "feeds": [f.to_json() for f in self.feeds],
                 "jobs": [j.to_json() for j in self.jobs],
                 "outbox": [r.to_json() for r in self.outbox],
@@ -158,14 +159,18 @@ def status(session: Session, db: str | None = None, scenarios: str | None = None
                               run.finished if run else None, run.outcome if run else None,
                               run.detail if run else None, run.owner if run else None,
                               upcoming.get(name)))
-    # A daemon runs when one ran a job lately and has not stopped cleanly since.
+    # A daemon runs when one ran a job lately and has not stopped cleanly since, unless it
+    # ran on this host and its process is gone (kill -9, a crash, a power loss: no stop
+    # recorded). A daemon of another host is judged by its job runs alone.
     latest = session.scalars(select(JobRun).where(JobRun.id.in_(
         select(func.max(JobRun.id)).where(JobRun.started > now - DAEMON_SEEN)
         .group_by(JobRun.owner)))).all()
-    running = any(run.job != STOP for run in latest)
+    unstopped = sorted({run.owner or "" for run in latest if run.job != STOP})
+    gone = [owner for owner in unstopped if is_dead_here(owner)]
+    running = len(gone) < len(unstopped)
     seen = max((run.started for run in last.values()), default=None)
     # Said only when the stop is the last thing a daemon did (not one that crashed after it).
     stopped_at = (as_utc(stop.started) if stop is not None and not running
                   and (seen is None or as_utc(stop.started) >= as_utc(seen)) else None)
-    return Status(running, seen, stopped_at, feeds_status(session, now), jobs, outbox(session),
-                  database_size(session), effective(settings, db, scenarios))
+    return Status(running, seen, stopped_at, gone, feeds_status(session, now), jobs,
+                  outbox(session), database_size(session), effective(settings, db, scenarios))

@@ -39,6 +39,11 @@ def status(app: App, as_json: bool) -> None:
     else:
         seen = (f"stopped {when(data.stopped_at)}" if data.stopped_at else
                 f"last seen {when(data.last_seen)}" if data.last_seen else "never run")
+        if data.gone:  # killed, crashed or the power lost: it could not record its stop
+            pids = ", ".join(owner.rpartition(":")[2] for owner in data.gone)
+            seen = (f"process {pids} is gone; its stop was not recorded; {seen}"
+                    if len(data.gone) == 1 else
+                    f"processes {pids} are gone; their stops were not recorded; {seen}")
         click.echo(f"daemon: not running ({seen}; start it with `tracker daemon`)")
     click.echo("feeds:" if data.feeds else "feeds: none")
     pad = max((len(f.id) for f in data.feeds), default=0)
