@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -566,3 +567,83 @@ def test_a_report_another_daemon_stored_first_is_logged_as_theirs(
     assert db.rows("SELECT period, created_at FROM reports") == [(period, theirs)]
     assert db.value("SELECT detail FROM job_runs WHERE job = 'report'").startswith(
         f"{period}: already made")
+
+
+# A log line's start: an ISO 8601 time with its zone, the level, the logger.
+LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) "
+                      r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+
+
+def test_log_times_are_utc_and_say_so(
+    feeds: FeedServer, env: dict[str, str], tmp_path: Path,
+) -> None:
+    """The log's times were local without a zone ("2026-11-29 21:40:02,123"): ambiguous in a
+    journal read from another zone, and at a change of summer time. Now ISO 8601 with the
+    zone, whatever the local zone is. (The log, not the database: SQLite only.)"""
+    feeds.set("/a.xml", rss("a", 2))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'times.sqlite3'}"
+    Tracker(db_url, path).ok("init")
+    d = Daemon(db_url, path, {**env, "TZ": "Asia/Tashkent"}, tmp_path / "daemon.log")  # +05:00
+    try:
+        wait_until(lambda: "poll: 1 feeds queued" in d.text(), "the first poll", [d])
+        assert d.terminate() == 0
+    finally:
+        d.close()
+    lines = [line for line in d.text().splitlines() if line and not line[0].isspace()]
+    assert lines and all(LOG_LINE.match(line) for line in lines), d.text()
+    match = LOG_LINE.match(lines[0])
+    assert match is not None
+    logged = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+    assert logged.tzinfo is not None
+    # the same moment as now, not five hours off
+    assert abs(logged - datetime.now(UTC)) < timedelta(minutes=30), lines[0]
+
+
+def with_concurrency(path: Path, concurrency: int | None, tick: str = "1s") -> None:
+    """Set settings.polling of the scenarios file the tests write."""
+    polling = f"{{tick: {tick}" + (f", concurrency: {concurrency}}}" if concurrency else "}")
+    text = re.sub(r"  polling: \{.*\}", f"  polling: {polling}", path.read_text("utf-8"))
+    path.write_text(text, encoding="utf-8")
+
+
+def test_a_setting_read_at_start_only_changed_on_sighup_is_named_in_the_log(
+    feeds: FeedServer, env: dict[str, str], tmp_path: Path,
+) -> None:
+    """The poll pipeline's workers are made once, as the daemon starts polling: a concurrency
+    changed by a SIGHUP sync was stored, shown by `status`, and silently not used until a
+    restart. The log says so now, and says nothing of a setting that does take effect (the
+    tick). (Signals and the log, not the database: SQLite only.)"""
+    feeds.set("/a.xml", rss("a", 2))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'hup.sqlite3'}"
+    Tracker(db_url, path).ok("init")
+    d = Daemon(db_url, path, env, tmp_path / "daemon.log")
+    try:
+        wait_until(lambda: "poll: 1 feeds queued" in d.text(), "the first poll", [d])
+        with_concurrency(path, 3, tick="2s")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "poll tick is now 2s" in d.text(), "the sync", [d])
+        assert d.terminate() == 0
+    finally:
+        d.close()
+    assert "settings changed: concurrency (8 -> 3), tick (1s -> 2s)" in d.text(), d.text()
+    (line,) = [x for x in d.text().splitlines() if "takes effect" in x]
+    assert (" WARNING tracker.daemon: concurrency changed: takes effect at the next start "
+            "(the daemon runs with 8, the file says 3)") in line, line
+
+
+def test_sync_says_which_changed_settings_take_effect_at_the_daemons_next_start(
+    db_url: str, setup: Callable[..., tuple[Path, DB]],
+) -> None:
+    path, _db = setup({})
+    t = Tracker(db_url, path)
+    with_concurrency(path, 3)
+    out = t.ok("sync").output
+    assert "settings changed: concurrency (8 -> 3)" in out
+    assert "note: concurrency changed: takes effect at the next start of the daemon" in out
+    with_concurrency(path, 3, tick="5s")
+    out = t.ok("sync").output
+    assert "settings changed: tick (1s -> 5s)" in out and "takes effect" not in out, out

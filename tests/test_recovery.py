@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -384,6 +385,24 @@ class TcpProxy:
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs TRACKER_TEST_DATABASE_URL")
+@contextlib.contextmanager
+def proxied_postgresql(tmp_path: Path) -> Iterator[tuple[str, str, TcpProxy]]:
+    """An empty PostgreSQL schema: its direct URL, a URL through a TcpProxy (started), and
+    the proxy, to cut and start again; cut at the end."""
+    from sqlalchemy.engine import make_url
+
+    with empty_database("postgresql", tmp_path) as direct:
+        real = make_url(direct)
+        listen = closed_port()
+        proxy = TcpProxy(listen, real.host or "127.0.0.1", real.port or 5432)
+        proxy.start()
+        try:
+            yield direct, real.set(host="127.0.0.1", port=listen).render_as_string(
+                hide_password=False), proxy
+        finally:
+            proxy.cut()
+
+
 def test_the_database_gone_while_a_feed_is_stored_does_not_stop_polling(
     feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
 ) -> None:
@@ -392,7 +411,6 @@ def test_the_database_gone_while_a_feed_is_stored_does_not_stop_polling(
     well, until someone restarted it. Now the feed is reported not stored (no failure charged
     to it: its lease lapses and a later poll takes it) and polling goes on when the database
     comes back."""
-    from sqlalchemy.engine import make_url
 
     feeds.set("/fast.xml", rss("fast", 3))
     feeds.set("/slow.xml", rss("slow", 3))
@@ -400,36 +418,27 @@ def test_the_database_gone_while_a_feed_is_stored_does_not_stop_polling(
     path = tmp_path / "scenarios.yaml"
     path.write_text(scenarios_yaml({"fast": (feeds.url("/fast.xml"), "1s"),
                                     "slow": (feeds.url("/slow.xml"), "1h")}), encoding="utf-8")
-    with empty_database("postgresql", tmp_path) as direct:
-        real = make_url(direct)
-        listen = closed_port()
-        proxy = TcpProxy(listen, real.host or "127.0.0.1", real.port or 5432)
-        proxy.start()
+    with proxied_postgresql(tmp_path) as (direct, proxied, proxy):
+        Tracker(proxied, path).ok("init")
+        db = DB(direct)
+        daemon = Daemon(proxied, path, env, tmp_path / "daemon.log")
         try:
-            proxied = real.set(host="127.0.0.1", port=listen).render_as_string(
-                hide_password=False)
-            Tracker(proxied, path).ok("init")
-            db = DB(direct)
-            daemon = Daemon(proxied, path, env, tmp_path / "daemon.log")
-            try:
-                wait_until(lambda: feeds.hits("/slow.xml") == 1, "the slow feed fetching",
-                           [daemon])
-                proxy.cut()  # while the slow fetch finishes
-                wait_until(lambda: "could not store 1 feed" in daemon.text(),
-                           "the store refused for want of a database", [daemon])
-                proxy.start()
-                before = feeds.hits("/fast.xml")
-                wait_until(lambda: feeds.hits("/fast.xml") >= before + 3,
-                           "polling going on once the database is back", [daemon])
-                assert daemon.proc.poll() is None, daemon.text()
-                assert "polling has stopped" not in daemon.text()
-                assert db.value("SELECT failures FROM feeds WHERE id = 'slow'") == 0
-                assert daemon.terminate() == 0
-            finally:
-                daemon.close()
-                db.engine.dispose()
+            wait_until(lambda: feeds.hits("/slow.xml") == 1, "the slow feed fetching",
+                       [daemon])
+            proxy.cut()  # while the slow fetch finishes
+            wait_until(lambda: "could not store 1 feed" in daemon.text(),
+                       "the store refused for want of a database", [daemon])
+            proxy.start()
+            before = feeds.hits("/fast.xml")
+            wait_until(lambda: feeds.hits("/fast.xml") >= before + 3,
+                       "polling going on once the database is back", [daemon])
+            assert daemon.proc.poll() is None, daemon.text()
+            assert "polling has stopped" not in daemon.text()
+            assert db.value("SELECT failures FROM feeds WHERE id = 'slow'") == 0
+            assert daemon.terminate() == 0
         finally:
-            proxy.cut()
+            daemon.close()
+            db.engine.dispose()
 
 
 def test_a_sighup_while_the_daemon_starts_is_kept_not_fatal(
@@ -500,3 +509,168 @@ def test_a_report_job_that_failed_for_want_of_the_database_is_made_by_the_outbox
             proxy.cut()
             engine.dispose()
             db.engine.dispose()
+
+
+def log_records(text: str) -> list[str]:
+    """The log's records, each its first line (a traceback's lines are indented or start
+    with 'Traceback', an exception's name or 'The above exception')."""
+    from tests.test_daemon import LOG_LINE
+
+    return [line for line in text.splitlines() if LOG_LINE.match(line)]
+
+
+def tracebacks(text: str) -> int:
+    """Tracebacks printed, an exception with its causes counting once."""
+    return (text.count("Traceback (most recent call last)")
+            - text.count("The above exception was the direct cause")
+            - text.count("During handling of the above exception"))
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TRACKER_TEST_DATABASE_URL")
+def test_a_database_outage_is_logged_once_not_at_every_tick(
+    feeds: FeedServer, env: dict[str, str], tmp_path: Path,  # noqa: F811
+) -> None:
+    """The database unreachable: every tick logged two ERROR lines, one with a full
+    traceback (APScheduler's "Job ... raised an exception", then "job poll failed"), and so
+    did the outbox job every minute. Now the outage's first failure is logged, with one
+    traceback; then nothing for a few minutes (the reminder: test_a_long_outage_...); and a
+    line when the database answers again. The jobs go on as before."""
+    feeds.set("/a.xml", rss("a", 3))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
+    with proxied_postgresql(tmp_path) as (direct, proxied, proxy):
+        Tracker(proxied, path).ok("init")
+        db = DB(direct)
+        daemon = Daemon(proxied, path, env, tmp_path / "daemon.log")
+        try:
+            # polled, the catch-up report sent: nothing in flight when it is cut
+            wait_until(lambda: db.entries("a") == 3 and db.value(
+                "SELECT count(*) FROM job_runs WHERE job = 'report' AND finished IS NOT "
+                "NULL"), "the first poll and report", [daemon])
+            proxy.cut()
+            before = len(daemon.text())
+            wait_until(lambda: "database unreachable" in daemon.text(), "the outage "
+                       "logged", [daemon])
+            time.sleep(2.5)  # more ticks, each failing
+            proxy.start()
+            wait_until(lambda: "database reachable again" in daemon.text(),
+                       "the database back", [daemon])
+            assert daemon.terminate() == 0
+        finally:
+            daemon.close()
+            db.engine.dispose()
+    outage = daemon.text()[before:]
+    records = log_records(outage)
+    errors = [r for r in records if " ERROR " in r]
+    assert len(errors) == 1 and "ERROR tracker.daemon: database unreachable (job " in errors[0]
+    assert "Connection refused" in errors[0], errors[0]
+    assert tracebacks(outage) == 1, outage
+    assert "raised an exception" not in outage and "failed: OperationalError" not in outage
+    back = [r for r in records if "database reachable again after " in r]
+    assert len(back) == 1 and " WARNING " in back[0], records
+    # nothing else but what the daemon did once it was back, and its stop
+    assert not [r for r in records if " WARNING " in r and r not in back], records
+
+
+def test_a_long_outage_is_summed_up_every_few_minutes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the database stays unreachable, a one-line WARNING at most every
+    OUTAGE_REMINDER, with the outage's start, its count of failed attempts and the reason;
+    errors of a statement, not of the database's reach, are no outage."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from tracker.daemon import OUTAGE_REMINDER, DatabaseOutage, is_database_outage
+
+    # a SQLite file in a folder that is not there: the error of a file out of reach
+    engine = create_engine(f"sqlite:///{tmp_path / 'gone' / 'x.sqlite3'}")
+    with pytest.raises(OperationalError) as unreachable:
+        engine.connect()
+    engine.dispose()
+    assert is_database_outage(unreachable.value)
+    here = create_engine("sqlite://")
+    with pytest.raises(OperationalError) as bad_statement, here.connect() as conn:
+        conn.execute(text("SELECT * FROM nowhere"))
+    here.dispose()
+    assert not is_database_outage(bad_statement.value)
+    assert not is_database_outage(ValueError("no database here"))
+
+    start = datetime(2026, 11, 29, 21, 40, 2, tzinfo=UTC)
+    minute = OUTAGE_REMINDER / 5
+    outage = DatabaseOutage()
+    caplog.set_level("INFO", logger="tracker.daemon")
+    for i in range(12):  # a failed attempt a minute, two jobs failing at the last one
+        outage.failed("poll", unreachable.value, now=start + i * minute)
+    outage.failed("outbox", unreachable.value, now=start + 11 * minute)
+    outage.reached(now=start + 11 * minute + minute / 2)
+    outage.reached(now=start + 12 * minute)  # and again: said once
+    said = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    reason = "OperationalError: unable to open database file"
+    assert said == [
+        ("ERROR", f"database unreachable (job poll failed): {reason}", True),
+        ("WARNING", "database still unreachable since 2026-11-29T21:40:02Z "
+                    f"(6 failed attempts): {reason}", False),
+        ("WARNING", "database still unreachable since 2026-11-29T21:40:02Z "
+                    f"(11 failed attempts): {reason}", False),
+        ("WARNING", "database reachable again after 11m30s", False),
+    ]
+    caplog.clear()
+    outage.failed("poll", unreachable.value, now=start + 20 * minute)  # a new outage
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+
+
+def test_a_sqlite_file_out_of_reach_is_an_outage_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same on SQLite, whose daemon keeps its connections open: a file whose folder is
+    gone (an unmounted volume) is out of reach for the next connection only. The daemon's
+    scheduler, jobs and pipeline run here in-process, so that its connections can be closed
+    as the folder goes; each tick then fails on the file it cannot open."""
+    import threading
+
+    from tracker.daemon import Context, build_scheduler
+    from tracker.db import make_engine, make_sessionmaker
+    from tracker.scenarios import load_scenarios
+
+    monkeypatch.delenv("TRACKER_SMTP_HOST", raising=False)
+    monkeypatch.setenv("TRACKER_REPORTS_DIR", str(tmp_path / "reports"))
+    caplog.set_level("INFO", logger="tracker")
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({}, "1s"), encoding="utf-8")
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'tracker.sqlite3'}"
+    Tracker(url, path).ok("init")
+    engine = make_engine(url, create=False)
+    ctx = Context(make_sessionmaker(engine), str(path), "test:1", load_scenarios(path).settings)
+    scheduler = build_scheduler(ctx)
+    runner = threading.Thread(target=scheduler.start, daemon=True)
+    runner.start()
+
+    def said(text: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if text in r.getMessage()]
+
+    try:
+        wait_until(lambda: said(" sent: "), "the catch-up report")
+        folder.rename(tmp_path / "away")
+        engine.dispose()  # what a restart would do: the next connection opens the file
+        wait_until(lambda: said("database unreachable"), "the outage logged")
+        time.sleep(2.5)  # more ticks, each failing
+        (tmp_path / "away").rename(folder)
+        wait_until(lambda: said("database reachable again after"), "the database back")
+    finally:
+        ctx.stop.set()
+        scheduler.shutdown(wait=True)
+        runner.join(10)
+        if ctx.pipeline is not None:
+            ctx.pipeline.join(10)
+        engine.dispose()
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    message = error.getMessage()
+    assert message.startswith("database unreachable (job ") and message.endswith(
+        "failed): OperationalError: unable to open database file"), message
+    assert error.exc_info is not None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("database reachable again after "), \
+        warnings

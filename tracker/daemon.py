@@ -20,7 +20,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import tracker
@@ -40,7 +40,8 @@ from .jobs import OUTBOX_EVERY, PRUNE_EVERY, RunNote, record_job, record_stop
 from .models import Feed, JobRun, Report
 from .scenarios import load_scenarios
 from .status import feed_state
-from .sync import sync
+from .sync import START_ONLY, start_only_message, sync
+from .text import oneline, when
 from .timeutil import format_duration, utcnow
 
 if TYPE_CHECKING:
@@ -54,6 +55,105 @@ STOP_GRACE = 6.0
 FORCED_STOP_WRITE = 2.5
 # Job runs older than this are pruned, so a daemon ticking every few seconds stays small.
 KEEP_RUNS = timedelta(days=30)
+# While the database stays unreachable, the log says so again at most this often.
+OUTAGE_REMINDER = timedelta(minutes=5)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether `exc` (or what it was raised from) says the database cannot be reached or
+    used: the server down, restarting or refusing connections, the connection cut; a SQLite
+    file that cannot be opened, read or written, or stays locked. An error of the statement
+    itself (a deadlock, a timeout, a missing table) is no outage: each is logged as it comes."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and (
+                seen.connection_invalidated
+                or (isinstance(seen, OperationalError | InterfaceError)
+                    and _unreachable(seen.orig))):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+# SQLite's result codes of a file it cannot open, read or write, or that stays locked.
+_SQLITE_UNREACHABLE = ("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR",
+                       "SQLITE_FULL", "SQLITE_READONLY")
+
+
+def _unreachable(orig: BaseException | None) -> bool:
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return str(name).startswith(_SQLITE_UNREACHABLE)
+    # PostgreSQL: no SQLSTATE is no answer from the server (psycopg on connect, or the
+    # connection cut); 08 is a connection exception, 57P the server shutting down or
+    # starting, 53300 too many connections.
+    state = getattr(orig, "sqlstate", None)
+    return state is None or str(state).startswith(("08", "57P", "53300"))
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what the driver said, for a one-line log."""
+    orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(orig).strip().splitlines()
+    return oneline(f"{type(orig).__name__}: {lines[0] if lines else ''}", 300)
+
+
+def _span(delta: timedelta) -> str:
+    """A duration in its two largest units: 4s, 3m12s, 2h5m, 1d3h."""
+    rest = max(int(delta.total_seconds()), 0)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size or (unit == "s" and not parts):
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+        if len(parts) == 2 or (parts and rest == 0):
+            break
+    return "".join(parts)
+
+
+@dataclass
+class DatabaseOutage:
+    """The database unreachable, as the daemon's jobs find it: the first failed attempt is
+    logged in full (ERROR, with its traceback), the next ones are counted and summed up in a
+    one-line WARNING at most every OUTAGE_REMINDER, and the first job that reaches the
+    database again says so. Jobs run in several threads: one lock."""
+
+    since: datetime | None = None
+    attempts: int = 0
+    said: datetime | None = None  # when the log last spoke of this outage
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def failed(self, job: str, exc: BaseException, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self.lock:
+            self.attempts += 1
+            if self.since is None:
+                self.since = self.said = now
+                log.error("database unreachable (job %s failed): %s", job, _reason(exc),
+                          exc_info=exc)
+            elif self.said is None or now - self.said >= OUTAGE_REMINDER:
+                self.said = now
+                log.warning("database still unreachable since %s (%d failed attempts): %s",
+                            when(self.since), self.attempts, _reason(exc))
+
+    def reached(self, now: datetime | None = None) -> None:
+        with self.lock:
+            if self.since is None:
+                return
+            since, self.since, self.said, self.attempts = self.since, None, None, 0
+        log.warning("database reachable again after %s", _span((now or utcnow()) - since))
+
+
+def _mark_logged(exc: BaseException) -> None:
+    """Say on `exc` that the outage it is part of has been logged, so that neither
+    APScheduler's executor nor _on_job_event logs it again."""
+    exc.tracker_logged = True  # type: ignore[attr-defined]
+
+
+def _logged(exc: BaseException | None) -> bool:
+    return bool(getattr(exc, "tracker_logged", False))
 
 
 @dataclass
@@ -70,6 +170,7 @@ class Context:
     pipeline: StandingPipeline | None = None
     failed: bool = False  # stopping because something it cannot go on without stopped
     failed_jobs: set[str] = field(default_factory=set)  # whose last run raised
+    outage: DatabaseOutage = field(default_factory=DatabaseOutage)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _busy: int = field(default=0, init=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, init=False)
@@ -100,9 +201,13 @@ def job(name: str) -> Callable[[Callable[[Context, RunNote], None]], Callable[[C
             ctx.enter()
             try:
                 with record_job(ctx.sessions, name, owner=ctx.owner) as note:
+                    ctx.outage.reached()  # its run is recorded: the database answers
                     body(ctx, note)
-            except Exception:
+            except Exception as exc:
                 ctx.failed_jobs.add(name)  # its run may not even be recorded: the database
+                if is_database_outage(exc):
+                    ctx.outage.failed(name, exc)  # logs the outage's first failure, not each
+                    _mark_logged(exc)
                 raise
             else:
                 ctx.failed_jobs.discard(name)
@@ -286,7 +391,16 @@ def sync_job(ctx: Context, note: RunNote) -> None:
         return
     note.detail = result.summary()
     log.info("synced %s: %s", ctx.scenarios_path, note.detail)
-    old, ctx.settings = ctx.settings, spec.settings
+    with ctx.lock:
+        old, ctx.settings = ctx.settings, spec.settings
+        # what the running pipeline was made with; none yet: it starts with the new settings
+        running = ctx.pipeline.settings if ctx.pipeline is not None else None
+    if running is not None:
+        for name in START_ONLY:
+            if getattr(spec.settings, name) != getattr(running, name):
+                log.warning("%s (the daemon runs with %s, the file says %s)",
+                            start_only_message(name), getattr(running, name),
+                            getattr(spec.settings, name))
     if ctx.scheduler is not None:
         _reschedule(ctx.scheduler, old, spec.settings)
 
@@ -332,6 +446,9 @@ def build_scheduler(ctx: Context) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1},
     )
     scheduler.add_listener(_on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    executor_log = logging.getLogger("apscheduler.executors.default")
+    if not any(isinstance(f, _LoggedOutage) for f in executor_log.filters):
+        executor_log.addFilter(_LoggedOutage())
     tick = _seconds(ctx.settings.tick)
     # A poll more than a tick late is skipped: the next tick is as good and comes soon.
     scheduler.add_job(poll_job, IntervalTrigger(seconds=tick), args=[ctx], id="poll",
@@ -374,6 +491,8 @@ def _record_forced_stop(sessions: sessionmaker[Session], owner: str) -> None:
 
 
 def _on_job_event(event: JobExecutionEvent) -> None:
+    if _logged(event.exception):
+        return  # the database unreachable: DatabaseOutage says so, once
     if event.exception is not None:
         log.error("job %s failed: %s: %s", event.job_id, event.exception.__class__.__name__,
                   event.exception)
@@ -428,6 +547,33 @@ class _SkippedTick(logging.Filter):
         return "maximum number of running instances" not in record.getMessage()
 
 
+class _LoggedOutage(logging.Filter):
+    """Drops APScheduler's "Job ... raised an exception" and its traceback for a failure of a
+    database outage: DatabaseOutage logs the outage's first failure in full and then a line
+    every few minutes, where each tick used to add two ERROR lines and a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _logged(record.exc_info[1]))
+
+
+class _LogFormatter(logging.Formatter):
+    """Log times in ISO 8601, UTC, with the zone: 2026-11-29T21:40:02.123Z, as the database
+    and `tracker status` have them (the local time without a zone left them ambiguous)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _utc_log_times() -> None:
+    """Give the handlers the command line set up (logging.basicConfig: a plain Formatter)
+    UTC times with their zone; a handler with a formatter of its own keeps it."""
+    for handler in logging.getLogger().handlers:
+        old = handler.formatter
+        if type(old) is logging.Formatter:
+            handler.setFormatter(_LogFormatter(old._fmt))
+
+
 def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: str, *,
                owner: str | None = None) -> int:
     """Check the schema, sync scenarios.yaml, then run the jobs until SIGTERM or SIGINT; the
@@ -438,6 +584,7 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, _SkippedTick) for f in scheduler_log.filters):
         scheduler_log.addFilter(_SkippedTick())
+    _utc_log_times()
     # A SIGHUP while the daemon starts (`systemctl restart` then `reload`) would end it with
     # the signal's default action: it is kept, and acted on once the handlers are in place.
     # (`tracker daemon` keeps them from its first lines on: tracker/__main__.py.)

@@ -573,6 +573,11 @@ class StandingPipeline:
             await self.pipeline.close()
 
     @property
+    def settings(self) -> Settings:
+        """The settings it was made with: its number of workers (concurrency) stays."""
+        return self.pipeline.settings
+
+    @property
     def dead(self) -> bool:
         """Started, and its thread has ended though no stop was asked for: polling stopped."""
         return (self.thread.ident is not None and not self.thread.is_alive()

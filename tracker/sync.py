@@ -16,6 +16,16 @@ from .rematch import IndicatorChange, plan
 from .scenarios import ScenarioFile
 from .timeutil import day_start, format_duration
 
+# Settings a running daemon reads only as it starts (the poll pipeline's workers and each
+# host's connections are made then); a sync changes them for the daemon's next start. Every
+# other setting is read where it is used, or followed at once (tick, report schedule).
+START_ONLY = ("concurrency",)
+
+
+def start_only_message(name: str) -> str:
+    """What the daemon's log and `tracker sync` say of a changed START_ONLY setting."""
+    return f"{name} changed: takes effect at the next start"
+
 
 @dataclass
 class SyncReport:
@@ -31,6 +41,11 @@ class SyncReport:
     rematch: list[IndicatorChange] = field(default_factory=list)
     # Settings whose value this sync changed: "timezone (UTC -> Asia/Tashkent)".
     settings: list[str] = field(default_factory=list)
+
+    def start_only(self) -> list[str]:
+        """The START_ONLY settings this sync changed, by name."""
+        names = [s.split(" ", 1)[0] for s in self.settings]
+        return [n for n in names if n in START_ONLY]
 
     def summary(self) -> str:
         changed = f"; settings changed: {', '.join(self.settings)}" if self.settings else ""

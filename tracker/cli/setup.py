@@ -7,6 +7,7 @@ import click
 from ..db import migrate
 from ..importing import load_record
 from ..rematch import IndicatorChange
+from ..sync import SyncReport, start_only_message
 from ..sync import sync as sync_scenarios
 from ..text import count
 from . import App, pass_app
@@ -29,6 +30,7 @@ def init(app: App, no_record: bool) -> None:
     state = "created" if before is None else "up to date" if before == after else "migrated"
     click.echo(f"database {where}: schema {state} ({after})")
     click.echo(f"synced {app.scenarios_path}: {report.summary()}")
+    echo_start_only(report)
     echo_rematch_preview(report.rematch)
     if record is not None:
         record_summary(record)
@@ -48,7 +50,15 @@ def sync(app: App) -> None:
             click.echo(f"  {kind} {item}")
     for note in report.notes:
         click.echo(f"note: {note}")
+    echo_start_only(report)
     echo_rematch_preview(report.rematch)
+
+
+def echo_start_only(report: SyncReport) -> None:
+    """The changed settings a running daemon keeps until it is restarted."""
+    for name in report.start_only():
+        click.echo(f"note: {start_only_message(name)} of the daemon (a running one keeps "
+                   "its value until restarted)")
 
 
 def echo_rematch_preview(changes: list[IndicatorChange]) -> None:
