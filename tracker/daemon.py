@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -501,6 +502,19 @@ def _on_job_event(event: JobExecutionEvent) -> None:
                     event.job_id, event.scheduled_run_time)
 
 
+def run_scheduler(ctx: Context, scheduler: BlockingScheduler) -> None:
+    """Run the jobs until a stop. APScheduler 3's shutdown marks the scheduler stopped before
+    it takes the lock under which the main loop hands due jobs to the pool, so a one-off job
+    (a SIGHUP's sync) handed over just then is no longer found to be removed, and the loop
+    raises JobLookupError. After a stop was asked for, that is the stop, not an error."""
+    try:
+        scheduler.start()
+    except JobLookupError:
+        if not ctx.stop.is_set():
+            raise
+        log.debug("a one-off job ran as the scheduler stopped", exc_info=True)
+
+
 def _install_signals(ctx: Context, scheduler: BlockingScheduler) -> None:
     """SIGTERM/SIGINT stop, SIGHUP re-syncs; the work happens in a thread, never in the
     handler, because the handler interrupts the main thread wherever it is (even in a lock)."""
@@ -616,7 +630,7 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
              ctx.owner, format_duration(s.tick), s.report_cron, s.timezone,
              format_duration(OUTBOX_EVERY))
     if not ctx.stop.is_set():
-        scheduler.start()
+        run_scheduler(ctx, scheduler)
     if not ctx.wait_idle(STOP_GRACE):
         # A job did not return in time: leave now; each feed and report is written in its own
         # transaction, so the database rolls back whatever was half done. The stop is still
