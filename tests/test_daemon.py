@@ -647,3 +647,8 @@ def test_sync_says_which_changed_settings_take_effect_at_the_daemons_next_start(
     with_concurrency(path, 3, tick="5s")
     out = t.ok("sync").output
     assert "settings changed: tick (1s -> 5s)" in out and "takes effect" not in out, out
+    # a daemon reschedules its jobs when it syncs the file (SIGHUP), not when this does
+    assert ("note: a running daemon schedules by the new tick once it syncs the file itself: "
+            "`systemctl reload tracker` (SIGHUP)") in out, out
+    out = t.ok("sync").output
+    assert "note:" not in out, out  # nothing changed

@@ -22,6 +22,11 @@ from .timeutil import day_start, format_duration
 START_ONLY = ("concurrency",)
 
 
+# Settings a running daemon schedules by: it follows a change when it syncs the file itself
+# (SIGHUP), not when `tracker sync` changes the database under it.
+SCHEDULED = ("tick", "report_cron", "timezone")
+
+
 def start_only_message(name: str) -> str:
     """What the daemon's log and `tracker sync` say of a changed START_ONLY setting."""
     return f"{name} changed: takes effect at the next start"
@@ -46,6 +51,11 @@ class SyncReport:
         """The START_ONLY settings this sync changed, by name."""
         names = [s.split(" ", 1)[0] for s in self.settings]
         return [n for n in names if n in START_ONLY]
+
+    def scheduled(self) -> list[str]:
+        """The SCHEDULED settings this sync changed, by name."""
+        names = [s.split(" ", 1)[0] for s in self.settings]
+        return [n for n in names if n in SCHEDULED]
 
     def summary(self) -> str:
         changed = f"; settings changed: {', '.join(self.settings)}" if self.settings else ""

@@ -55,10 +55,14 @@ def sync(app: App) -> None:
 
 
 def echo_start_only(report: SyncReport) -> None:
-    """The changed settings a running daemon keeps until it is restarted."""
+    """The changed settings a running daemon keeps until it is restarted, or until it syncs
+    the file itself."""
     for name in report.start_only():
         click.echo(f"note: {start_only_message(name)} of the daemon (a running one keeps "
                    "its value until restarted)")
+    if names := report.scheduled():
+        click.echo(f"note: a running daemon schedules by the new {' and '.join(names)} once it "
+                   "syncs the file itself: `systemctl reload tracker` (SIGHUP)")
 
 
 def echo_rematch_preview(changes: list[IndicatorChange]) -> None:
