@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import Tracker, empty_database, feeds_yaml
@@ -28,6 +29,7 @@ from tests.test_daemon import (  # noqa: F401 - fixtures
 )
 from tracker.db import make_engine, make_sessionmaker
 from tracker.jobs import record_job
+from tracker.models import JobRun
 
 
 @pytest.fixture
@@ -203,6 +205,78 @@ def test_the_heartbeat_decides_unless_the_daemon_of_this_host_is_gone(
     assert data["gone"] == ([] if running else [owner])
     line = initialized.ok("status").output.splitlines()[0]
     assert ("is gone" in line) is (not running), line
+
+
+@pytest.mark.parametrize("after", ["a clean stop", "a daemon running"])
+def test_a_dead_daemon_another_took_over_from_is_not_named(
+    sessions: sessionmaker[Session], initialized: Tracker, after: str,
+) -> None:
+    """A daemon killed, then one started after it (a restart) that stopped cleanly or runs:
+    status named the killed one as gone ("process N is gone; its stop was not recorded"), which
+    after `systemctl restart` then `stop` reads as a crash, and listed it in JSON `gone` beside
+    a healthy daemon (an alert on a non-empty `gone` fired falsely)."""
+    from tracker.jobs import record_stop
+
+    host = socket.gethostname()
+    dead = f"{host}:{a_dead_pid()}"
+    with record_job(sessions, "outbox", owner=dead):
+        pass
+    later = f"{host}:{os.getpid()}"  # alive: this process
+    with record_job(sessions, "poll", owner=later):
+        pass
+    if after == "a clean stop":
+        record_stop(sessions, later, "stopped cleanly")
+    data = status(initialized)["daemon"]
+    assert data["gone"] == [], data
+    assert data["running"] is (after == "a daemon running"), data
+    line = initialized.ok("status").output.splitlines()[0]
+    assert "is gone" not in line, line
+    if after == "a clean stop":
+        assert line.startswith("daemon: not running (stopped "), line
+
+
+def test_a_killed_process_not_yet_reaped_is_gone() -> None:
+    """A daemon killed under a parent that has not reaped it (a container's PID 1, a shell)
+    stays a zombie: kill(pid, 0) succeeds, and status said "running" for minutes."""
+    from tracker.config import is_dead_here
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        state = b""
+        while datetime.now(UTC) < deadline:  # it ends; nobody waits for it yet
+            stat = Path(f"/proc/{child.pid}/stat").read_bytes()
+            state = stat[stat.rfind(b")") + 1:].split()[0]
+            if state == b"Z":
+                break
+        assert state == b"Z"
+        assert is_dead_here(f"{socket.gethostname()}:{child.pid}")
+    finally:
+        child.wait(10)
+    assert not is_dead_here(f"{socket.gethostname()}:{os.getpid()}")
+
+
+def test_a_new_daemon_ends_the_job_runs_a_killed_one_left_running(
+    sessions: sessionmaker[Session], initialized: Tracker,
+) -> None:
+    """kill -9 mid-job left the run "running" in status (for hours, for the 6-hourly prune
+    job), though the new daemon freed that process's leases and claims."""
+    from tracker.daemon import release_dead_claims
+
+    host = socket.gethostname()
+    dead, alive = f"{host}:{a_dead_pid()}", f"not-{host}:{a_dead_pid()}"
+    for owner in (dead, alive):
+        with record_job(sessions, "prune", owner=owner):
+            pass
+    with sessions.begin() as session:  # as a kill -9 mid-run leaves them
+        session.execute(update(JobRun).values(outcome="running", finished=None))
+    release_dead_claims(sessions)
+    with sessions() as session:
+        rows = {r.owner: (r.outcome, r.detail, r.finished is not None)
+                for r in session.scalars(select(JobRun))}
+    assert rows[dead] == ("error", "abandoned: its daemon's process ended (kill -9 or a crash)",
+                          True)
+    assert rows[alive] == ("running", None, False)  # another host's: never second-guessed
 
 
 def test_the_sqlite_size_counts_the_write_ahead_log(

@@ -298,7 +298,19 @@ def is_dead_here(owner: str | None) -> bool:
         return True
     except PermissionError:  # alive, under another user
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """Ended but not yet reaped by its parent (kill(pid, 0) still succeeds): state Z, or X,
+    in /proc/PID/stat (after the parenthesised name, which may hold spaces and parentheses)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:  # no /proc (not Linux), or it went at this moment
+        return False
+    state = stat[stat.rfind(b")") + 1:].split()[:1]
+    return state in ([b"Z"], [b"X"])
 
 
 AUTHOR_MAX = 200  # the database's author and reviewer columns

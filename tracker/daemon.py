@@ -420,7 +420,8 @@ def _seconds(delta: timedelta) -> float:
 
 
 def release_dead_claims(sessions: sessionmaker[Session]) -> int:
-    """Free the feed leases and outbox claims of daemons on this host that no longer run.
+    """Free the feed leases and outbox claims of daemons on this host that no longer run, and
+    end their job runs left `running` as errors, abandoned.
 
     After a `kill -9` and a restart, the dead daemon's feeds would otherwise wait for their
     leases to expire; a daemon on another host is never second-guessed.
@@ -434,6 +435,11 @@ def release_dead_claims(sessions: sessionmaker[Session]) -> int:
                 feed.lease_owner, feed.lease_until = None, None
                 freed += 1
         freed += free_dead_claims(session)
+        # its job runs cut short stay "running" in status (for hours, for the prune job)
+        for run in session.scalars(select(JobRun).where(JobRun.outcome == "running")):
+            if is_dead_here(run.owner):
+                run.finished, run.outcome = utcnow(), "error"
+                run.detail = "abandoned: its daemon's process ended (kill -9 or a crash)"
     return freed
 
 

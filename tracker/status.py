@@ -109,7 +109,7 @@ class Status:
     running: bool
     last_seen: datetime | None
     stopped_at: datetime | None  # the clean stop of the daemon seen last, if it stopped so
-    gone: list[str]  # daemons of this host seen lately whose process ended without a stop
+    gone: list[str]  # daemons of this host seen last, whose process ended without a stop
     feeds: list[FeedStatus]
     jobs: list[JobStatus]
     outbox: list[OutboxRow]
@@ -166,8 +166,14 @@ def status(session: Session, db: str | None = None, scenarios: str | None = None
         select(func.max(JobRun.id)).where(JobRun.started > now - DAEMON_SEEN)
         .group_by(JobRun.owner)))).all()
     unstopped = sorted({run.owner or "" for run in latest if run.job != STOP})
-    gone = [owner for owner in unstopped if is_dead_here(owner)]
-    running = len(gone) < len(unstopped)
+    dead = {run.owner or "": as_utc(run.started) for run in latest
+            if run.job != STOP and is_dead_here(run.owner)}
+    running = len(dead) < len(unstopped)
+    # Named only while nothing has happened since: a daemon started or stopped after a dead
+    # one (a restart, a clean stop) or one still running has taken over from it.
+    others = max((as_utc(run.started) for run in latest if (run.owner or "") not in dead),
+                 default=None)
+    gone = sorted(o for o, last in dead.items() if others is None or last > others)
     seen = max((run.started for run in last.values()), default=None)
     # Said only when the stop is the last thing a daemon did (not one that crashed after it).
     stopped_at = (as_utc(stop.started) if stop is not None and not running
