@@ -576,24 +576,6 @@ class _LoggedOutage(logging.Filter):
         return not (record.exc_info and _logged(record.exc_info[1]))
 
 
-class _LogFormatter(logging.Formatter):
-    """Log times in ISO 8601, UTC, with the zone: 2026-11-29T21:40:02.123Z, as the database
-    and `tracker status` have them (the local time without a zone left them ambiguous)."""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        moment = datetime.fromtimestamp(record.created, UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _utc_log_times() -> None:
-    """Give the handlers the command line set up (logging.basicConfig: a plain Formatter)
-    UTC times with their zone; a handler with a formatter of its own keeps it."""
-    for handler in logging.getLogger().handlers:
-        old = handler.formatter
-        if type(old) is logging.Formatter:
-            handler.setFormatter(_LogFormatter(old._fmt))
-
-
 def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: str, *,
                owner: str | None = None) -> int:
     """Check the schema, sync scenarios.yaml, then run the jobs until SIGTERM or SIGINT; the
@@ -604,7 +586,6 @@ def run_daemon(engine: Engine, sessions: sessionmaker[Session], scenarios_path: 
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(f, _SkippedTick) for f in scheduler_log.filters):
         scheduler_log.addFilter(_SkippedTick())
-    _utc_log_times()
     # A SIGHUP while the daemon starts (`systemctl restart` then `reload`) would end it with
     # the signal's default action: it is kept, and acted on once the handlers are in place.
     # (`tracker daemon` keeps them from its first lines on: tracker/__main__.py.)

@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -281,6 +281,19 @@ class TrackerGroup(click.Group):
         ctx.exit(code)
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _UtcFormatter(logging.Formatter):
+    """The daemon's log times in ISO 8601, UTC, with the zone: 2026-11-29T21:40:02.123Z, as
+    the database and `tracker status` have them (a local time without a zone was ambiguous in
+    a journal read from another zone, and at a change of summer time)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 @click.group(cls=TrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", metavar="URL", help="Database URL [env TRACKER_DATABASE_URL; "
               f"default {DEFAULT_URL}].")
@@ -300,12 +313,11 @@ def main(ctx: click.Context, db: str | None, scenarios: str | None, verbose: boo
     if not gc.isenabled():  # started by tracker.__main__: start-up is over
         gc.freeze()
         gc.enable()
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO if ctx.invoked_subcommand == "daemon"
-        else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    daemon = ctx.invoked_subcommand == "daemon"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter((_UtcFormatter if daemon else logging.Formatter)(LOG_FORMAT))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO if daemon
+                        else logging.WARNING, handlers=[handler])
     if not verbose:
         for noisy in ("httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
