@@ -18,10 +18,8 @@ from .timeutil import day_start, format_duration
 
 # Settings a running daemon reads only as it starts (the poll pipeline's workers and each
 # host's connections are made then); a sync changes them for the daemon's next start. Every
-# other setting is read where it is used, or followed at once (tick, report schedule).
+# other setting is read where it is used, but for those it schedules by (SCHEDULED).
 START_ONLY = ("concurrency",)
-
-
 # Settings a running daemon schedules by: it follows a change when it syncs the file itself
 # (SIGHUP), not when `tracker sync` changes the database under it.
 SCHEDULED = ("tick", "report_cron", "timezone")
@@ -47,15 +45,10 @@ class SyncReport:
     # Settings whose value this sync changed: "timezone (UTC -> Asia/Tashkent)".
     settings: list[str] = field(default_factory=list)
 
-    def start_only(self) -> list[str]:
-        """The START_ONLY settings this sync changed, by name."""
+    def changed(self, among: tuple[str, ...]) -> list[str]:
+        """The settings of `among` (START_ONLY, SCHEDULED) this sync changed, by name."""
         names = [s.split(" ", 1)[0] for s in self.settings]
-        return [n for n in names if n in START_ONLY]
-
-    def scheduled(self) -> list[str]:
-        """The SCHEDULED settings this sync changed, by name."""
-        names = [s.split(" ", 1)[0] for s in self.settings]
-        return [n for n in names if n in SCHEDULED]
+        return [n for n in names if n in among]
 
     def summary(self) -> str:
         changed = f"; settings changed: {', '.join(self.settings)}" if self.settings else ""

@@ -7,7 +7,7 @@ import click
 from ..db import migrate
 from ..importing import load_record
 from ..rematch import IndicatorChange
-from ..sync import SyncReport, start_only_message
+from ..sync import SCHEDULED, START_ONLY, SyncReport, start_only_message
 from ..sync import sync as sync_scenarios
 from ..text import count
 from . import App, pass_app
@@ -57,10 +57,10 @@ def sync(app: App) -> None:
 def echo_start_only(report: SyncReport) -> None:
     """The changed settings a running daemon keeps until it is restarted, or until it syncs
     the file itself."""
-    for name in report.start_only():
+    for name in report.changed(START_ONLY):
         click.echo(f"note: {start_only_message(name)} of the daemon (a running one keeps "
                    "its value until restarted)")
-    if names := report.scheduled():
+    if names := report.changed(SCHEDULED):
         click.echo(f"note: a running daemon schedules by the new {' and '.join(names)} once it "
                    "syncs the file itself: `systemctl reload tracker` (SIGHUP)")
 
