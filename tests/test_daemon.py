@@ -574,18 +574,26 @@ LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\
                       r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
 
 
+def one_feed_daemon(feeds: FeedServer, env: dict[str, str], tmp_path: Path, items: int = 2
+                    ) -> tuple[Path, Daemon]:
+    """Feed "a" (`items` entries, polled hourly) in a SQLite database made by `tracker init`,
+    and a daemon started on it: the scenarios file and the daemon. For tests of signals and
+    the log, not of the database."""
+    feeds.set("/a.xml", rss("a", items))
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
+    db_url = f"sqlite:///{tmp_path / 'daemon.sqlite3'}"
+    Tracker(db_url, path).ok("init")
+    return path, Daemon(db_url, path, env, tmp_path / "daemon.log")
+
+
 def test_log_times_are_utc_and_say_so(
     feeds: FeedServer, env: dict[str, str], tmp_path: Path,
 ) -> None:
     """The log's times were local without a zone ("2026-11-29 21:40:02,123"): ambiguous in a
     journal read from another zone, and at a change of summer time. Now ISO 8601 with the
     zone, whatever the local zone is. (The log, not the database: SQLite only.)"""
-    feeds.set("/a.xml", rss("a", 2))
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
-    db_url = f"sqlite:///{tmp_path / 'times.sqlite3'}"
-    Tracker(db_url, path).ok("init")
-    d = Daemon(db_url, path, {**env, "TZ": "Asia/Tashkent"}, tmp_path / "daemon.log")  # +05:00
+    _, d = one_feed_daemon(feeds, {**env, "TZ": "Asia/Tashkent"}, tmp_path)  # +05:00
     try:
         wait_until(lambda: "poll: 1 feeds queued" in d.text(), "the first poll", [d])
         assert d.terminate() == 0
@@ -615,12 +623,7 @@ def test_a_setting_read_at_start_only_changed_on_sighup_is_named_in_the_log(
     changed by a SIGHUP sync was stored, shown by `status`, and silently not used until a
     restart. The log says so now, and says nothing of a setting that does take effect (the
     tick). (Signals and the log, not the database: SQLite only.)"""
-    feeds.set("/a.xml", rss("a", 2))
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
-    db_url = f"sqlite:///{tmp_path / 'hup.sqlite3'}"
-    Tracker(db_url, path).ok("init")
-    d = Daemon(db_url, path, env, tmp_path / "daemon.log")
+    path, d = one_feed_daemon(feeds, env, tmp_path)
     try:
         wait_until(lambda: "poll: 1 feeds queued" in d.text(), "the first poll", [d])
         with_concurrency(path, 3, tick="2s")

@@ -26,6 +26,7 @@ from tests.test_daemon import (  # noqa: F401 - fixtures
     daemons,
     env,
     feeds,
+    one_feed_daemon,
     rss,
     scenarios_yaml,
     setup,
@@ -447,12 +448,7 @@ def test_a_sighup_while_the_daemon_starts_is_kept_not_fatal(
     """`systemctl restart` then `reload`: a SIGHUP before the handlers were installed ended
     the daemon with the signal's default action (exit 129, nothing logged), and systemd does
     not restart a unit that a signal ended cleanly. It is now kept and acted on."""
-    feeds.set("/a.xml", rss("a", 3))
-    path = tmp_path / "scenarios.yaml"
-    path.write_text(scenarios_yaml({"a": (feeds.url("/a.xml"), "1h")}), encoding="utf-8")
-    db_url = f"sqlite:///{tmp_path / 'hup.sqlite3'}"
-    Tracker(db_url, path).ok("init")
-    daemon = Daemon(db_url, path, env, tmp_path / "daemon.log")
+    _, daemon = one_feed_daemon(feeds, env, tmp_path, items=3)
     try:
         time.sleep(0.1)  # the interpreter is up; the daemon is still starting
         daemon.proc.send_signal(signal.SIGHUP)
